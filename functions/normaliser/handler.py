@@ -1,0 +1,45 @@
+"""Normaliser: SQS batch of raw deliveries -> canonical events on the bus (partial batch failure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pshub.dal.archive import RawArchive
+from pshub.dal.bodies import DeliveryBodies
+from pshub.dal.event_bus import EventBusPublisher
+from pshub.dal.event_claims import PlatformEventClaims
+from pshub.dal.raw_queue import ParkingQueue
+from pshub.normaliser import DeliveryNormaliser
+from pshub.observability import logger, metrics
+from pshub.settings import NormaliserSettings, read_settings
+
+settings = read_settings(NormaliserSettings)
+normaliser = DeliveryNormaliser(
+    bodies=DeliveryBodies(boto3.client("s3")),
+    claims=PlatformEventClaims(DynamoDBPersistenceLayer(table_name=settings.idempotency_table)),
+    publisher=EventBusPublisher(boto3.client("events"), settings.event_bus_name),
+    parking=ParkingQueue(boto3.client("sqs"), settings.unmappable_queue_url),
+    archive=RawArchive(boto3.client("firehose"), settings.raw_archive_stream),
+)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records", [])
+    # Archive first, once per batch: every delivery is kept whatever happens next.
+    normaliser.archive([record["body"] for record in records])
+
+    def normalise_record(record: SQSRecord) -> None:
+        normaliser.normalise(record.body, context.get_remaining_time_in_millis)
+
+    return process_partial_response(
+        event=event, record_handler=normalise_record, processor=processor, context=context
+    )

@@ -1,0 +1,302 @@
+"""The one definition of pshub's AWS resources.
+
+The CDK constructs (``pshub_infra.constructs``) and the embedded local runtime
+(``pshub_local.runtime``) both build what is declared here, so what the tests run
+on moto is what ``cdk deploy`` creates. Nothing else may declare a queue, table,
+bucket, bus, rule, function or state machine; ``tests/infrastructure`` checks the
+synthesized template against this module.
+
+Keys (``"raw_deliveries"``) are stable identifiers used by both runtimes; physical
+names are derived from them (CDK lets CloudFormation name things; the local runtime
+uses ``local_name``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONNECTIONS_FILE = REPO_ROOT / "infra" / "config" / "connections.json"
+STATE_MACHINE_DIR = REPO_ROOT / "infra" / "statemachines"
+
+SERVICE_NAME = "pshub"
+CANONICAL_EVENT_SOURCE = "pshub.canonical"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference from a function's environment to another resource.
+
+    ``attribute`` says which value the variable receives: ``url`` (queue URL),
+    ``arn``, ``name`` (table, bucket, bus, stream, function name).
+    """
+
+    kind: Literal["queue", "table", "bucket", "bus", "stream", "state_machine", "function"]
+    key: str
+    attribute: Literal["url", "arn", "name"] = "name"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    key: str
+    purpose: str
+    visibility_timeout_s: int = 60
+    retention_days: int = 14
+    # A queue with a consumer gets its own DLQ; ``max_receive_count`` deliveries
+    # that all failed move the message there.
+    dead_letter_queue: str | None = None
+    max_receive_count: int = 5
+    fifo: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str
+    purpose: str
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    key: str
+    purpose: str
+    expire_days: int | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryStreamSpec:
+    """Firehose stream batching records into S3 (the raw archive)."""
+
+    key: str
+    purpose: str
+    bucket: str
+    prefix: str
+    error_prefix: str
+    buffer_interval_s: int = 60
+    buffer_size_mib: int = 5
+
+
+@dataclass(frozen=True)
+class EventBusSpec:
+    key: str
+    purpose: str
+    archive_retention_days: int = 365
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """An EventBridge rule on one of our buses.
+
+    Targets are SQS queues or CloudWatch Logs groups only: both are delivered by
+    EventBridge itself in AWS and by moto locally, and a queue target buffers,
+    rate-limits and dead-letters work for its consumer.
+    """
+
+    key: str
+    purpose: str
+    bus: str
+    pattern: dict[str, object]
+    target_queue: str | None = None
+    target_log_group: str | None = None
+    # Queue key receiving events EventBridge could not deliver to the target after
+    # its retries (it would otherwise drop them after 24 h).
+    target_dlq: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    key: str
+    purpose: str
+    code_dir: str  # relative to the repository root
+    handler: str  # "module.function" inside code_dir
+    environment: dict[str, Ref | str] = field(default_factory=dict)
+    memory_mb: int = 512
+    timeout_s: int = 30
+    # What the function is allowed to touch, by resource key (least privilege).
+    sends_to_queues: tuple[str, ...] = ()
+    reads_buckets: tuple[str, ...] = ()
+    writes_buckets: tuple[str, ...] = ()
+    reads_writes_tables: tuple[str, ...] = ()
+    puts_events_to: tuple[str, ...] = ()
+    writes_streams: tuple[str, ...] = ()
+    # Receives the connection registry (``PSHUB_CONNECTIONS``) and may read the
+    # connections' signing secrets.
+    uses_connections: bool = False
+    starts_state_machines: tuple[str, ...] = ()
+    reserved_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueConsumerSpec:
+    """An SQS event-source mapping: ``queue`` drives ``function`` in batches."""
+
+    queue: str
+    function: str
+    batch_size: int = 10
+    max_batching_window_s: int = 1
+    max_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class HttpRouteSpec:
+    method: str
+    path: str
+    function: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    queues: tuple[QueueSpec, ...]
+    tables: tuple[TableSpec, ...]
+    buckets: tuple[BucketSpec, ...]
+    streams: tuple[DeliveryStreamSpec, ...]
+    buses: tuple[EventBusSpec, ...]
+    rules: tuple[RuleSpec, ...]
+    functions: tuple[FunctionSpec, ...]
+    consumers: tuple[QueueConsumerSpec, ...]
+    routes: tuple[HttpRouteSpec, ...]
+    log_groups: tuple[str, ...]
+
+    def queue(self, key: str) -> QueueSpec:
+        return _by_key(self.queues, key)
+
+    def table(self, key: str) -> TableSpec:
+        return _by_key(self.tables, key)
+
+    def bucket(self, key: str) -> BucketSpec:
+        return _by_key(self.buckets, key)
+
+    def function(self, key: str) -> FunctionSpec:
+        return _by_key(self.functions, key)
+
+    def bus(self, key: str) -> EventBusSpec:
+        return _by_key(self.buses, key)
+
+    def stream(self, key: str) -> DeliveryStreamSpec:
+        return _by_key(self.streams, key)
+
+
+_Spec = TypeVar("_Spec", QueueSpec, TableSpec, BucketSpec, FunctionSpec, EventBusSpec, DeliveryStreamSpec)
+
+
+def _by_key(items: tuple[_Spec, ...], key: str) -> _Spec:
+    for item in items:
+        if item.key == key:
+            return item
+    raise KeyError(f"no resource with key {key!r} in the topology")
+
+
+def local_name(key: str) -> str:
+    """Physical name the local runtime gives a resource (``raw_deliveries`` -> ``pshub-raw-deliveries``)."""
+    return f"{SERVICE_NAME}-{key.replace('_', '-')}"
+
+
+# Upper bound of a webhook body we accept (API Gateway allows 10 MB; a synchronous
+# Lambda invocation 6 MB including the event envelope).
+MAX_WEBHOOK_BODY_BYTES = 5 * 1024 * 1024
+# Above this a raw delivery goes to S3 and the queue carries a pointer. SQS accepts
+# 1 MiB, but a normaliser batch of 10 must stay under Lambda's 6 MB event limit.
+CLAIM_CHECK_THRESHOLD_BYTES = 256 * 1024
+
+PIPELINE = Topology(
+    queues=(
+        QueueSpec(
+            key="raw_deliveries",
+            purpose="Verified webhook deliveries, exactly as received, waiting to be normalised",
+            visibility_timeout_s=180,  # 6x the normaliser timeout, as AWS recommends
+            dead_letter_queue="raw_deliveries_dlq",
+            max_receive_count=5,
+        ),
+        QueueSpec(key="raw_deliveries_dlq", purpose="Raw deliveries the normaliser failed 5 times"),
+        QueueSpec(
+            key="unmappable_deliveries",
+            purpose="Deliveries no adapter could map, each with the reason attached, kept for a person",
+        ),
+        QueueSpec(
+            key="canonical_event_log_dlq",
+            purpose="Canonical events EventBridge failed to write to the canonical event log group",
+        ),
+    ),
+    tables=(
+        TableSpec(
+            key="idempotency",
+            purpose="Powertools idempotency records keyed on the platform's own event id",
+            partition_key="id",
+            ttl_attribute="expiration",
+        ),
+    ),
+    buckets=(
+        BucketSpec(key="claim_checks", purpose="Raw bodies too large for SQS", expire_days=30),
+        BucketSpec(key="raw_archive", purpose="Every raw delivery, for replay and audit"),
+    ),
+    streams=(
+        DeliveryStreamSpec(
+            key="raw_archive_stream",
+            purpose="Batches raw deliveries into the raw archive bucket off the ack path",
+            bucket="raw_archive",
+            prefix="raw/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
+            error_prefix="errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/",
+        ),
+    ),
+    buses=(EventBusSpec(key="business_events", purpose="Canonical business events (versioned)"),),
+    rules=(
+        RuleSpec(
+            key="canonical_event_log",
+            purpose="Every canonical event, to a log group for tracing by correlation id",
+            bus="business_events",
+            pattern={"source": [CANONICAL_EVENT_SOURCE]},
+            target_log_group="canonical_events",
+            target_dlq="canonical_event_log_dlq",
+        ),
+    ),
+    functions=(
+        FunctionSpec(
+            key="ingress",
+            purpose="Verifies a webhook's signature and durably enqueues it before acknowledging",
+            code_dir="functions/ingress",
+            handler="handler.lambda_handler",
+            memory_mb=1024,  # more memory buys CPU: signature checks and cold starts get faster
+            timeout_s=10,
+            environment={
+                "RAW_DELIVERY_QUEUE_URL": Ref("queue", "raw_deliveries", "url"),
+                "CLAIM_CHECK_BUCKET": Ref("bucket", "claim_checks"),
+                "UNMAPPABLE_QUEUE_URL": Ref("queue", "unmappable_deliveries", "url"),
+            },
+            sends_to_queues=("raw_deliveries", "unmappable_deliveries"),
+            writes_buckets=("claim_checks",),
+            uses_connections=True,
+        ),
+        FunctionSpec(
+            key="normaliser",
+            purpose="Turns raw deliveries into canonical events on the bus, exactly once",
+            code_dir="functions/normaliser",
+            handler="handler.lambda_handler",
+            memory_mb=1024,
+            timeout_s=30,
+            environment={
+                "CLAIM_CHECK_BUCKET": Ref("bucket", "claim_checks"),
+                "IDEMPOTENCY_TABLE": Ref("table", "idempotency"),
+                "EVENT_BUS_NAME": Ref("bus", "business_events"),
+                "UNMAPPABLE_QUEUE_URL": Ref("queue", "unmappable_deliveries", "url"),
+                "RAW_ARCHIVE_STREAM": Ref("stream", "raw_archive_stream"),
+            },
+            sends_to_queues=("unmappable_deliveries",),
+            reads_buckets=("claim_checks",),
+            reads_writes_tables=("idempotency",),
+            puts_events_to=("business_events",),
+            writes_streams=("raw_archive_stream",),
+        ),
+    ),
+    consumers=(QueueConsumerSpec(queue="raw_deliveries", function="normaliser", batch_size=10),),
+    routes=(HttpRouteSpec(method="POST", path="/webhooks/{connection}", function="ingress"),),
+    log_groups=("canonical_events",),
+)
+
+
+def log_group_name(key: str) -> str:
+    """Name of a log group declared in ``Topology.log_groups`` (same in AWS and locally)."""
+    return f"/{SERVICE_NAME}/{key.replace('_', '-')}"

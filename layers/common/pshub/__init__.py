@@ -1,0 +1,1 @@
+"""pshub: the shared code of the Lambda functions (shipped as a layer)."""

@@ -1,0 +1,158 @@
+"""The canonical event envelope (versioned) and the event types the normaliser emits.
+
+An event on the bus is ``source = "pshub.canonical"``, ``detail-type = event_type``
+and ``detail = CanonicalEvent`` as JSON. Consumers match on the detail-type and on
+``schema_version``; a breaking change to a payload is a new version, never an edit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+CANONICAL_EVENT_SOURCE = "pshub.canonical"
+# Namespace for deterministic event ids: the same platform event always yields the
+# same canonical event id, so any consumer can deduplicate on it.
+_EVENT_ID_NAMESPACE = uuid.UUID("8d5c5a1e-6a43-4d63-9d0f-3f1b6f0e2a10")
+
+
+def _iso_currency(code: str) -> str:
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError(f"{code!r} is not an ISO-4217 currency code")
+    return code.upper()
+
+
+CurrencyCode = Annotated[str, AfterValidator(_iso_currency)]
+
+
+class Money(BaseModel):
+    """An amount in a currency. Decimal, never float; serialised as a string."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    amount: Decimal
+    currency: CurrencyCode
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OpportunityClosedWonV1(_Payload):
+    opportunity_id: str = Field(description="The CRM's id of the opportunity / deal")
+    name: str | None = None
+    stage: str
+    amount: Money | None = None
+    close_date: date | None = None
+    client_id: str | None = Field(default=None, description="The CRM's id of the account / company")
+    # HubSpot webhooks carry only the changed property: the workflow fetches the rest.
+    complete: bool = Field(description="True when the webhook carried the whole opportunity")
+
+
+class OpportunityUpdatedV1(_Payload):
+    opportunity_id: str
+    change: Literal["created", "updated"]
+    properties: dict[str, str | None] = Field(description="Changed (or, for snapshots, all) properties")
+
+
+class OpportunityDeletedV1(_Payload):
+    opportunity_id: str
+
+
+class ClientUpsertedV1(_Payload):
+    client_id: str = Field(description="The source platform's id of the account / company / customer")
+    change: Literal["created", "updated"]
+    name: str | None = None
+    web_domain: str | None = None
+    email: str | None = None
+    country: str | None = None
+    city: str | None = None
+    properties: dict[str, str | None] = Field(default_factory=dict)
+
+
+class ClientDeletedV1(_Payload):
+    client_id: str
+
+
+class InvoicePaymentV1(_Payload):
+    invoice_id: str
+    invoice_number: str | None = None
+    client_id: str | None = None
+    status: str
+    amount_due: Money
+    amount_paid: Money
+    amount_remaining: Money
+    project_code: str | None = None
+    paid_at: datetime | None = None
+    attempt_count: int | None = None
+    next_payment_attempt: datetime | None = None
+
+
+# event type -> (schema version, payload model). One line per published version.
+EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
+    "OpportunityClosedWon": (1, OpportunityClosedWonV1),
+    "OpportunityUpdated": (1, OpportunityUpdatedV1),
+    "OpportunityDeleted": (1, OpportunityDeletedV1),
+    "ClientUpserted": (1, ClientUpsertedV1),
+    "ClientDeleted": (1, ClientDeletedV1),
+    "InvoicePaid": (1, InvoicePaymentV1),
+    "InvoicePaymentFailed": (1, InvoicePaymentV1),
+}
+
+
+class CanonicalEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    event_type: str
+    schema_version: int
+    connection: str
+    source_platform: str
+    source_native_id: str
+    source_event_id: str
+    occurred_at: datetime
+    correlation_id: str
+    legal_entity: str | None = None
+    payload: dict[str, Any]
+
+    def to_entry(self, bus_name: str) -> dict[str, str]:
+        """The EventBridge PutEvents entry for this event."""
+        return {
+            "Source": CANONICAL_EVENT_SOURCE,
+            "DetailType": self.event_type,
+            "Detail": self.model_dump_json(),
+            "EventBusName": bus_name,
+        }
+
+
+def make_event(
+    event_type: str,
+    payload: _Payload,
+    *,
+    connection: str,
+    source_platform: str,
+    source_native_id: str,
+    source_event_id: str,
+    occurred_at: datetime,
+    correlation_id: str,
+    legal_entity: str | None,
+) -> CanonicalEvent:
+    version, model = EVENT_TYPES[event_type]
+    if not isinstance(payload, model):
+        raise TypeError(f"{event_type} v{version} takes a {model.__name__}, not {type(payload).__name__}")
+    return CanonicalEvent(
+        event_id=str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{connection}|{source_event_id}|{event_type}")),
+        event_type=event_type,
+        schema_version=version,
+        connection=connection,
+        source_platform=source_platform,
+        source_native_id=source_native_id,
+        source_event_id=source_event_id,
+        occurred_at=occurred_at,
+        correlation_id=correlation_id,
+        legal_entity=legal_entity,
+        payload=payload.model_dump(mode="json", exclude_none=True),
+    )

@@ -1,0 +1,94 @@
+"""Connections: which platform stands behind ``POST /webhooks/{connection}``.
+
+A connection is configuration, not code: its id, the platform, the role the
+platform plays for the firm, optional legal entity/region and platform options.
+Its signing secret lives in Secrets Manager under ``secret_name(id)``; the
+registry (everything but the secret) reaches the functions as the JSON value of
+``PSHUB_CONNECTIONS``, written from ``infra/config/connections.json`` by CDK and by
+the local runtime alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PLATFORMS = frozenset({"stripe", "hubspot", "salesforce"})
+ROLES = frozenset({"crm", "psa", "erp", "hr", "billing", "time", "expense"})
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+SECRET_PREFIX = "pshub/connections/"
+
+
+class ConnectionConfigError(ValueError):
+    """The connection registry is malformed; the message names the entry and field."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: str
+    platform: str
+    role: str
+    legal_entity: str | None = None
+    region: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def secret_name(self) -> str:
+        return secret_name(self.id)
+
+
+def secret_name(connection_id: str) -> str:
+    return f"{SECRET_PREFIX}{connection_id}"
+
+
+def parse_registry(document: Mapping[str, Any], source: str = "connections") -> dict[str, Connection]:
+    """Validate a registry document and index it by connection id."""
+    entries = document.get("connections")
+    if not isinstance(entries, list):
+        raise ConnectionConfigError(f"{source}: expected a 'connections' list")
+    registry: dict[str, Connection] = {}
+    for index, entry in enumerate(entries):
+        where = f"{source}: connections[{index}]"
+        if not isinstance(entry, dict):
+            raise ConnectionConfigError(f"{where}: expected an object")
+        conn_id = entry.get("id")
+        if not isinstance(conn_id, str) or not _ID.match(conn_id):
+            raise ConnectionConfigError(f"{where}.id: {conn_id!r} is not a lower-case slug (a-z, 0-9, '-')")
+        if conn_id in registry:
+            raise ConnectionConfigError(f"{where}.id: {conn_id!r} is declared twice")
+        platform = entry.get("platform")
+        if platform not in PLATFORMS:
+            raise ConnectionConfigError(
+                f"{where}.platform: {platform!r} is not supported (one of {sorted(PLATFORMS)})"
+            )
+        role = entry.get("role")
+        if role not in ROLES:
+            raise ConnectionConfigError(f"{where}.role: {role!r} is not one of {sorted(ROLES)}")
+        options = entry.get("options", {})
+        if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
+            raise ConnectionConfigError(f"{where}.options: expected an object of strings")
+        unknown = set(entry) - {"id", "platform", "role", "legal_entity", "region", "options"}
+        if unknown:
+            raise ConnectionConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
+        registry[conn_id] = Connection(
+            id=conn_id,
+            platform=platform,
+            role=role,
+            legal_entity=entry.get("legal_entity"),
+            region=entry.get("region"),
+            options=dict(options),
+        )
+    return registry
+
+
+def load_registry(raw_json: str, source: str = "PSHUB_CONNECTIONS") -> dict[str, Connection]:
+    try:
+        document = json.loads(raw_json)
+    except json.JSONDecodeError as exc:
+        raise ConnectionConfigError(f"{source}: not valid JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise ConnectionConfigError(f"{source}: expected a JSON object")
+    return parse_registry(document, source)

@@ -1,0 +1,162 @@
+"""Ingress logic: verify a webhook as its platform signs it, store it, then acknowledge.
+
+Order matters: an unknown connection is 404 and an oversize body 413 before any
+crypto; a bad signature is 401 and nothing is stored; only an authentic body that
+cannot be parsed is kept (on the parking queue) and answered 400; an authentic,
+parseable delivery is acknowledged only after SQS has it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pshub.connections import Connection
+from pshub.dal.raw_queue import ParkingQueue, RawDeliveryQueue
+from pshub.errors import (
+    PayloadTooLarge,
+    PshubError,
+    SignatureInvalid,
+    UnknownConnection,
+    UnparseableBody,
+)
+from pshub.http import HttpResponse, InboundRequest
+from pshub.observability import logger, metrics
+from pshub.platforms import adapter_for
+from pshub.raw_delivery import RawDelivery
+
+_STATUS = {UnknownConnection: 404, PayloadTooLarge: 413, SignatureInvalid: 401, UnparseableBody: 400}
+# Headers never worth keeping with a delivery.
+_DROP_HEADERS = frozenset({"authorization", "cookie", "x-amzn-trace-id"})
+
+
+def error_response(error: PshubError, connection_id: str, request_id: str) -> HttpResponse:
+    return HttpResponse.json(
+        _STATUS.get(type(error), 500),
+        {
+            "error": {
+                "code": error.code,
+                "message": error.message,
+                "connection": connection_id,
+                "request_id": request_id,
+            }
+        },
+    )
+
+
+class WebhookIngress:
+    def __init__(
+        self,
+        connections: Mapping[str, Connection],
+        secrets: Callable[[str], str],
+        queue: RawDeliveryQueue,
+        parking: ParkingQueue,
+        max_body_bytes: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._connections = connections
+        self._secrets = secrets
+        self._queue = queue
+        self._parking = parking
+        self._max_body_bytes = max_body_bytes
+        self._clock = clock
+
+    def receive(self, connection_id: str, request: InboundRequest) -> HttpResponse:
+        try:
+            return self._receive(connection_id, request)
+        except PshubError as error:
+            status = _STATUS.get(type(error), 500)
+            logger.warning(
+                "webhook rejected",
+                extra={
+                    "connection": connection_id,
+                    "status": status,
+                    "reason": error.code,
+                    "detail": error.message,
+                    "source_ip": request.source_ip,
+                },
+            )
+            metrics.add_metric(name=f"WebhookRejected{status}", unit="Count", value=1)
+            return error_response(error, connection_id, request.request_id)
+
+    def _receive(self, connection_id: str, request: InboundRequest) -> HttpResponse:
+        connection = self._connections.get(connection_id)
+        if connection is None:
+            raise UnknownConnection(f"no connection named {connection_id!r} is configured")
+        if len(request.body) > self._max_body_bytes:
+            raise PayloadTooLarge(
+                f"body is {len(request.body)} bytes; the limit is {self._max_body_bytes} bytes"
+            )
+        adapter = adapter_for(connection.platform)
+        adapter.verify(request, connection, self._secrets(connection.secret_name), request.received_at_epoch)
+        delivery = self._delivery(connection, request)
+        try:
+            adapter.parse(request.body)
+        except UnparseableBody as error:
+            # Authentic but unreadable: keep it for a person, then tell the sender.
+            for name, value in RawDelivery.body_fields(request.body).items():
+                setattr(delivery, name, value)
+            self._parking.park(delivery, error.code, error.message)
+            raise
+        message_id = self._queue.enqueue(delivery, request.body)
+        logger.info(
+            "webhook accepted",
+            extra={
+                "connection": connection.id,
+                "platform": connection.platform,
+                "delivery_id": delivery.delivery_id,
+                "message_id": message_id,
+                "bytes": len(request.body),
+            },
+        )
+        metrics.add_metric(name="WebhookAccepted", unit="Count", value=1)
+        return adapter.acknowledge(request)
+
+    def _delivery(self, connection: Connection, request: InboundRequest) -> RawDelivery:
+        return RawDelivery(
+            delivery_id=str(uuid.uuid4()),
+            correlation_id=request.request_id,
+            connection=connection.id,
+            platform=connection.platform,
+            received_at=datetime.fromtimestamp(request.received_at_epoch, UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            method=request.method,
+            url=request.url,
+            headers={k: v for k, v in request.headers.items() if k not in _DROP_HEADERS},
+            source_ip=request.source_ip,
+            legal_entity=connection.legal_entity,
+            options=dict(connection.options) or None,
+        )
+
+
+def request_from_http_api(event: Mapping[str, Any], now: float) -> InboundRequest:
+    """An API Gateway HTTP API (payload 2.0) event as the platform sent it.
+
+    The URL is rebuilt from the Host header, the raw path and the raw query string
+    exactly as received: HubSpot signs the URL it called, so nothing is re-encoded.
+    """
+    import base64
+
+    headers: dict[str, str] = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    body_text = event.get("body") or ""
+    body = base64.b64decode(body_text) if event.get("isBase64Encoded") else body_text.encode()
+    raw_query = event.get("rawQueryString") or ""
+    path = event.get("rawPath") or http.get("path") or "/"
+    scheme = headers.get("x-forwarded-proto", "https")
+    host = headers.get("host") or context.get("domainName", "")
+    return InboundRequest(
+        method=http.get("method", "POST"),
+        url=f"{scheme}://{host}{path}" + (f"?{raw_query}" if raw_query else ""),
+        path=path,
+        raw_query=raw_query,
+        headers=headers,
+        body=body,
+        source_ip=http.get("sourceIp", ""),
+        request_id=context.get("requestId") or str(uuid.uuid4()),
+        received_at_epoch=now,
+    )

@@ -1,0 +1,51 @@
+"""What every platform adapter provides: verify, parse, acknowledge, split, map.
+
+One module per platform implements this for the platform's real webhook format and
+signature scheme; adding a platform means adding a module and registering it in
+``pshub.platforms``, not editing the ingress or the normaliser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pshub.connections import Connection
+from pshub.http import HttpResponse, InboundRequest
+
+if TYPE_CHECKING:  # pydantic stays off the ingress cold start
+    from pshub.canonical.envelope import CanonicalEvent
+    from pshub.raw_delivery import RawDelivery
+
+ACCEPTED = HttpResponse.json(200, {"status": "accepted"})
+
+
+@dataclass(frozen=True)
+class PlatformEvent:
+    """One event inside a delivery, in the platform's own terms."""
+
+    event_id: str  # the platform's own id: the idempotency key
+    event_type: str  # the platform's own type name
+    native_id: str  # id of the record the event is about
+    occurred_at: datetime
+    data: Any
+
+
+class PlatformAdapter(Protocol):
+    platform: str
+
+    def verify(self, request: InboundRequest, connection: Connection, secret: str, now: float) -> None:
+        """Raise ``SignatureInvalid`` unless the request is authentic and fresh."""
+
+    def parse(self, body: bytes) -> Any:
+        """Raise ``UnparseableBody`` unless the body is in the platform's format."""
+
+    def acknowledge(self, request: InboundRequest) -> HttpResponse:
+        """The response the platform expects once the delivery is stored."""
+
+    def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
+        """The events a delivery carries (a HubSpot batch, Salesforce notifications)."""
+
+    def to_canonical(self, event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:
+        """Canonical events for one platform event; raise ``Unmappable`` with the reason."""

@@ -1,0 +1,156 @@
+"""HubSpot v3 signatures, with vectors from HubSpot's documentation and cross-checked with
+HubSpot's official SDK (``hubspot.utils.signature.Signature``)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from hubspot.utils.signature import Signature
+
+from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
+from pshub.platforms.hubspot import HubSpotAdapter, signed_uri
+from pshub.raw_delivery import RawDelivery
+from tests.helpers import connections, inbound, sample
+
+SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"  # the placeholder HubSpot's docs use
+adapter = HubSpotAdapter()
+connection = connections()["hubspot-acme"]
+
+
+def documented_signature(method: str, uri: str, body: bytes, timestamp: str, secret: str = SECRET) -> str:
+    # HubSpot docs: base64(HMAC-SHA256(client secret, method + uri + body + timestamp))
+    source = method.encode() + uri.encode() + body + timestamp.encode()
+    return base64.b64encode(hmac.new(secret.encode(), source, hashlib.sha256).digest()).decode()
+
+
+def headers(signature: str, timestamp: str) -> dict[str, str]:
+    return {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": timestamp}
+
+
+def test_hubspot_sdk_test_vector_is_accepted() -> None:
+    # The v3 vector in HubSpot's SDK tests (see events/README.md): fixed timestamp 15000000 ms.
+    body = b"{'example_field':'example_value'}"
+    uri = "https://www.example.com/webhook_uri"
+    expected = "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw="
+    assert documented_signature("POST", uri, body, "15000000") == expected
+    request = inbound(body, headers(expected, "15000000"), url=uri)
+    adapter.verify(request, connection, SECRET, now=15000000 / 1000 + 10)
+
+
+def test_real_batch_signed_now_is_accepted_by_sdk_and_us() -> None:
+    body = sample("hubspot/deal.closed_won.json")
+    url = "https://hooks.example.com/webhooks/hubspot-acme"
+    now = time.time()
+    timestamp = str(int(now * 1000))
+    signature = documented_signature("POST", url, body, timestamp)
+    assert Signature.is_valid(signature, SECRET, body.decode(), url, "POST", "v3", timestamp)
+    adapter.verify(inbound(body, headers(signature, timestamp), url=url), connection, SECRET, now)
+
+
+def test_uri_is_decoded_as_hubspot_documents_before_signing() -> None:
+    # HubSpot signs the decoded form of these twelve encodings; others (%20) stay encoded.
+    received = "https://hooks.example.com/webhooks/hubspot-acme?next=%2Fa%3Ab%40c%2C%3B&q=a%20b"
+    assert signed_uri(received) == "https://hooks.example.com/webhooks/hubspot-acme?next=/a:b@c,;&q=a%20b"
+    body = sample("hubspot/company.batch.json")
+    timestamp = "1795186990000"
+    signature = documented_signature("POST", signed_uri(received), body, timestamp)
+    adapter.verify(inbound(body, headers(signature, timestamp), url=received), connection, SECRET, 1795186990.0)
+
+
+def test_tampered_body_and_wrong_url_are_rejected() -> None:
+    body = sample("hubspot/deal.closed_won.json")
+    url = "https://hooks.example.com/webhooks/hubspot-acme"
+    timestamp = "1795186990000"
+    signature = documented_signature("POST", url, body, timestamp)
+    tampered = body.replace(b"closedwon", b"closedlost")
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        adapter.verify(inbound(tampered, headers(signature, timestamp), url=url), connection, SECRET, 1795186990.0)
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        other = url.replace("hooks.", "evil.")
+        adapter.verify(inbound(body, headers(signature, timestamp), url=other), connection, SECRET, 1795186990.0)
+    reserialised = json.dumps(json.loads(body)).encode()
+    with pytest.raises(SignatureInvalid):
+        adapter.verify(
+            inbound(reserialised, headers(signature, timestamp), url=url), connection, SECRET, 1795186990.0
+        )
+
+
+def test_replayed_after_five_minutes_is_rejected() -> None:
+    body = sample("hubspot/deal.closed_won.json")
+    url = "https://hooks.example.com/webhooks/hubspot-acme"
+    sent = 1795186990000
+    signature = documented_signature("POST", url, body, str(sent))
+    request = inbound(body, headers(signature, str(sent)), url=url)
+    adapter.verify(request, connection, SECRET, now=(sent + 300_000) / 1000)  # exactly 5 min: accepted
+    with pytest.raises(SignatureInvalid, match="301 s old"):
+        adapter.verify(request, connection, SECRET, now=(sent + 301_000) / 1000)
+
+
+@pytest.mark.parametrize(
+    ("hdrs", "reason"),
+    [({}, "missing"), ({"X-HubSpot-Signature-v3": "abc"}, "missing"), (headers("abc", "yesterday"), "milliseconds")],
+)
+def test_missing_or_malformed_headers(hdrs, reason) -> None:
+    with pytest.raises(SignatureInvalid, match=reason):
+        adapter.verify(inbound(b"[]", hdrs), connection, SECRET, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b"{", "not JSON"), (b'{"eventId":1}', "not a JSON array"), (b"[1]", "not an object"), (b'[{"eventId":1}]', "no 'subscriptionType'")],
+)
+def test_unparseable(body, reason) -> None:
+    with pytest.raises(UnparseableBody, match=reason):
+        adapter.parse(body)
+
+
+def delivery(body: bytes, options: dict[str, str] | None = None) -> RawDelivery:
+    return RawDelivery(
+        delivery_id="d-1", correlation_id="corr-9", connection="hubspot-acme", platform="hubspot",
+        received_at="2026-11-20T00:00:00.000+00:00", method="POST", url="https://x", headers={},
+        source_ip="192.0.2.1", body_text=body.decode(), options=options or dict(connection.options),
+    )  # fmt: skip
+
+
+def test_closed_won_batch_maps_to_one_closed_won_and_one_update() -> None:
+    body = sample("hubspot/deal.closed_won.json")
+    events = adapter.split(body, "hubspot-acme")
+    assert len(events) == 2
+    mapped = [c for e in events for c in adapter.to_canonical(e, delivery(body))]
+    by_type = {c.event_type: c for c in mapped}
+    won = by_type["OpportunityClosedWon"]
+    deal_id = str(json.loads(body)[0]["objectId"])
+    assert won.source_native_id == deal_id
+    assert won.payload == {"opportunity_id": deal_id, "stage": "closedwon", "complete": False}
+    assert by_type["OpportunityUpdated"].payload["properties"] == {"amount": "12500"}
+    assert len({c.source_event_id for c in mapped}) == 2
+
+
+def test_custom_closed_won_stage_and_company_events() -> None:
+    body = sample("hubspot/deal.closed_won.json").replace(b'"closedwon"', b'"appointmentscheduled"')
+    [first, _] = adapter.split(body, "hubspot-acme")
+    options = {**connection.options, "closed_won_stages": "appointmentscheduled"}
+    assert adapter.to_canonical(first, delivery(body, options))[0].event_type == "OpportunityClosedWon"
+    companies = sample("hubspot/company.batch.json")
+    mapped = [c for e in adapter.split(companies, "hubspot-acme") for c in adapter.to_canonical(e, delivery(companies))]
+    assert [c.event_type for c in mapped] == ["ClientUpserted", "ClientUpserted"]
+    assert {c.payload["change"] for c in mapped} == {"created", "updated"}
+
+
+def test_event_from_another_portal_is_unmappable() -> None:
+    body = sample("hubspot/deal.closed_won.json")
+    [event, _] = adapter.split(body, "hubspot-acme")
+    with pytest.raises(Unmappable, match="portal"):
+        adapter.to_canonical(event, delivery(body, {"portal_id": "999"}))
+
+
+def test_unknown_subscription_type_is_unmappable() -> None:
+    body = b'[{"eventId":1,"subscriptionType":"contact.creation","objectId":5,"occurredAt":1,"portalId":24681357}]'
+    [event] = adapter.split(body, "hubspot-acme")
+    with pytest.raises(Unmappable, match="contact.creation"):
+        adapter.to_canonical(event, delivery(body))

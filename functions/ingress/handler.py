@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import boto3
@@ -16,11 +17,14 @@ from pshub.ingress import WebhookIngress, request_from_http_api
 from pshub.observability import logger, metrics
 from pshub.settings import IngressSettings, read_settings
 
+# Only rejections are metrics here (API Gateway counts the 2xx); an accepted webhook
+# flushes no metric, which is expected, not worth a warning per request.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 settings = read_settings(IngressSettings)
 _sqs = boto3.client("sqs")
 ingress = WebhookIngress(
     connections=load_registry(settings.pshub_connections),
-    secrets=SecretsManagerSource(),
+    secrets=SecretsManagerSource(boto3.client("secretsmanager")),
     queue=RawDeliveryQueue(
         sqs=_sqs,
         queue_url=settings.raw_delivery_queue_url,

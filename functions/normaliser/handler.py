@@ -18,6 +18,7 @@ from pshub.dal.raw_queue import ParkingQueue
 from pshub.normaliser import DeliveryNormaliser
 from pshub.observability import logger, metrics
 from pshub.settings import NormaliserSettings, read_settings
+from pshub.tracing import tracer
 
 settings = read_settings(NormaliserSettings)
 normaliser = DeliveryNormaliser(
@@ -32,6 +33,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
     # Archive first, once per batch: every delivery is kept whatever happens next.

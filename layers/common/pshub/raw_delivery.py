@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA = "pshub.raw-delivery/1"
@@ -55,7 +55,10 @@ class RawDelivery:
         raise ValueError(f"delivery {self.delivery_id}: body is in S3 ({self.body_ref}), fetch it first")
 
     def to_json(self) -> str:
-        doc = {k: v for k, v in asdict(self).items() if v is not None}
+        # vars() rather than asdict(): this runs on every webhook's ack path.
+        doc = {k: v for k, v in vars(self).items() if v is not None}
+        if self.body_ref is not None:
+            doc["body_ref"] = vars(self.body_ref)
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod

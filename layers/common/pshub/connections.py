@@ -16,7 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PLATFORMS = frozenset({"stripe", "hubspot", "salesforce"})
+# Platforms that push webhooks to pshub (an inbound adapter exists for each).
+WEBHOOK_PLATFORMS = frozenset({"stripe", "hubspot", "salesforce"})
+# Every platform a connection may name; outbound connectors select an implementation.
+PLATFORMS = WEBHOOK_PLATFORMS | frozenset(
+    {
+        "netsuite", "dynamics365", "s4hana", "oracle_fusion",
+        "kantata", "certinia",
+        "workday", "zuora", "harvest", "toggl", "concur", "expensify", "navan",
+    }
+)  # fmt: skip
+# How pshub reaches the platform's API. Only in-memory sandboxes exist so far; a real
+# connector slots in by adding its name here and its module in pshub.connectors.
+IMPLEMENTATIONS = frozenset({"sandbox"})
 ROLES = frozenset({"crm", "psa", "erp", "hr", "billing", "time", "expense"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 SECRET_PREFIX = "pshub/connections/"
@@ -34,6 +46,11 @@ class Connection:
     legal_entity: str | None = None
     region: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    implementation: str = "sandbox"
+
+    @property
+    def receives_webhooks(self) -> bool:
+        return self.platform in WEBHOOK_PLATFORMS
 
     @property
     def secret_name(self) -> str:
@@ -70,7 +87,12 @@ def parse_registry(document: Mapping[str, Any], source: str = "connections") -> 
         options = entry.get("options", {})
         if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
             raise ConnectionConfigError(f"{where}.options: expected an object of strings")
-        unknown = set(entry) - {"id", "platform", "role", "legal_entity", "region", "options"}
+        implementation = entry.get("implementation", "sandbox")
+        if implementation not in IMPLEMENTATIONS:
+            raise ConnectionConfigError(
+                f"{where}.implementation: {implementation!r} is not available (one of {sorted(IMPLEMENTATIONS)})"
+            )
+        unknown = set(entry) - {"id", "platform", "role", "legal_entity", "region", "options", "implementation"}
         if unknown:
             raise ConnectionConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
         registry[conn_id] = Connection(
@@ -80,6 +102,7 @@ def parse_registry(document: Mapping[str, Any], source: str = "connections") -> 
             legal_entity=entry.get("legal_entity"),
             region=entry.get("region"),
             options=dict(options),
+            implementation=implementation,
         )
     return registry
 

@@ -87,6 +87,10 @@ class WebhookIngress:
         connection = self._connections.get(connection_id)
         if connection is None:
             raise UnknownConnection(f"no connection named {connection_id!r} is configured")
+        if not connection.receives_webhooks:
+            raise UnknownConnection(
+                f"connection {connection_id!r} ({connection.platform}) does not receive webhooks"
+            )
         if len(request.body) > self._max_body_bytes:
             raise PayloadTooLarge(
                 f"body is {len(request.body)} bytes; the limit is {self._max_body_bytes} bytes"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from pshub.canonical.model import Money
 
 CANONICAL_EVENT_SOURCE = "pshub.canonical"
 # Namespace for deterministic event ids: the same platform event always yields the
@@ -20,21 +21,7 @@ CANONICAL_EVENT_SOURCE = "pshub.canonical"
 _EVENT_ID_NAMESPACE = uuid.UUID("8d5c5a1e-6a43-4d63-9d0f-3f1b6f0e2a10")
 
 
-def _iso_currency(code: str) -> str:
-    if len(code) != 3 or not code.isalpha():
-        raise ValueError(f"{code!r} is not an ISO-4217 currency code")
-    return code.upper()
-
-
-CurrencyCode = Annotated[str, AfterValidator(_iso_currency)]
-
-
-class Money(BaseModel):
-    """An amount in a currency. Decimal, never float; serialised as a string."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    amount: Decimal
-    currency: CurrencyCode
+__all__ = ["Money"]  # re-exported: payloads and adapters use it from here
 
 
 class _Payload(BaseModel):

@@ -14,19 +14,29 @@ from pshub.dal.archive import RawArchive
 from pshub.dal.bodies import DeliveryBodies
 from pshub.dal.event_bus import EventBusPublisher
 from pshub.dal.event_claims import PlatformEventClaims
+from pshub.dal.exceptions_store import ExceptionStore
+from pshub.dal.identity import IdentityStore
 from pshub.dal.raw_queue import ParkingQueue
+from pshub.entity_sync import EntitySync
 from pshub.normaliser import DeliveryNormaliser
 from pshub.observability import logger, metrics
+from pshub.policy import load_policy
 from pshub.settings import NormaliserSettings, read_settings
 from pshub.tracing import tracer
 
 settings = read_settings(NormaliserSettings)
+_dynamodb = boto3.client("dynamodb")
 normaliser = DeliveryNormaliser(
     bodies=DeliveryBodies(boto3.client("s3")),
     claims=PlatformEventClaims(DynamoDBPersistenceLayer(table_name=settings.idempotency_table)),
     publisher=EventBusPublisher(boto3.client("events"), settings.event_bus_name),
     parking=ParkingQueue(boto3.client("sqs"), settings.unmappable_queue_url),
     archive=RawArchive(boto3.client("firehose"), settings.raw_archive_stream),
+    entity_sync=EntitySync(
+        identity=IdentityStore(_dynamodb, settings.identity_table),
+        exceptions=ExceptionStore(_dynamodb, settings.exceptions_table),
+        policy=load_policy(settings.pshub_ownership_policy, source="PSHUB_OWNERSHIP_POLICY"),
+    ),
 )
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONNECTIONS_FILE = REPO_ROOT / "infra" / "config" / "connections.json"
+OWNERSHIP_POLICY_FILE = REPO_ROOT / "infra" / "config" / "ownership.toml"
 STATE_MACHINE_DIR = REPO_ROOT / "infra" / "statemachines"
 
 SERVICE_NAME = "pshub"
@@ -126,6 +127,9 @@ class FunctionSpec:
     # Receives the connection registry (``PSHUB_CONNECTIONS``) and may read the
     # connections' signing secrets.
     uses_connections: bool = False
+    # Environment variable -> configuration file (relative to the repository root) whose
+    # text the variable receives, e.g. the ownership policy. Deployed with the stack.
+    config_env: dict[str, str] = field(default_factory=dict)
     starts_state_machines: tuple[str, ...] = ()
     reserved_concurrency: int | None = None
 
@@ -149,6 +153,26 @@ class HttpRouteSpec:
 
 
 @dataclass(frozen=True)
+class StateMachineSpec:
+    """A Step Functions (Standard) workflow whose ASL lives in infra/statemachines/.
+
+    ``${Name}`` placeholders in the file are replaced by the referenced resources:
+    by CDK (``definition_substitutions``) and by the local runtime alike.
+    """
+
+    key: str
+    purpose: str
+    definition_file: str  # relative to STATE_MACHINE_DIR
+    substitutions: dict[str, Ref] = field(default_factory=dict)
+    invokes_functions: tuple[str, ...] = ()
+    puts_events_to: tuple[str, ...] = ()
+
+    @property
+    def definition_path(self) -> Path:
+        return STATE_MACHINE_DIR / self.definition_file
+
+
+@dataclass(frozen=True)
 class Topology:
     queues: tuple[QueueSpec, ...]
     tables: tuple[TableSpec, ...]
@@ -160,6 +184,7 @@ class Topology:
     consumers: tuple[QueueConsumerSpec, ...]
     routes: tuple[HttpRouteSpec, ...]
     log_groups: tuple[str, ...]
+    state_machines: tuple[StateMachineSpec, ...] = ()
 
     def queue(self, key: str) -> QueueSpec:
         return _by_key(self.queues, key)
@@ -179,8 +204,13 @@ class Topology:
     def stream(self, key: str) -> DeliveryStreamSpec:
         return _by_key(self.streams, key)
 
+    def state_machine(self, key: str) -> StateMachineSpec:
+        return _by_key(self.state_machines, key)
 
-_Spec = TypeVar("_Spec", QueueSpec, TableSpec, BucketSpec, FunctionSpec, EventBusSpec, DeliveryStreamSpec)
+
+_Spec = TypeVar(
+    "_Spec", QueueSpec, TableSpec, BucketSpec, FunctionSpec, EventBusSpec, DeliveryStreamSpec, StateMachineSpec
+)
 
 
 def _by_key(items: tuple[_Spec, ...], key: str) -> _Spec:
@@ -228,9 +258,21 @@ PIPELINE = Topology(
             partition_key="id",
             ttl_attribute="expiration",
         ),
+        TableSpec(
+            key="identity",
+            purpose="Cross-system ids, per-entity sync state (values, versions, echoes), duplicate index",
+            partition_key="pk",
+            sort_key="sk",
+        ),
+        TableSpec(
+            key="business_exceptions",
+            purpose="Business exceptions a person resolves: ownership conflicts, duplicates, parked work",
+            partition_key="id",
+        ),
     ),
     buckets=(
-        BucketSpec(key="claim_checks", purpose="Raw bodies too large for SQS", expire_days=30),
+        # Kept as long as the raw archive, whose records point here for oversize bodies.
+        BucketSpec(key="claim_checks", purpose="Raw bodies too large for SQS"),
         BucketSpec(key="raw_archive", purpose="Every raw delivery, for replay and audit"),
     ),
     streams=(
@@ -283,20 +325,83 @@ PIPELINE = Topology(
                 "EVENT_BUS_NAME": Ref("bus", "business_events"),
                 "UNMAPPABLE_QUEUE_URL": Ref("queue", "unmappable_deliveries", "url"),
                 "RAW_ARCHIVE_STREAM": Ref("stream", "raw_archive_stream"),
+                "IDENTITY_TABLE": Ref("table", "identity"),
+                "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
             },
+            config_env={"PSHUB_OWNERSHIP_POLICY": "infra/config/ownership.toml"},
             sends_to_queues=("unmappable_deliveries",),
             reads_buckets=("claim_checks",),
-            reads_writes_tables=("idempotency",),
+            reads_writes_tables=("idempotency", "identity", "business_exceptions"),
             puts_events_to=("business_events",),
             writes_streams=("raw_archive_stream",),
         ),
+        FunctionSpec(
+            key="start_provisioning",
+            purpose="Starts one provisioning execution per won opportunity (execution name = the deal)",
+            code_dir="functions/start_provisioning",
+            handler="handler.lambda_handler",
+            memory_mb=256,
+            timeout_s=10,
+            environment={"PROVISIONING_STATE_MACHINE_ARN": Ref("state_machine", "provision_project", "arn")},
+            starts_state_machines=("provision_project",),
+        ),
+        FunctionSpec(
+            key="provisioning",
+            purpose="The provisioning workflow's steps: connector calls, validation, parking, compensation",
+            code_dir="functions/provisioning",
+            handler="handler.lambda_handler",
+            memory_mb=512,
+            timeout_s=60,
+            environment={
+                "IDENTITY_TABLE": Ref("table", "identity"),
+                "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
+            },
+            uses_connections=True,
+            config_env={"PSHUB_PROVISIONING": "infra/config/provisioning.json"},
+            reads_writes_tables=("identity", "business_exceptions"),
+        ),
     ),
-    consumers=(QueueConsumerSpec(queue="raw_deliveries", function="normaliser", batch_size=10),),
+    consumers=(
+        QueueConsumerSpec(queue="raw_deliveries", function="normaliser", batch_size=10),
+        QueueConsumerSpec(queue="provisioning_requests", function="start_provisioning", batch_size=10),
+    ),
     routes=(HttpRouteSpec(method="POST", path="/webhooks/{connection}", function="ingress"),),
     log_groups=("canonical_events",),
+    state_machines=(
+        StateMachineSpec(
+            key="provision_project",
+            purpose="Opportunity to project: ERP client and project, PSA project and rate card, billing",
+            definition_file="provision_project.asl.json",
+            substitutions={
+                "ProvisioningFunctionArn": Ref("function", "provisioning", "arn"),
+                "EventBusName": Ref("bus", "business_events"),
+            },
+            invokes_functions=("provisioning",),
+            puts_events_to=("business_events",),
+        ),
+    ),
 )
 
 
 def log_group_name(key: str) -> str:
     """Name of a log group declared in ``Topology.log_groups`` (same in AWS and locally)."""
     return f"/{SERVICE_NAME}/{key.replace('_', '-')}"
+
+
+def render_config(relative_path: str) -> str:
+    """The value a ``config_env`` variable receives: the file, validated and compacted.
+
+    Lambda allows 4 KB of environment in all, so JSON is re-serialised without
+    whitespace and the ownership policy is reduced to its canonical compact TOML
+    (validating both on the way: a broken file fails synth and the local runtime).
+    """
+    text = (REPO_ROOT / relative_path).read_text()
+    if relative_path.endswith(".json"):
+        import json
+
+        return json.dumps(json.loads(text), separators=(",", ":"))
+    if relative_path.endswith("ownership.toml"):
+        from pshub.policy import load_policy
+
+        return load_policy(text, source=relative_path).to_toml()
+    return text

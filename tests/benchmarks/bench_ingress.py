@@ -48,7 +48,7 @@ ENV = {
 
 # Installed by both the in-process benchmark and the cold-start child processes:
 # answers every AWS call in-process and counts them.
-STUB_SOURCE = r'''
+STUB_SOURCE = r"""
 import hashlib, json, uuid
 import botocore.session
 from botocore.awsrequest import AWSResponse
@@ -82,12 +82,12 @@ def _register(self, events):
     _original(self, events)
     events.register_first("before-send", _answer)
 botocore.session.Session._register_builtin_handlers = _register
-'''
+"""
 
 
 def install_stub() -> list[str]:
     namespace: dict[str, Any] = {"SECRET": SECRET}
-    exec(STUB_SOURCE, namespace)  # noqa: S102 - our own constant source, shared with the child processes
+    exec(STUB_SOURCE, namespace)
     return namespace["AWS_CALLS"]  # type: ignore[no-any-return]
 
 
@@ -209,7 +209,7 @@ def warm_benchmark(requests: int) -> dict[str, Any]:
             else:
                 floor_samples.append(floor())
                 ours_samples.append(ours())
-    ours_calls = [c for c in calls]
+    ours_calls = list(calls)
     # Every floor() made one SendMessage, every ours() the rest.
     aws_per_webhook = (len(ours_calls) - requests) / requests
     return {
@@ -261,18 +261,26 @@ print((t1 - t0) * 1000, (t1 - t0 + t3 - t2) * 1000, file=sys.stderr)
 
 
 def cold_runs(runs: int) -> dict[str, float]:
-    stub = "SECRET = {!r}\n".format(SECRET) + STUB_SOURCE
+    stub = f"SECRET = {SECRET!r}\n" + STUB_SOURCE
     env = {**os.environ, **ENV, "PYTHONPATH": os.pathsep.join([str(REPO / "layers/common"), str(REPO)])}
     ours_import, ours_total, floor_import, floor_total = [], [], [], []
     for _ in range(runs):
         for script, imports, totals in (
             (COLD_OURS.format(stub=stub, repo=str(REPO)), ours_import, ours_total),
-            (COLD_FLOOR.format(stub=stub, repo=str(REPO), secret=SECRET, queue=QUEUE_URL), floor_import, floor_total),
+            (
+                COLD_FLOOR.format(stub=stub, repo=str(REPO), secret=SECRET, queue=QUEUE_URL),
+                floor_import,
+                floor_total,
+            ),
         ):
             # Log lines go to stdout (discarded, as CloudWatch would take them); figures to stderr.
-            output = subprocess.run(  # noqa: S603 - our own interpreter and script
+            output = subprocess.run(
                 [sys.executable, "-c", script],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=True,
             ).stderr.split()
             imports.append(float(output[0]))
             totals.append(float(output[1]))
@@ -308,7 +316,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"ingress, in-process, {warm['requests']} requests (Stripe invoice.paid, signature check + enqueue)")
+    print(
+        f"ingress, in-process, {warm['requests']} requests (Stripe invoice.paid, signature check + enqueue)"
+    )
     print(f"  ours   median {warm['ours_median_ms']:.3f} ms   p99 {warm['ours_p99_ms']:.3f} ms")
     print(f"  floor  median {warm['floor_median_ms']:.3f} ms   p99 {warm['floor_p99_ms']:.3f} ms")
     print(f"  ours / floor: median {figures['median_ratio']:.2f}x   p99 {figures['p99_ratio']:.2f}x")

@@ -21,17 +21,27 @@ WEBHOOK_PLATFORMS = frozenset({"stripe", "hubspot", "salesforce"})
 # Every platform a connection may name; outbound connectors select an implementation.
 PLATFORMS = WEBHOOK_PLATFORMS | frozenset(
     {
-        "netsuite", "dynamics365", "s4hana", "oracle_fusion",
-        "kantata", "certinia",
-        "workday", "zuora", "harvest", "toggl", "concur", "expensify", "navan",
+        "netsuite",
+        "dynamics365",
+        "s4hana",
+        "oracle_fusion",
+        "kantata",
+        "certinia",
+        "workday",
+        "zuora",
+        "harvest",
+        "toggl",
+        "concur",
+        "expensify",
+        "navan",
     }
-)  # fmt: skip
+)
 # How pshub reaches the platform's API. Only in-memory sandboxes exist so far; a real
 # connector slots in by adding its name here and its module in pshub.connectors.
 IMPLEMENTATIONS = frozenset({"sandbox"})
 ROLES = frozenset({"crm", "psa", "erp", "hr", "billing", "time", "expense"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-SECRET_PREFIX = "pshub/connections/"
+SECRET_PREFIX = "pshub/connections/"  # noqa: S105 - a name prefix, not a secret
 
 
 class ConnectionConfigError(ValueError):
@@ -92,7 +102,15 @@ def parse_registry(document: Mapping[str, Any], source: str = "connections") -> 
             raise ConnectionConfigError(
                 f"{where}.implementation: {implementation!r} is not available (one of {sorted(IMPLEMENTATIONS)})"
             )
-        unknown = set(entry) - {"id", "platform", "role", "legal_entity", "region", "options", "implementation"}
+        unknown = set(entry) - {
+            "id",
+            "platform",
+            "role",
+            "legal_entity",
+            "region",
+            "options",
+            "implementation",
+        }
         if unknown:
             raise ConnectionConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
         registry[conn_id] = Connection(

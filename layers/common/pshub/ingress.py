@@ -136,6 +136,7 @@ class WebhookIngress:
             headers={k: v for k, v in request.headers.items() if k not in _DROP_HEADERS},
             source_ip=request.source_ip,
             legal_entity=connection.legal_entity,
+            role=connection.role,
             options=dict(connection.options) or None,
         )
 

@@ -22,6 +22,7 @@ from pshub.dal.bodies import DeliveryBodies
 from pshub.dal.event_bus import EventBusPublisher
 from pshub.dal.event_claims import Claim, PlatformEventClaims
 from pshub.dal.raw_queue import ParkingQueue
+from pshub.entity_sync import EntitySync
 from pshub.errors import TransientError, Unmappable, UnparseableBody
 from pshub.observability import logger, metrics
 from pshub.platforms import PlatformEvent, adapter_for
@@ -34,6 +35,9 @@ class DeliveryOutcome:
     published: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     parked: list[str] = field(default_factory=list)
+    stale: int = 0
+    echoes: int = 0
+    conflicts: int = 0
 
 
 class DeliveryNormaliser:
@@ -44,7 +48,9 @@ class DeliveryNormaliser:
         publisher: EventBusPublisher,
         parking: ParkingQueue,
         archive: RawArchive,
+        entity_sync: EntitySync,
     ) -> None:
+        self._entity_sync = entity_sync
         self._bodies = bodies
         self._claims = claims
         self._publisher = publisher
@@ -85,7 +91,7 @@ class DeliveryNormaliser:
                 in_flight.append(event.event_id)
                 continue
             try:
-                canonical = self._map(adapter.to_canonical, event, delivery)
+                canonical = self._sync(self._map(adapter.to_canonical, event, delivery), delivery, outcome)
             except Unmappable as error:
                 self._claims.release(delivery.connection, event.event_id, error)
                 self._park(delivery, error.code, error.message, event.event_id, outcome)
@@ -96,12 +102,44 @@ class DeliveryNormaliser:
             claimed.append((event, canonical))
 
         self._publish(delivery, claimed, outcome)
+        for name, count in (
+            ("StaleUpdate", outcome.stale),
+            ("EchoSuppressed", outcome.echoes),
+            ("OwnershipConflict", outcome.conflicts),
+        ):
+            if count:
+                metrics.add_metric(name=name, unit="Count", value=count)
         if outcome.duplicates:
             logger.info("redelivered platform events suppressed", extra={"event_ids": outcome.duplicates})
             metrics.add_metric(name="DuplicateSuppressed", unit="Count", value=len(outcome.duplicates))
         if in_flight:
             raise TransientError(f"platform events {in_flight} are being processed by another invocation")
         return outcome
+
+    def _sync(
+        self, events: list[CanonicalEvent], delivery: RawDelivery, outcome: DeliveryOutcome
+    ) -> list[CanonicalEvent]:
+        """Identity, echo, ownership and ordering: what survives is published."""
+        publishable: list[CanonicalEvent] = []
+        for event in events:
+            decision = self._entity_sync.apply(event, delivery.role or "")
+            outcome.stale += len(decision.stale)
+            outcome.echoes += len(decision.echoes)
+            outcome.conflicts += len(decision.conflicts)
+            if decision.stale or decision.echoes or decision.conflicts:
+                logger.info(
+                    "attribute changes not propagated",
+                    extra={
+                        "event_id": event.event_id,
+                        "canonical_id": decision.canonical_id,
+                        "stale": sorted(decision.stale),
+                        "echoes": sorted(decision.echoes),
+                        "ownership_conflicts": sorted(decision.conflicts),
+                    },
+                )
+            if decision.publish is not None:
+                publishable.append(decision.publish)
+        return publishable
 
     @staticmethod
     def _map(
@@ -126,6 +164,10 @@ class DeliveryNormaliser:
         outcome: DeliveryOutcome,
     ) -> None:
         if not claimed:
+            return
+        if not any(events for _, events in claimed):
+            for platform_event, _ in claimed:  # processed: nothing left to propagate
+                self._claims.complete(delivery.connection, platform_event.event_id, [])
             return
         try:
             failed = self._publisher.publish([event for _, events in claimed for event in events])

@@ -39,6 +39,7 @@ class RawDelivery:
     body_base64: str | None = None
     body_ref: BodyRef | None = None
     legal_entity: str | None = None
+    role: str | None = None  # the connection's role (crm, erp, billing ...): ownership is by role
     # The connection's options, so the normaliser needs no registry of its own.
     options: dict[str, str] | None = None
     schema: str = field(default=SCHEMA)

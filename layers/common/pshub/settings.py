@@ -55,3 +55,19 @@ class NormaliserSettings:
     event_bus_name: str
     unmappable_queue_url: str
     raw_archive_stream: str
+    identity_table: str
+    exceptions_table: str
+    pshub_ownership_policy: str
+
+
+@dataclass(frozen=True)
+class StarterSettings:
+    provisioning_state_machine_arn: str
+
+
+@dataclass(frozen=True)
+class ProvisioningSettings:
+    pshub_connections: str
+    pshub_provisioning: str
+    identity_table: str
+    exceptions_table: str

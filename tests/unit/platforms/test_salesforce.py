@@ -44,7 +44,9 @@ def test_missing_or_wrong_token_is_rejected(url, reason) -> None:
 
 
 def test_message_from_another_org_is_rejected() -> None:
-    body = sample("salesforce/opportunity.closed_won.xml").replace(b"00D5e000000ABCDEAA", b"00D000000000001AAA")
+    body = sample("salesforce/opportunity.closed_won.xml").replace(
+        b"00D5e000000ABCDEAA", b"00D000000000001AAA"
+    )
     with pytest.raises(SignatureInvalid, match="org 00D000000000001AAA"):
         verify(body)
 
@@ -71,7 +73,9 @@ def test_ack_is_the_documented_notifications_response() -> None:
     response = adapter.acknowledge(inbound(b""))
     assert response.status == 200
     assert response.headers["content-type"].startswith("text/xml")
-    ack = fromstring(response.body.encode()).find(f"{{{SOAP_NS}}}Body/{{{OUTBOUND_NS}}}notificationsResponse/{{{OUTBOUND_NS}}}Ack")
+    ack = fromstring(response.body.encode()).find(
+        f"{{{SOAP_NS}}}Body/{{{OUTBOUND_NS}}}notificationsResponse/{{{OUTBOUND_NS}}}Ack"
+    )
     assert ack is not None and ack.text == "true"
 
 

@@ -78,6 +78,20 @@ class InvoicePaymentV1(_Payload):
     next_payment_attempt: datetime | None = None
 
 
+class ProjectActivatedV1(_Payload):
+    project_id: str = Field(description="Canonical id of the project")
+    project_code: str
+    opportunity_id: str = Field(description="Canonical id of the won opportunity")
+    client_id: str = Field(description="Canonical id of the client")
+    legal_entity: str
+    service_line: str
+    billing_model: str
+    billing_route: Literal["erp", "billing_platform"]
+    system_ids: dict[str, str] = Field(
+        description="connection id -> the project's (or billing plan's) native id"
+    )
+
+
 # event type -> (schema version, payload model). One line per published version.
 EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
     "OpportunityClosedWon": (1, OpportunityClosedWonV1),
@@ -87,6 +101,7 @@ EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
     "ClientDeleted": (1, ClientDeletedV1),
     "InvoicePaid": (1, InvoicePaymentV1),
     "InvoicePaymentFailed": (1, InvoicePaymentV1),
+    "ProjectActivated": (1, ProjectActivatedV1),
 }
 
 
@@ -103,6 +118,9 @@ class CanonicalEvent(BaseModel):
     occurred_at: datetime
     correlation_id: str
     legal_entity: str | None = None
+    # Filled by the normaliser's identity step for events about an entity.
+    canonical_id: str | None = None
+    xrefs: dict[str, str] = Field(default_factory=dict, description="connection id -> native id")
     payload: dict[str, Any]
 
     def to_entry(self, bus_name: str) -> dict[str, str]:

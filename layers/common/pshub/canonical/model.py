@@ -19,13 +19,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 
 def _iso_currency(code: str) -> str:
-    if len(code) != 3 or not code.isalpha():
+    if len(code) != 3 or not (code.isascii() and code.isalpha()):
         raise ValueError(f"{code!r} is not an ISO-4217 currency code")
     return code.upper()
 
 
 def _iso_country(code: str) -> str:
-    if len(code) != 2 or not code.isalpha():
+    if len(code) != 2 or not (code.isascii() and code.isalpha()):
         raise ValueError(f"{code!r} is not an ISO-3166 alpha-2 country code")
     return code.upper()
 

@@ -40,4 +40,6 @@ class RawArchive:
                     ]
             pending = refused
         if pending:
-            raise ArchiveError(f"Firehose refused {len(pending)} raw deliveries twice; the batch will be retried")
+            raise ArchiveError(
+                f"Firehose refused {len(pending)} raw deliveries twice; the batch will be retried"
+            )

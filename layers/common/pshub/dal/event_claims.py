@@ -30,7 +30,9 @@ class Claim(Enum):
 class PlatformEventClaims:
     def __init__(self, persistence: DynamoDBPersistenceLayer) -> None:
         persistence.configure(
-            IdempotencyConfig(event_key_jmespath="[connection, event_id]", expires_after_seconds=REMEMBER_SECONDS),
+            IdempotencyConfig(
+                event_key_jmespath="[connection, event_id]", expires_after_seconds=REMEMBER_SECONDS
+            ),
             key_prefix=KEY_PREFIX,
         )
         self._store = persistence
@@ -50,7 +52,9 @@ class PlatformEventClaims:
         return Claim.NEW
 
     def complete(self, connection: str, event_id: str, canonical_event_ids: list[str]) -> None:
-        self._store.save_success(self._data(connection, event_id), {"canonical_event_ids": canonical_event_ids})
+        self._store.save_success(
+            self._data(connection, event_id), {"canonical_event_ids": canonical_event_ids}
+        )
 
     def release(self, connection: str, event_id: str, reason: Exception) -> None:
         self._store.delete_record(self._data(connection, event_id), reason)

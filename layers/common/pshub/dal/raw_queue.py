@@ -61,7 +61,9 @@ class ParkingQueue:
         self._sqs = sqs
         self._queue_url = queue_url
 
-    def park(self, delivery: RawDelivery, code: str, reason: str, platform_event_id: str | None = None) -> str:
+    def park(
+        self, delivery: RawDelivery, code: str, reason: str, platform_event_id: str | None = None
+    ) -> str:
         extra = {"error_code": code, "reason": reason[:1000], "platform_event_id": platform_event_id or ""}
         response = self._sqs.send_message(
             QueueUrl=self._queue_url,

@@ -33,9 +33,19 @@ DEFAULT_CLOSED_WON_STAGES = "closedwon"
 
 # The percent-encodings HubSpot's validation guide says to decode in the URI.
 _DECODE = {
-    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$",
-    "%27": "'", "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
-}  # fmt: skip
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
 
 
 def signed_uri(url: str) -> str:
@@ -168,4 +178,3 @@ class HubSpotAdapter:
                 legal_entity=delivery.legal_entity,
             )
         ]
-

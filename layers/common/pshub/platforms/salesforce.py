@@ -34,7 +34,7 @@ SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
-TOKEN_PARAM = "token"
+TOKEN_PARAM = "token"  # noqa: S105 - the query parameter name
 DEFAULT_CLOSED_WON_STAGES = "Closed Won"
 
 ACK = HttpResponse(
@@ -52,7 +52,9 @@ ACK = HttpResponse(
 class OutboundMessage:
     """The parts of a ``notifications`` message pshub uses."""
 
-    def __init__(self, organization_id: str, action_id: str, notifications: list[tuple[str, str, dict[str, Any]]]):
+    def __init__(
+        self, organization_id: str, action_id: str, notifications: list[tuple[str, str, dict[str, Any]]]
+    ):
         self.organization_id = organization_id
         self.action_id = action_id
         # (notification id, sObject type, fields)
@@ -158,7 +160,9 @@ class SalesforceAdapter:
                     opportunity_id=event.native_id,
                     name=fields.get("Name"),
                     stage=fields.get("StageName") or "",
-                    amount=cv.Money(amount=amount, currency=currency) if amount is not None and currency else None,
+                    amount=cv.Money(amount=amount, currency=currency)
+                    if amount is not None and currency
+                    else None,
                     close_date=date.fromisoformat(fields["CloseDate"]) if fields.get("CloseDate") else None,
                     client_id=fields.get("AccountId"),
                     complete=True,
@@ -214,7 +218,9 @@ def _decimal(value: str | None, event: PlatformEvent) -> Decimal | None:
     try:
         return Decimal(value)
     except InvalidOperation:
-        raise Unmappable(f"Salesforce notification {event.event_id}: Amount {value!r} is not a number") from None
+        raise Unmappable(
+            f"Salesforce notification {event.event_id}: Amount {value!r} is not a number"
+        ) from None
 
 
 def _domain(website: str | None) -> str | None:

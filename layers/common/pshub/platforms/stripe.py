@@ -30,10 +30,27 @@ SIGNATURE_HEADER = "stripe-signature"
 # Stripe amounts are integers in the currency's minor unit; these currencies have
 # none (Stripe's list of zero-decimal currencies).
 _ZERO_DECIMAL = frozenset(
-    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
 )
 # ...and these have three decimal places.
-_THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
+_THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
 
 
 def minor_to_major(amount: int, currency: str) -> Decimal:
@@ -88,7 +105,7 @@ class StripeAdapter:
         except ValueError as exc:
             raise UnparseableBody(f"Stripe body is not JSON: {exc}") from None
         if not isinstance(event, dict) or event.get("object") != "event":
-            raise UnparseableBody("Stripe body is not an Event object (expected \"object\": \"event\")")
+            raise UnparseableBody('Stripe body is not an Event object (expected "object": "event")')
         for key in ("id", "type", "created", "data"):
             if key not in event:
                 raise UnparseableBody(f"Stripe Event has no {key!r}")

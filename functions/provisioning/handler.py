@@ -1,0 +1,42 @@
+"""The opportunity-to-project workflow's Task states: ``{"op": step, "state": {...}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pshub.connections import load_registry
+from pshub.connectors.registry import connector_for_id
+from pshub.dal.exceptions_store import ExceptionStore
+from pshub.dal.identity import IdentityStore
+from pshub.observability import logger, metrics
+from pshub.provisioning.config import load_provisioning_config
+from pshub.provisioning.errors import as_workflow_error
+from pshub.provisioning.steps import ProvisioningSteps
+from pshub.settings import ProvisioningSettings, read_settings
+
+settings = read_settings(ProvisioningSettings)
+_dynamodb = boto3.client("dynamodb")
+connections = load_registry(settings.pshub_connections)
+steps = ProvisioningSteps(
+    connections=connections,
+    connector_for=lambda connection_id, role: connector_for_id(connections, connection_id, role),
+    identity=IdentityStore(_dynamodb, settings.identity_table),
+    exceptions=ExceptionStore(_dynamodb, settings.exceptions_table),
+    config=load_provisioning_config(settings.pshub_provisioning),
+)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path="state.event.correlation_id")
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    op = event["op"]
+    logger.append_keys(step=op)
+    try:
+        return steps.run(op, event.get("state", {}), event)
+    except Exception as error:
+        # Step Functions matches on the error's type name: TransientError is retried with
+        # backoff, anything else is caught and parked with this structured message.
+        raise as_workflow_error(op, error) from error

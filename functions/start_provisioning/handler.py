@@ -1,0 +1,32 @@
+"""Starts the opportunity-to-project workflow for each OpportunityClosedWon on the queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pshub.observability import logger, metrics
+from pshub.provisioning.starter import ProvisioningStarter
+from pshub.settings import StarterSettings, read_settings
+
+settings = read_settings(StarterSettings)
+starter = ProvisioningStarter(boto3.client("stepfunctions"), settings.provisioning_state_machine_arn)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def start_for(record: SQSRecord) -> None:
+    if starter.start(json.loads(record.body)) is not None:
+        metrics.add_metric(name="ProvisioningStarted", unit="Count", value=1)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=start_for, processor=processor, context=context
+    )

@@ -1,0 +1,44 @@
+"""The CRM system API: read an opportunity with its account and contract terms; write the
+provisioned project back.
+
+How each CRM maps:
+
+- Salesforce: ``Opportunity`` (``006`` ids) with its ``Account`` (``001``) and, from
+  CPQ, the ``Contract`` / ``SBQQ__Quote__c`` and its lines for the rate card; the
+  write-back is an update of custom fields on the opportunity
+  (``pshub_Project_Code__c`` and one id field per system).
+- HubSpot: a deal (numeric id) read with ``associations=companies`` and the deal's
+  line items / quote for terms; the write-back sets deal properties
+  (``pshub_project_code``, ``pshub_project_ids``). A HubSpot webhook carries only the
+  changed property, so the workflow calls ``get_opportunity`` to get the rest.
+
+The write-back will come back as a change webhook; the normaliser's echo
+suppression, not the connector, keeps that from looping.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pshub.connectors.results import OpportunityDetails
+
+
+class CrmConnector(Protocol):
+    @property
+    def connection_id(self) -> str: ...
+
+    @property
+    def platform(self) -> str: ...
+
+    def get_opportunity(self, native_id: str) -> OpportunityDetails:
+        """The opportunity, its account as a ``Client`` and its ``Contract`` (None until
+        terms exist). Raises ``NotFound`` for an unknown id."""
+        ...
+
+    def link_project(
+        self, opportunity_native_id: str, project_code: str, project_ids: dict[str, str]
+    ) -> None:
+        """Record the provisioned project on the opportunity (``project_ids``: connection
+        id -> native id). Repeating it is harmless; linking a different project code to an
+        already linked opportunity raises ``Conflict`` (a second provisioning)."""
+        ...

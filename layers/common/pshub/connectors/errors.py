@@ -1,0 +1,110 @@
+"""Typed errors of outbound calls, one vocabulary for every platform.
+
+Each error names where it happened (platform, connection, operation), says what
+went wrong in pshub's words (``message``) and keeps the platform's own words
+(``platform_code``, ``platform_message``, ``http_status``) for the person who
+opens a ticket with the vendor. Retry decisions read the type, never the text:
+
+- ``TransientConnectorError``: timeouts, 5xx, outages. Retry with backoff.
+- ``RateLimited``: HTTP 429. Retry after ``retry_after_s``.
+- ``PermanentConnectorError``: the request itself is wrong (validation, closed
+  period, missing reference). Retrying will not help; raise a business exception.
+- ``Conflict``: a record with the same unique key exists with different content.
+- ``NotFound``: the record addressed does not exist.
+
+Lambda reports the concrete class name as the error type: a Step Functions Retry
+must either list ``TransientConnectorError`` and ``RateLimited`` by name or the
+handler re-raises every ``TransientError`` as that (``pshub.provisioning`` does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pshub.errors import PermanentError, PshubError, TransientError
+
+
+class ConnectorError(PshubError):
+    code = "connector_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        platform: str,
+        connection_id: str,
+        operation: str,
+        platform_code: str | None = None,
+        platform_message: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.platform = platform
+        self.connection_id = connection_id
+        self.operation = operation
+        self.platform_code = platform_code
+        self.platform_message = platform_message
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        vendor = f" [{self.platform_code}: {self.platform_message}]" if self.platform_code else ""
+        return f"{self.connection_id} ({self.platform}) {self.operation}: {self.message}{vendor}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able record for business exceptions and workflow outputs."""
+        return {
+            "error": type(self).__name__,
+            "code": self.code,
+            "platform": self.platform,
+            "connection_id": self.connection_id,
+            "operation": self.operation,
+            "message": self.message,
+            "platform_code": self.platform_code,
+            "platform_message": self.platform_message,
+            "http_status": self.http_status,
+        }
+
+
+class TransientConnectorError(ConnectorError, TransientError):
+    """The platform did not answer usefully (timeout, 5xx, outage); the same call may succeed later."""
+
+    code = "connector_transient"
+
+
+class RateLimited(TransientConnectorError):
+    """The platform throttled the caller (HTTP 429); wait ``retry_after_s`` before the next call."""
+
+    code = "connector_rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after_s = retry_after_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "retry_after_s": self.retry_after_s}
+
+
+class PermanentConnectorError(ConnectorError, PermanentError):
+    """The platform refused the request as made; someone has to change data or configuration."""
+
+    code = "connector_permanent"
+
+
+class Conflict(PermanentConnectorError):
+    """A record with the same unique key (``key``) exists with different content (``fields``)."""
+
+    code = "connector_conflict"
+
+    def __init__(self, message: str, *, key: str, fields: tuple[str, ...], **context: Any) -> None:
+        super().__init__(message, **context)
+        self.key = key
+        self.fields = fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "key": self.key, "fields": list(self.fields)}
+
+
+class NotFound(PermanentConnectorError):
+    """The record addressed by id or key does not exist in the platform."""
+
+    code = "connector_not_found"

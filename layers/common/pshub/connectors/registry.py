@@ -1,0 +1,157 @@
+"""Which connector stands behind a connection, and the process's sandboxes.
+
+``connector_for(connection, role)`` returns the implementation the connection names
+(``implementation``: only ``"sandbox"`` exists today). Sandboxes are kept ONE per
+connection id per process, so separate Lambda invocations in one process (the
+local runtime and the tests run handlers in-process) see the same platform state,
+as they would see the same real system. A connection whose configuration changed
+gets a fresh sandbox: it is, in effect, another system.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
+
+from pshub.connections import Connection, ConnectionConfigError, load_registry
+from pshub.connectors.billing import BillingConnector
+from pshub.connectors.crm import CrmConnector
+from pshub.connectors.erp import ErpConnector
+from pshub.connectors.psa import PsaConnector
+from pshub.connectors.sandbox.base import SandboxSystem
+from pshub.connectors.sandbox.billing import SandboxBilling
+from pshub.connectors.sandbox.crm import SandboxCrm
+from pshub.connectors.sandbox.erp import SandboxErp
+from pshub.connectors.sandbox.psa import SandboxPsa
+from pshub.errors import UnknownConnection
+
+Role = Literal["erp", "psa", "crm", "billing"]
+AnyConnector = ErpConnector | PsaConnector | CrmConnector | BillingConnector
+CONNECTIONS_ENV_VAR = "PSHUB_CONNECTIONS"
+
+_SANDBOX_TYPES: dict[str, type[SandboxSystem]] = {
+    "erp": SandboxErp,
+    "psa": SandboxPsa,
+    "crm": SandboxCrm,
+    "billing": SandboxBilling,
+}
+if TYPE_CHECKING:  # mypy proves each sandbox implements its role's interface
+    _erp: type[ErpConnector] = SandboxErp
+    _psa: type[PsaConnector] = SandboxPsa
+    _crm: type[CrmConnector] = SandboxCrm
+    _billing: type[BillingConnector] = SandboxBilling
+_sandboxes: dict[str, SandboxSystem] = {}
+_sandboxes_lock = threading.Lock()
+_env_registry: tuple[str, dict[str, Connection]] | None = None
+
+
+@overload
+def connector_for(connection: Connection, role: Literal["erp"]) -> ErpConnector: ...
+@overload
+def connector_for(connection: Connection, role: Literal["psa"]) -> PsaConnector: ...
+@overload
+def connector_for(connection: Connection, role: Literal["crm"]) -> CrmConnector: ...
+@overload
+def connector_for(connection: Connection, role: Literal["billing"]) -> BillingConnector: ...
+@overload
+def connector_for(connection: Connection, role: str) -> AnyConnector: ...
+def connector_for(connection: Connection, role: str) -> AnyConnector:
+    if connection.role != role:
+        raise ConnectionConfigError(
+            f"connection {connection.id!r} is the {connection.role} connection to {connection.platform}, "
+            f"not a {role} connection"
+        )
+    if connection.implementation != "sandbox":
+        raise ConnectionConfigError(
+            f"connection {connection.id!r}: no {connection.implementation!r} connector "
+            f"for {connection.platform}"
+        )
+    # The sandbox type picked by role implements that role's interface (checked below).
+    return cast(AnyConnector, sandbox_for(connection))
+
+
+def connector_for_id(connections: Mapping[str, Connection], connection_id: str, role: str) -> AnyConnector:
+    """``connector_for`` by connection id, with the connection registry given."""
+    connection = connections.get(connection_id)
+    if connection is None:
+        raise UnknownConnection(f"no connection {connection_id!r} is configured")
+    return connector_for(connection, role)
+
+
+def _connections(connections: Mapping[str, Connection] | None) -> Mapping[str, Connection]:
+    """The registry given, else the one every function receives in ``PSHUB_CONNECTIONS``."""
+    global _env_registry  # noqa: PLW0603 - parsed once per distinct value, like a settings cache
+    if connections is not None:
+        return connections
+    raw = os.environ.get(CONNECTIONS_ENV_VAR)
+    if raw is None:
+        raise ConnectionConfigError(f"no connection registry given and {CONNECTIONS_ENV_VAR} is not set")
+    if _env_registry is None or _env_registry[0] != raw:
+        _env_registry = (raw, load_registry(raw, CONNECTIONS_ENV_VAR))
+    return _env_registry[1]
+
+
+def erp(connection_id: str, connections: Mapping[str, Connection] | None = None) -> ErpConnector:
+    return connector_for(_connection(connection_id, connections), "erp")
+
+
+def psa(connection_id: str, connections: Mapping[str, Connection] | None = None) -> PsaConnector:
+    return connector_for(_connection(connection_id, connections), "psa")
+
+
+def crm(connection_id: str, connections: Mapping[str, Connection] | None = None) -> CrmConnector:
+    return connector_for(_connection(connection_id, connections), "crm")
+
+
+def billing(connection_id: str, connections: Mapping[str, Connection] | None = None) -> BillingConnector:
+    return connector_for(_connection(connection_id, connections), "billing")
+
+
+def _connection(connection_id: str, connections: Mapping[str, Connection] | None) -> Connection:
+    connection = _connections(connections).get(connection_id)
+    if connection is None:
+        raise UnknownConnection(f"no connection {connection_id!r} is configured")
+    return connection
+
+
+# -- sandboxes ---------------------------------------------------------------------------
+def sandbox_for(connection: Connection) -> SandboxSystem:
+    """The process's sandbox for ``connection`` (created, with its seed data, on first use).
+
+    Tests and demos use it for the controls the role interfaces do not have:
+    ``inject_failure``, ``set_outage``, ``calls``, ``snapshot``.
+    """
+    kind = _SANDBOX_TYPES.get(connection.role)
+    if kind is None:
+        raise ConnectionConfigError(
+            f"connection {connection.id!r}: no sandbox for the {connection.role} role"
+        )
+    with _sandboxes_lock:
+        existing = _sandboxes.get(connection.id)
+        if existing is not None and existing.connection == connection:
+            return existing
+        sandbox = kind(connection)
+        _sandboxes[connection.id] = sandbox
+        return sandbox
+
+
+def reset_sandboxes() -> None:
+    """Forget every sandbox: the next use starts from seed data again (tests)."""
+    with _sandboxes_lock:
+        _sandboxes.clear()
+
+
+def sandbox_snapshot(connections: Mapping[str, Connection] | None = None) -> dict[str, Any]:
+    """Every sandbox's records by connection id, JSON-able, for the local demo's printout.
+
+    With ``connections``, every sandbox-backed connection of an outbound role is included,
+    used or not (so the printout shows the CRM's seeded deals from the start).
+    """
+    for connection in (connections or {}).values():
+        if connection.implementation == "sandbox" and connection.role in _SANDBOX_TYPES:
+            sandbox_for(connection)
+    with _sandboxes_lock:
+        current = dict(_sandboxes)
+    return {connection_id: current[connection_id].snapshot() for connection_id in sorted(current)}

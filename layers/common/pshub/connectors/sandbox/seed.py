@@ -1,0 +1,186 @@
+"""Seed data: what the CRM sandboxes hold before anything else happens.
+
+Each seeded opportunity is the record behind a sample webhook in ``events/``, with
+approved contract terms, so that a closed-won delivery of that sample provisions a
+project end to end on a laptop:
+
+- HubSpot deal ``27182818284`` (``events/hubspot/deal.closed_won.json``), company
+  ``9876543210`` Harbourline Logistics Inc., contracting entity ACME-US, US-NY tax.
+- Salesforce opportunity ``0065e00000KxYzAAAV``
+  (``events/salesforce/opportunity.closed_won.xml``), account ``0015e00000AcMe1AAF``
+  Acme Consulting Ltd (the name the sample carries), entity ACME-UK, GB tax.
+
+Both are time and materials in USD, 12,500 (the sample's amount), starting
+2026-12-01, for the ``consulting`` service line. Every company, person, address and
+tax number here is fictional (``.example`` domains, HMRC's published test VAT number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+
+from pshub.canonical.model import (
+    Address,
+    BillingModel,
+    Client,
+    Contract,
+    ContractStatus,
+    Money,
+    Opportunity,
+    Rate,
+    RateCard,
+    TaxProfile,
+)
+from pshub.connectors.results import OpportunityDetails, provisional_id
+
+HUBSPOT_DEAL_ID = "27182818284"
+HUBSPOT_COMPANY_ID = "9876543210"
+HUBSPOT_QUOTE_ID = "55501234"
+SALESFORCE_OPPORTUNITY_ID = "0065e00000KxYzAAAV"
+SALESFORCE_ACCOUNT_ID = "0015e00000AcMe1AAF"
+SALESFORCE_CONTRACT_ID = "8005e00000CoNtRAAV"
+SALESFORCE_RATE_CARD_ID = "a0A5e00000RaTe1EAF"
+
+START = date(2026, 12, 1)
+CLOSE = date(2026, 11, 20)
+
+
+def _usd(amount: str) -> Money:
+    return Money(amount=Decimal(amount), currency="USD")
+
+
+def _rate_card(rate_card_id: str, name: str, rates: dict[str, str]) -> RateCard:
+    return RateCard(
+        id=rate_card_id,
+        name=name,
+        currency="USD",
+        effective_from=START,
+        rates=[Rate(role=role, hourly_rate=_usd(amount)) for role, amount in rates.items()],
+    )
+
+
+def hubspot_deals(connection_id: str) -> list[OpportunityDetails]:
+    def pid(kind: str, native_id: str) -> str:
+        return provisional_id(connection_id, kind, native_id)
+
+    client = Client(
+        id=pid("Client", HUBSPOT_COMPANY_ID),
+        external_ids={connection_id: HUBSPOT_COMPANY_ID},
+        name="Harbourline Logistics",
+        legal_name="Harbourline Logistics Inc.",
+        web_domain="harbourline.example",
+        segment="mid-market",
+        billing_address=Address(
+            line1="100 Example Avenue", city="New York", region="NY", postal_code="10001", country="US"
+        ),
+        tax_profile=TaxProfile(tax_id="98-7654321", jurisdiction="US-NY"),
+        currency="USD",
+        legal_entity="ACME-US",
+    )
+    opportunity = Opportunity(
+        id=pid("Opportunity", HUBSPOT_DEAL_ID),
+        external_ids={connection_id: HUBSPOT_DEAL_ID},
+        source_version="1795186980512",
+        name="Harbourline Logistics - Data Platform Assessment",
+        client_id=client.id,
+        stage="closedwon",
+        amount=_usd("12500"),
+        close_date=CLOSE,
+        owner="81234567",
+        service_line="consulting",
+        contract_id=pid("Contract", HUBSPOT_QUOTE_ID),
+    )
+    contract = Contract(
+        id=pid("Contract", HUBSPOT_QUOTE_ID),
+        external_ids={connection_id: HUBSPOT_QUOTE_ID},
+        client_id=client.id,
+        opportunity_id=opportunity.id,
+        billing_model=BillingModel.TIME_AND_MATERIALS,
+        currency="USD",
+        status=ContractStatus.APPROVED,
+        start_date=START,
+        end_date=date(2027, 3, 31),
+        payment_terms_days=30,
+        legal_entity="ACME-US",
+        tax_jurisdiction="US-NY",
+        rate_card=_rate_card(
+            pid("RateCard", HUBSPOT_QUOTE_ID),
+            "ACME-US Consulting 2027 (USD)",
+            {
+                "Engagement Partner": "425.00",
+                "Senior Consultant": "260.00",
+                "Consultant": "185.00",
+                "Analyst": "125.00",
+            },
+        ),
+        total_value=_usd("12500"),
+    )
+    return [OpportunityDetails(opportunity=opportunity, client=client, contract=contract)]
+
+
+def salesforce_opportunities(connection_id: str) -> list[OpportunityDetails]:
+    def pid(kind: str, native_id: str) -> str:
+        return provisional_id(connection_id, kind, native_id)
+
+    client = Client(
+        id=pid("Client", SALESFORCE_ACCOUNT_ID),
+        external_ids={connection_id: SALESFORCE_ACCOUNT_ID},
+        name="Acme Consulting Ltd",
+        legal_name="Acme Consulting Ltd",
+        web_domain="acme-consulting.example",
+        segment="enterprise",
+        billing_address=Address(
+            line1="1 Example Street", city="London", postal_code="EC1A 1AA", country="GB"
+        ),
+        tax_profile=TaxProfile(tax_id="GB999999973", jurisdiction="GB"),
+        currency="USD",
+        legal_entity="ACME-UK",
+    )
+    opportunity = Opportunity(
+        id=pid("Opportunity", SALESFORCE_OPPORTUNITY_ID),
+        external_ids={connection_id: SALESFORCE_OPPORTUNITY_ID},
+        source_version="2026-11-20T15:02:11.000Z",
+        name="Acme Consulting Ltd - Professional Services Retainer FY27",
+        client_id=client.id,
+        stage="Closed Won",
+        amount=_usd("12500"),
+        close_date=CLOSE,
+        owner="0055e000003OwNrAAK",
+        service_line="consulting",
+        contract_id=pid("Contract", SALESFORCE_CONTRACT_ID),
+    )
+    contract = Contract(
+        id=pid("Contract", SALESFORCE_CONTRACT_ID),
+        external_ids={connection_id: SALESFORCE_CONTRACT_ID},
+        client_id=client.id,
+        opportunity_id=opportunity.id,
+        billing_model=BillingModel.TIME_AND_MATERIALS,
+        currency="USD",
+        status=ContractStatus.APPROVED,
+        start_date=START,
+        end_date=date(2027, 11, 30),
+        payment_terms_days=30,
+        legal_entity="ACME-UK",
+        tax_jurisdiction="GB",
+        rate_card=_rate_card(
+            pid("RateCard", SALESFORCE_RATE_CARD_ID),
+            "ACME-UK Professional Services FY27 (USD)",
+            {
+                "Partner": "410.00",
+                "Managing Consultant": "300.00",
+                "Senior Consultant": "240.00",
+                "Consultant": "175.00",
+            },
+        ),
+        total_value=_usd("12500"),
+    )
+    return [OpportunityDetails(opportunity=opportunity, client=client, contract=contract)]
+
+
+# CRM platform -> its seeded opportunities, given the connection id they live under.
+CRM_SEEDS: dict[str, Callable[[str], list[OpportunityDetails]]] = {
+    "hubspot": hubspot_deals,
+    "salesforce": salesforce_opportunities,
+}

@@ -1,0 +1,70 @@
+"""The business-exception register (DynamoDB), idempotent on the exception id."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from pshub.business_exceptions import BusinessException, Status
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class ExceptionStore:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+        self.writes = 0
+
+    def raise_exception(self, exception: BusinessException) -> bool:
+        """Record it; False when the same exception is already recorded."""
+        self.writes += 1
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "id": {"S": exception.id},
+                    "status": {"S": exception.status.value},
+                    "category": {"S": exception.category.value},
+                    "doc": {"S": exception.model_dump_json()},
+                },
+                ConditionExpression="attribute_not_exists(id)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get(self, exception_id: str) -> BusinessException | None:
+        item = self._db.get_item(
+            TableName=self._table, Key={"id": {"S": exception_id}}, ConsistentRead=True
+        ).get("Item")
+        return BusinessException.model_validate_json(item["doc"]["S"]) if item else None
+
+    def list(self, status: Status | None = Status.OPEN) -> list[BusinessException]:
+        found: list[BusinessException] = []
+        for page in self._db.get_paginator("scan").paginate(TableName=self._table):
+            for item in page["Items"]:
+                exception = BusinessException.model_validate_json(item["doc"]["S"])
+                if status is None or exception.status == status:
+                    found.append(exception)
+        return sorted(found, key=lambda e: e.raised_at)
+
+    def resolve(self, exception_id: str, resolution: str) -> BusinessException:
+        current = self.get(exception_id)
+        if current is None:
+            raise KeyError(f"no business exception {exception_id!r}")
+        resolved = current.model_copy(update={"status": Status.RESOLVED, "resolution": resolution})
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "id": {"S": resolved.id},
+                "status": {"S": resolved.status.value},
+                "category": {"S": resolved.category.value},
+                "doc": {"S": resolved.model_dump_json()},
+            },
+        )
+        return resolved

@@ -244,6 +244,8 @@ class EntitySync:
         state: EntityState,
     ) -> None:
         for attribute in sorted(decision.conflicts):
+            if state.values.get(attribute) == changes[attribute]:
+                continue  # not propagated, but nothing to disagree about
             owners = sorted(self._policy.owners(object_type, attribute))
             self._exceptions.raise_exception(
                 BusinessException(

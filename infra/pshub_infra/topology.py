@@ -250,6 +250,14 @@ PIPELINE = Topology(
             key="canonical_event_log_dlq",
             purpose="Canonical events EventBridge failed to write to the canonical event log group",
         ),
+        QueueSpec(
+            key="provisioning_requests",
+            purpose="OpportunityClosedWon events waiting to start a provisioning workflow",
+            visibility_timeout_s=60,  # 6x the starter's timeout
+            dead_letter_queue="provisioning_requests_dlq",
+            max_receive_count=5,
+        ),
+        QueueSpec(key="provisioning_requests_dlq", purpose="Closed-won deals whose workflow could not be started"),
     ),
     tables=(
         TableSpec(
@@ -293,6 +301,14 @@ PIPELINE = Topology(
             pattern={"source": [CANONICAL_EVENT_SOURCE]},
             target_log_group="canonical_events",
             target_dlq="canonical_event_log_dlq",
+        ),
+        RuleSpec(
+            key="opportunity_closed_won",
+            purpose="A won deal starts the opportunity-to-project workflow (through a queue: buffered, DLQ)",
+            bus="business_events",
+            pattern={"source": [CANONICAL_EVENT_SOURCE], "detail-type": ["OpportunityClosedWon"]},
+            target_queue="provisioning_requests",
+            target_dlq="provisioning_requests_dlq",
         ),
     ),
     functions=(
@@ -388,20 +404,23 @@ def log_group_name(key: str) -> str:
     return f"/{SERVICE_NAME}/{key.replace('_', '-')}"
 
 
+
 def render_config(relative_path: str) -> str:
-    """The value a ``config_env`` variable receives: the file, validated and compacted.
+    """The value a ``config_env`` variable receives, in AWS and locally alike.
 
-    Lambda allows 4 KB of environment in all, so JSON is re-serialised without
-    whitespace and the ownership policy is reduced to its canonical compact TOML
-    (validating both on the way: a broken file fails synth and the local runtime).
+    Lambda allows 4 KB of environment in all, so JSON is compacted and TOML comment
+    lines are blanked (line numbers stay, so a loader's "line N" still points into the
+    repository file). The result must mean exactly what the file means.
     """
-    text = (REPO_ROOT / relative_path).read_text()
-    if relative_path.endswith(".json"):
-        import json
+    import json
+    import tomllib
 
-        return json.dumps(json.loads(text), separators=(",", ":"))
-    if relative_path.endswith("ownership.toml"):
-        from pshub.policy import load_policy
-
-        return load_policy(text, source=relative_path).to_toml()
+    path = REPO_ROOT / relative_path  # an absolute path stays as it is
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    if path.suffix == ".toml":
+        compact = "\n".join("" if line.lstrip().startswith("#") else line.rstrip() for line in text.splitlines())
+        # A '#' line inside a multi-line string is data, not a comment: keep the original then.
+        return compact.rstrip("\n") + "\n" if tomllib.loads(compact) == tomllib.loads(text) else text
     return text

@@ -1,0 +1,1 @@
+"""One construct per concern; ``pshub_infra.stack`` composes them."""

@@ -1,0 +1,72 @@
+"""The pshub stack: composes one construct per concern from ``topology.PIPELINE``.
+
+Order matters only where a construct needs another's resources; every construct
+registers what it built in the ``ResourceIndex`` that the later ones read. State
+machines come after the functions (their definitions name function ARNs); functions
+that start them get that grant once both exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from pshub_infra.constants import SERVICE_TAG
+from pshub_infra.constructs.archive import DeliveryStreams
+from pshub_infra.constructs.connections import ConnectionSecrets
+from pshub_infra.constructs.event_bus import EventBuses
+from pshub_infra.constructs.functions import Functions
+from pshub_infra.constructs.ingress_api import IngressApi
+from pshub_infra.constructs.layers import Layers
+from pshub_infra.constructs.log_groups import LogGroups
+from pshub_infra.constructs.queues import Queues
+from pshub_infra.constructs.references import ResourceIndex
+from pshub_infra.constructs.state_machines import StateMachines
+from pshub_infra.constructs.storage import Storage
+from pshub_infra.topology import CONNECTIONS_FILE, PIPELINE, Topology
+
+
+class PshubStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topology: Topology = PIPELINE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        cdk.Tags.of(self).add(*SERVICE_TAG)
+
+        index = ResourceIndex()
+        storage = Storage(self, "Storage", topology=topology)
+        index.buckets.update(storage.buckets)
+        index.tables.update(storage.tables)
+
+        queues = Queues(self, "Queues", topology=topology)
+        index.queues.update(queues.queues)
+
+        log_groups = LogGroups(self, "LogGroups", topology=topology)
+        buses = EventBuses(
+            self, "Events", topology=topology, queues=index.queues, log_groups=log_groups.log_groups
+        )
+        index.buses.update(buses.buses)
+
+        streams = DeliveryStreams(self, "RawArchive", topology=topology, buckets=index.buckets)
+        index.streams.update(streams.streams)
+
+        connections = ConnectionSecrets(self, "Connections", connections_file=CONNECTIONS_FILE)
+        layers = Layers(self, "Layers")
+        self.functions = Functions(
+            self, "Functions", topology=topology, index=index, layers=layers.all, connections=connections
+        )
+        StateMachines(self, "Workflows", topology=topology, index=index)
+        self.functions.grant_state_machine_starts()
+
+        api = IngressApi(self, "Ingress", routes=topology.routes, functions=index.functions)
+        cdk.CfnOutput(
+            self, "WebhookEndpoint", value=api.url, description="Base URL of POST /webhooks/{connection}"
+        )
+        self.index = index

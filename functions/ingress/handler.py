@@ -39,7 +39,7 @@ ingress = WebhookIngress(
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = request_from_http_api(event, time.time())
     connection_id = (event.get("pathParameters") or {}).get("connection", "")

@@ -30,7 +30,7 @@ steps = ProvisioningSteps(
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path="state.event.correlation_id")
+@logger.inject_lambda_context(correlation_id_path="state.event.correlation_id", clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     op = event["op"]
     logger.append_keys(step=op)

@@ -1,0 +1,238 @@
+"""Opportunity to project, end to end: a signed closed-won webhook in, every system set up once.
+
+The state machine is the ASL file CDK deploys, executed by moto, with its Lambda tasks
+dispatched to our real handlers; the SaaS platforms are the connectors' sandboxes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+
+from pshub.business_exceptions import Category, OwnerTeam, Status
+from pshub.canonical.model import ContractStatus
+from pshub.connectors.errors import PermanentConnectorError, RateLimited, TransientConnectorError
+from pshub.connectors.registry import reset_sandboxes, sandbox_for
+from pshub.dal.exceptions_store import ExceptionStore
+from pshub.provisioning.resolution import resolve_parked
+from pshub_local.runtime import LocalRuntime
+from pshub_local.server import WebhookServer
+from tests.e2e.stack import LocalStack
+
+HUBSPOT_DEAL = "27182818284"
+SALESFORCE_OPPORTUNITY = "0065e00000KxYzAAAV"
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    # The workflow's Retry waits in real time in moto; the tests need not.
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
+    reset_sandboxes()
+    with LocalRuntime() as runtime, WebhookServer(runtime) as server:
+        yield LocalStack(runtime, server)
+    reset_sandboxes()
+
+
+def sandbox(local: LocalStack, connection_id: str) -> Any:
+    return sandbox_for(local.runtime.connections[connection_id])
+
+
+def exceptions(local: LocalStack) -> ExceptionStore:
+    return ExceptionStore(
+        boto3.client("dynamodb", region_name=local.runtime.region),
+        local.runtime.resource_name("table", "business_exceptions"),
+    )
+
+
+def executions(local: LocalStack) -> list[dict[str, Any]]:
+    return local.runtime.executions()
+
+
+def test_closed_won_deal_is_provisioned_in_every_system_with_cross_references(local: LocalStack) -> None:
+    # Given HubSpot reports the deal closed-won
+    assert local.deliver("hubspot-acme", "hubspot/deal.closed_won.json").status == 200
+    # When the pipeline and the workflow have run
+    local.runtime.drain()
+    # Then ProjectActivated names the project and every system's id ...
+    [activated] = local.events_of_type("ProjectActivated")
+    payload = activated["detail"]["payload"]
+    code = payload["project_code"]
+    assert set(payload["system_ids"]) == {"netsuite-acme", "kantata-acme"}
+    [won] = local.events_of_type("OpportunityClosedWon")
+    assert activated["detail"]["correlation_id"] == won["detail"]["correlation_id"]
+    # ... the ERP holds exactly one project shell, with its financial dimensions ...
+    erp = sandbox(local, "netsuite-acme")
+    assert len(erp.snapshot()["records"]["projects"]) == 1
+    erp_project = erp.get_project(code)
+    assert erp_project.native_id == payload["system_ids"]["netsuite-acme"]
+    assert erp_project.project.dimensions.legal_entity == "ACME-US"
+    assert erp_project.project.dimensions.cost_centre == "CC-410"
+    assert len(erp.snapshot()["records"]["customers"]) == 1
+    # ... the PSA holds one project from the consulting template, with the approved rate card ...
+    psa = sandbox(local, "kantata-acme")
+    assert len(psa.snapshot()["records"]["projects"]) == 1
+    psa_project = psa.get_project(code)
+    assert psa_project.template == "TPL-CONSULT"
+    assert psa_project.rate_card is not None and len(psa_project.rate_card.rates) >= 2
+    # ... the ERP bills it (time and materials), and the CRM deal links back to the project
+    assert len(erp.calls("create_billing_schedule")) == 1
+    crm = sandbox(local, "hubspot-acme")
+    assert crm.linked_project(HUBSPOT_DEAL).project_code == code
+    [execution] = executions(local)
+    assert execution["status"] == "SUCCEEDED"
+
+
+def test_duplicate_delivery_and_second_execution_create_nothing_twice(local: LocalStack) -> None:
+    local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml")
+    local.runtime.drain()
+    # A redelivery of the webhook, and the same won event put on the bus again
+    local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml")
+    [won] = local.events_of_type("OpportunityClosedWon")
+    events = boto3.client("events", region_name=local.runtime.region)
+    events.put_events(
+        Entries=[
+            {
+                "Source": won["source"],
+                "DetailType": won["detail-type"],
+                "Detail": json.dumps(won["detail"]),
+                "EventBusName": local.runtime.resource_name("bus", "business_events"),
+            }
+        ]
+    )
+    local.runtime.drain()
+    assert len(executions(local)) == 1
+    assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
+    assert len(local.events_of_type("ProjectActivated")) == 1
+
+
+def test_incomplete_terms_stop_before_anything_is_created_with_an_owned_exception(local: LocalStack) -> None:
+    # Given the Salesforce deal's contract is still a draft and has no tax jurisdiction
+    crm = sandbox(local, "salesforce-acme")
+    details = crm.get_opportunity(SALESFORCE_OPPORTUNITY)
+    assert details.contract is not None
+    draft = details.contract.model_copy(update={"status": ContractStatus.DRAFT, "tax_jurisdiction": None})
+    crm.add_opportunity(details.model_copy(update={"contract": draft}))
+    # When it is won
+    local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml")
+    local.runtime.drain()
+    # Then nothing exists in the ERP, the PSA or billing ...
+    assert sandbox(local, "netsuite-acme").calls("upsert_client") == []
+    assert sandbox(local, "kantata-acme").calls("create_project_from_template") == []
+    # ... and sales ops owns one exception naming both problems, with the deal's keys
+    [parked] = exceptions(local).list()
+    assert parked.category is Category.COMMERCIAL_TERMS_INVALID
+    assert parked.owner_team is OwnerTeam.SALES_OPS
+    assert "contract.status" in parked.detail and "contract.tax_jurisdiction" in parked.detail
+    assert parked.business_keys["opportunity"] == SALESFORCE_OPPORTUNITY
+    assert parked.context["already_created"] == {}
+
+
+def test_tax_or_entity_problem_alone_goes_to_finance_ops(local: LocalStack) -> None:
+    crm = sandbox(local, "salesforce-acme")
+    details = crm.get_opportunity(SALESFORCE_OPPORTUNITY)
+    assert details.contract is not None
+    no_entity = details.contract.model_copy(update={"legal_entity": "ACME-DE"})
+    crm.add_opportunity(details.model_copy(update={"contract": no_entity}))
+    local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml")
+    local.runtime.drain()
+    [parked] = exceptions(local).list()
+    assert parked.category is Category.TAX_OR_ENTITY_INVALID
+    assert parked.owner_team is OwnerTeam.FINANCE_OPS
+    assert "ACME-DE" in parked.detail
+
+
+def test_transient_failures_are_absorbed_by_the_workflows_retries(local: LocalStack) -> None:
+    erp = sandbox(local, "netsuite-acme")
+    psa = sandbox(local, "kantata-acme")
+    erp.inject_failure(
+        "create_project",
+        TransientConnectorError(
+            "503 Service Unavailable", platform="netsuite", connection_id="netsuite-acme", operation="create_project"
+        ),
+        times=2,
+    )
+    psa.inject_failure(
+        "push_rate_card",
+        RateLimited(
+            "429 Too Many Requests",
+            retry_after_s=1.0,
+            platform="kantata",
+            connection_id="kantata-acme",
+            operation="push_rate_card",
+        ),
+        times=1,
+    )
+    local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
+    local.runtime.drain()
+    [execution] = executions(local)
+    assert execution["status"] == "SUCCEEDED"
+    assert len(erp.calls("create_project")) == 3  # two 503s, then created
+    assert len(local.events_of_type("ProjectActivated")) == 1
+    assert exceptions(local).list() == []
+
+
+def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctly(local: LocalStack) -> None:
+    # Given the PSA refuses the project permanently (e.g. a template retired by the PMO)
+    psa = sandbox(local, "kantata-acme")
+    psa.inject_failure(
+        "create_project_from_template",
+        PermanentConnectorError(
+            "template TPL-CONSULT is archived",
+            platform="kantata",
+            connection_id="kantata-acme",
+            operation="create_project_from_template",
+            platform_code="422",
+            platform_message="Workspace template is archived",
+        ),
+        times=1,
+    )
+    local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
+    local.runtime.drain()
+    # Then the execution waits, visible as a PMO exception that says what exists already
+    [execution] = executions(local)
+    assert execution["status"] == "RUNNING"
+    [parked] = exceptions(local).list()
+    assert parked.owner_team is OwnerTeam.PMO
+    assert "erp_project" in parked.context["already_created"]
+    assert "Workspace template is archived" in json.dumps(parked.context)
+    assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
+    assert local.events_of_type("ProjectActivated") == []
+    # When the PMO fixes the template and retries
+    sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
+    resolved = resolve_parked(exceptions(local), sfn, parked.id, "retry", "template restored")
+    local.runtime.drain()
+    # Then provisioning resumes at the PSA step and finishes, with one ERP project
+    assert resolved.status is Status.RESOLVED
+    assert executions(local)[0]["status"] == "SUCCEEDED"
+    assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
+    assert len(local.events_of_type("ProjectActivated")) == 1
+
+
+def test_abandoned_provisioning_compensates_what_was_created(local: LocalStack) -> None:
+    psa = sandbox(local, "kantata-acme")
+    psa.inject_failure(
+        "push_rate_card",
+        PermanentConnectorError(
+            "rate card currency not enabled", platform="kantata", connection_id="kantata-acme",
+            operation="push_rate_card",
+        ),
+        times=1,
+    )  # fmt: skip
+    local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
+    local.runtime.drain()
+    [parked] = exceptions(local).list()
+    sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
+    resolve_parked(exceptions(local), sfn, parked.id, "abandon", "client withdrew")
+    local.runtime.drain()
+    assert executions(local)[0]["status"] == "FAILED"
+    code = parked.business_keys["project_code"]
+    assert sandbox(local, "netsuite-acme").get_project(code).active is False
+    assert sandbox(local, "kantata-acme").get_project(code).archived is True
+    assert local.events_of_type("ProjectActivated") == []

@@ -1,0 +1,131 @@
+"""Ingress logic with in-memory queues: what is answered, and what is (not) stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+
+from pshub.ingress import WebhookIngress, request_from_http_api
+from pshub.raw_delivery import RawDelivery
+from tests.helpers import connections, sample
+
+SECRET = "whsec_unit_only"  # test-only
+NOW = 1_795_000_000.0
+
+
+class FakeQueue:
+    def __init__(self) -> None:
+        self.stored: list[tuple[RawDelivery, bytes]] = []
+
+    def enqueue(self, delivery: RawDelivery, body: bytes) -> str:
+        self.stored.append((delivery, body))
+        return f"msg-{len(self.stored)}"
+
+
+class FakeParking:
+    def __init__(self) -> None:
+        self.parked: list[tuple[RawDelivery, str, str]] = []
+
+    def park(self, delivery: RawDelivery, code: str, reason: str, platform_event_id: str | None = None) -> str:
+        self.parked.append((delivery, code, reason))
+        return "parked-1"
+
+
+def make_ingress(max_body: int = 1024 * 1024) -> tuple[WebhookIngress, FakeQueue, FakeParking]:
+    queue, parking = FakeQueue(), FakeParking()
+    ingress = WebhookIngress(
+        connections=connections(),
+        secrets=lambda name: SECRET,
+        queue=queue,  # type: ignore[arg-type]
+        parking=parking,  # type: ignore[arg-type]
+        max_body_bytes=max_body,
+        clock=lambda: NOW,
+    )
+    return ingress, queue, parking
+
+
+def http_event(connection: str, body: bytes, signature: str | None) -> dict[str, Any]:
+    headers = {"content-type": "application/json", "host": "hooks.example.com", "x-forwarded-proto": "https"}
+    if signature is not None:
+        headers["stripe-signature"] = signature
+    return {
+        "version": "2.0",
+        "rawPath": f"/webhooks/{connection}",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"requestId": "req-42", "http": {"method": "POST", "sourceIp": "192.0.2.7"}},
+        "pathParameters": {"connection": connection},
+        "body": body.decode(),
+        "isBase64Encoded": False,
+    }
+
+
+def stripe_signature(body: bytes, at: float = NOW) -> str:
+    digest = hmac.new(SECRET.encode(), f"{int(at)}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={int(at)},v1={digest}"
+
+
+def receive(ingress: WebhookIngress, connection: str, body: bytes, signature: str | None) -> tuple[int, dict]:
+    request = request_from_http_api(http_event(connection, body, signature), NOW)
+    response = ingress.receive(connection, request)
+    return response.status, json.loads(response.body)
+
+
+def test_authentic_delivery_is_stored_byte_for_byte_then_acknowledged() -> None:
+    ingress, queue, _ = make_ingress()
+    body = sample("stripe/invoice.paid.json")
+    status, answer = receive(ingress, "stripe-acme", body, stripe_signature(body))
+    assert (status, answer) == (200, {"status": "accepted"})
+    [(delivery, stored)] = queue.stored
+    assert stored == body
+    assert delivery.correlation_id == "req-42"
+    assert delivery.url == "https://hooks.example.com/webhooks/stripe-acme"
+    assert (delivery.connection, delivery.platform, delivery.role) == ("stripe-acme", "stripe", "billing")
+    assert delivery.legal_entity == "ACME-US"
+
+
+def test_bad_signature_is_401_and_nothing_is_stored() -> None:
+    ingress, queue, parking = make_ingress()
+    body = sample("stripe/invoice.paid.json")
+    status, answer = receive(ingress, "stripe-acme", body, stripe_signature(b"something else"))
+    assert status == 401
+    assert answer["error"]["code"] == "signature_invalid"
+    assert answer["error"]["request_id"] == "req-42"
+    assert queue.stored == [] and parking.parked == []
+
+
+def test_missing_signature_is_401() -> None:
+    ingress, queue, _ = make_ingress()
+    status, answer = receive(ingress, "stripe-acme", b"{}", None)
+    assert status == 401 and "missing Stripe-Signature" in answer["error"]["message"]
+    assert queue.stored == []
+
+
+def test_unknown_connection_and_outbound_only_connection_are_404() -> None:
+    ingress, queue, _ = make_ingress()
+    assert receive(ingress, "nobody", b"{}", None)[0] == 404
+    status, answer = receive(ingress, "netsuite-acme", b"{}", None)
+    assert status == 404 and "does not receive webhooks" in answer["error"]["message"]
+    assert queue.stored == []
+
+
+def test_oversize_body_is_413_before_any_signature_work() -> None:
+    ingress, queue, _ = make_ingress(max_body=100)
+    status, answer = receive(ingress, "stripe-acme", b"x" * 101, None)
+    assert status == 413 and answer["error"]["code"] == "payload_too_large"
+    assert queue.stored == []
+
+
+def test_authentic_but_unparseable_body_is_400_and_kept_for_a_person() -> None:
+    ingress, queue, parking = make_ingress()
+    body = b'{"object": "event", broken'
+    status, answer = receive(ingress, "stripe-acme", body, stripe_signature(body))
+    assert status == 400 and answer["error"]["code"] == "unparseable_body"
+    assert queue.stored == []
+    [(delivery, code, reason)] = parking.parked
+    assert delivery.inline_body() == body
+    assert code == "unparseable_body" and "not JSON" in reason

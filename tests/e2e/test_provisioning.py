@@ -154,7 +154,10 @@ def test_transient_failures_are_absorbed_by_the_workflows_retries(local: LocalSt
     erp.inject_failure(
         "create_project",
         TransientConnectorError(
-            "503 Service Unavailable", platform="netsuite", connection_id="netsuite-acme", operation="create_project"
+            "503 Service Unavailable",
+            platform="netsuite",
+            connection_id="netsuite-acme",
+            operation="create_project",
         ),
         times=2,
     )

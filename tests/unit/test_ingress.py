@@ -7,8 +7,6 @@ import hmac
 import json
 from typing import Any
 
-import pytest
-
 from pshub.ingress import WebhookIngress, request_from_http_api
 from pshub.raw_delivery import RawDelivery
 from tests.helpers import connections, sample

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
-from pshub_infra.topology import REPO_ROOT, SERVICE_NAME
+from pshub_infra.topology import BASE_FUNCTION_ENVIRONMENT, REPO_ROOT, SERVICE_NAME
 
 STACK_NAME = "pshub"
 # Every resource carries this tag so costs and resources can be told apart per service.
@@ -27,11 +27,7 @@ ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", ".pytest_cache", ".mypy_cache")
 
 # Observability settings every function receives.
 LOG_LEVEL = "INFO"
-POWERTOOLS_ENVIRONMENT = {
-    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-    "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
-    "LOG_LEVEL": LOG_LEVEL,
-}
+POWERTOOLS_ENVIRONMENT = BASE_FUNCTION_ENVIRONMENT
 CONNECTIONS_ENV_VAR = "PSHUB_CONNECTIONS"
 
 FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH

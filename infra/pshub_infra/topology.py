@@ -24,6 +24,12 @@ STATE_MACHINE_DIR = REPO_ROOT / "infra" / "statemachines"
 
 SERVICE_NAME = "pshub"
 CANONICAL_EVENT_SOURCE = "pshub.canonical"
+# What every function's environment starts with, in AWS and locally.
+BASE_FUNCTION_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+    "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
+    "LOG_LEVEL": "INFO",
+}
 
 
 @dataclass(frozen=True)

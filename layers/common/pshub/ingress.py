@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
 from pshub.connections import Connection
 from pshub.dal.raw_queue import ParkingQueue, RawDeliveryQueue
 from pshub.errors import (
@@ -23,7 +25,7 @@ from pshub.errors import (
     UnparseableBody,
 )
 from pshub.http import HttpResponse, InboundRequest
-from pshub.observability import logger, metrics
+from pshub.observability import SERVICE, logger
 from pshub.platforms import adapter_for
 from pshub.raw_delivery import RawDelivery
 
@@ -78,9 +80,12 @@ class WebhookIngress:
                     "source_ip": request.source_ip,
                 },
             )
-            # Accepted webhooks are counted by API Gateway (2xx); rejections by reason here.
-            metrics.add_dimension(name="reason", value=error.code)
-            metrics.add_metric(name="WebhookRejected", unit="Count", value=1)
+            # Accepted webhooks are counted by API Gateway (2xx); rejections by reason here,
+            # flushed on their own so the reason dimension never leaks into other metrics.
+            with single_metric(
+                name="WebhookRejected", unit=MetricUnit.Count, value=1, namespace=SERVICE
+            ) as metric:
+                metric.add_dimension(name="reason", value=error.code)
             return error_response(error, connection_id, request.request_id)
 
     def _receive(self, connection_id: str, request: InboundRequest) -> HttpResponse:

@@ -13,5 +13,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 
-logger = Logger()
-metrics = Metrics()
+SERVICE = "pshub"
+
+# Explicit, not from POWERTOOLS_* at import: the local runtime and the tests import
+# pshub before any function's environment exists, and the values are the same.
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=SERVICE, service=SERVICE)

@@ -1,0 +1,495 @@
+"""pshub on a laptop: the topology on moto, our handlers in-process.
+
+``LocalRuntime`` starts moto, creates every resource the CDK stack declares (from
+``pshub_infra.topology``, the one definition), loads the real handlers from
+``functions/`` with the environment CDK would give them, and plays the parts of
+AWS that moto cannot: SQS event-source mappings (polled here) and Lambda
+invocations by other services (moto's Lambda is patched to call our handlers).
+
+One runtime at a time per process: moto's state is process-wide.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto import mock_aws
+
+from pshub.connections import Connection, parse_registry
+from pshub.connectors.registry import reset_sandboxes
+from pshub_infra.topology import (
+    CANONICAL_EVENT_SOURCE,
+    CONNECTIONS_FILE,
+    PIPELINE,
+    REPO_ROOT,
+    QueueConsumerSpec,
+    Topology,
+)
+from pshub_local import functions
+from pshub_local.consumers import Poller, QueueConsumer
+from pshub_local.resources import (
+    Resources,
+    create_state_machines,
+    declare_compute,
+    function_environment,
+    provision,
+    register_functions,
+)
+from pshub_local.vendors import local_secret
+
+if TYPE_CHECKING:
+    from unittest import mock
+
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGION = "us-east-1"
+UNMAPPABLE_QUEUE = "unmappable_deliveries"
+EXCEPTIONS_TABLE = "business_exceptions"
+# The shared layer, imported once per process (in Lambda, once per function).
+_LAYER_PACKAGE = "pshub"
+# Settings that would send boto3 somewhere other than moto, or fail before it gets there.
+_ISOLATED_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CA_BUNDLE")
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    """A message seen on a queue without receiving it."""
+
+    queue: str
+    message_id: str
+    body: str
+    attributes: dict[str, str]  # message attributes (reason, error_code, ...), as strings
+    receive_count: int
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        topology: Topology = PIPELINE,
+        *,
+        repo_root: Path = REPO_ROOT,
+        connections_file: Path = CONNECTIONS_FILE,
+        region: str = DEFAULT_REGION,
+    ) -> None:
+        self.topology = topology
+        self.repo_root = repo_root
+        self.region = region
+        document = json.loads(connections_file.read_text(encoding="utf-8"))
+        self.connections: dict[str, Connection] = parse_registry(document, str(connections_file))
+        # The registry reaches the functions as compact JSON, as CDK writes it.
+        self._connections_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        self.secrets = {c.id: local_secret(c.id, c.platform) for c in self.connections.values()}
+        self.resources = Resources()
+        self.started_in_s: float | None = None
+        self._instance = uuid.uuid4().hex[:8]
+        self._functions: dict[str, functions.LocalFunction] = {}
+        self._by_name: dict[str, functions.LocalFunction] = {}
+        self._consumers: list[QueueConsumer] = []
+        self._pollers: list[Poller] = []
+        self._saved_env: dict[str, str | None] = {}
+        self._mock: Any = None
+        self._lambda_patch: mock._patch[Any] | None = None
+        self._sqs: SQSClient | None = None
+        self._logs: Any = None  # CloudWatch Logs (no type stubs installed)
+        self._sfn: Any = None
+        self._dynamodb: Any = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> LocalRuntime:
+        started = time.perf_counter()
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        try:
+            self._isolate_environment()
+            self._patch_lambda_invoke()
+            session = _default_session(self.region)
+            self._sqs = session.client("sqs")
+            self._logs = session.client("logs")
+            self._sfn = session.client("stepfunctions")
+            self._dynamodb = session.client("dynamodb")
+            self.resources = provision(self.topology, session, self.region, self.connections, self.secrets)
+            account_id = self.resources.get("role", "service").arn.split(":")[4]
+            declare_compute(self.topology, self.resources, self.region, account_id)
+            environments = {
+                spec.key: function_environment(spec, self.resources, self._connections_json, self.repo_root)
+                for spec in self.topology.functions
+            }
+            register_functions(self.topology, session, self.resources, environments)
+            create_state_machines(self.topology, session, self.resources)
+            # Each runtime starts with fresh SaaS sandboxes, as it starts with fresh AWS state.
+            reset_sandboxes()
+            self._load_functions(environments)
+            self._consumers = [self._consumer(spec) for spec in self.topology.consumers]
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in_s = time.perf_counter() - started
+        log.info("local runtime up in %.2f s (%s)", self.started_in_s, self._summary())
+        return self
+
+    def stop(self) -> None:
+        self.stop_pollers()
+        for function in self._functions.values():
+            functions.unload(function.module)
+        self._functions.clear()
+        self._by_name.clear()
+        if self._lambda_patch is not None:
+            self._lambda_patch.stop()
+            self._lambda_patch = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- names --------------------------------------------------------------------------------
+
+    def resource_name(self, kind: str, key: str) -> str:
+        return self.resources.get(kind, key).name
+
+    def resource_arn(self, kind: str, key: str) -> str:
+        return self.resources.get(kind, key).arn
+
+    def queue_url(self, key: str) -> str:
+        return self.resources.get("queue", key).url or ""
+
+    def function_arn(self, key: str) -> str:
+        return self.resources.get("function", key).arn
+
+    def state_machine_arn(self, key: str) -> str:
+        return self.resources.get("state_machine", key).arn
+
+    def signing_secret(self, connection_id: str) -> str:
+        """The LOCAL-ONLY signing secret the runtime stored for a connection."""
+        return self.secrets[connection_id]
+
+    # --- invoking -----------------------------------------------------------------------------
+
+    def invoke(self, function_key: str, event: Any) -> Any:
+        """Call a function's handler in-process with a fresh Lambda context."""
+        return self._functions[function_key].invoke(event)
+
+    def pump(self) -> int:
+        """One batch from every consumer queue; returns how many messages were handled."""
+        return sum(consumer.poll_once() for consumer in self._consumers)
+
+    def drain(self, timeout_s: float = 30.0) -> int:
+        """Run until consumer queues are empty and no workflow is working; returns messages handled.
+
+        An execution waiting for a task token (parked for a person) counts as done.
+        """
+        deadline = time.monotonic() + timeout_s
+        handled = 0
+        confirmed = False
+        while True:
+            batch = self.pump()
+            handled += batch
+            if batch == 0:
+                busy = self._busy()
+                if not busy:
+                    # A parked execution may have just been resumed (send_task_success): its
+                    # history moves on a moment later, so look again before calling it done.
+                    if confirmed or not self.executions("RUNNING"):
+                        return handled
+                    confirmed = True
+                    time.sleep(0.1)
+                    continue
+                confirmed = False
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"still busy after {timeout_s} s: {', '.join(busy)}")
+                time.sleep(0.05)  # in flight with a poller, delayed, or a workflow running
+            elif time.monotonic() > deadline:
+                raise TimeoutError(f"queues still busy after {timeout_s} s")
+
+    def _busy(self) -> list[str]:
+        """What still works: consumer queues holding messages, executions not parked."""
+        busy = [
+            f"{c.spec.queue}: {n} message(s)"
+            for c in self._consumers
+            if (n := self.queue_depth(c.spec.queue))
+        ]
+        for execution in self.executions("RUNNING"):
+            if not self.waiting_for_callback(execution["executionArn"]):
+                busy.append(f"execution {execution['name']} running")
+        return busy
+
+    def start_pollers(self) -> None:
+        if not self._pollers:
+            self._pollers = [Poller(consumer) for consumer in self._consumers]
+            for poller in self._pollers:
+                poller.start()
+
+    def stop_pollers(self) -> None:
+        # All at once: each may be inside a one-second long poll.
+        for poller in self._pollers:
+            poller.request_stop()
+        for poller in self._pollers:
+            poller.join()
+        self._pollers = []
+
+    # --- observing ----------------------------------------------------------------------------
+
+    def queue_depth(self, key: str) -> int:
+        """Messages on the queue: visible, in flight and delayed."""
+        assert self._sqs is not None, "runtime not started"
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self.queue_url(key),
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def peek(self, queue_key: str) -> list[QueueMessage]:
+        """The queue's messages, without receiving them (a receive would count as a delivery)."""
+        from moto.sqs.models import sqs_backends
+
+        resource = self.resources.get("queue", queue_key)
+        account_id = resource.arn.split(":")[4]
+        queue = sqs_backends[account_id][self.region].get_queue(resource.name)
+        with queue._messages_lock:  # moto internals: there is no peek in the SQS API
+            messages = list(queue._messages)
+        return [
+            QueueMessage(
+                queue=queue_key,
+                message_id=m.id,
+                body=m.body,
+                attributes={
+                    name: str(value.get("StringValue", value.get("BinaryValue", "")))
+                    for name, value in m.message_attributes.items()
+                },
+                receive_count=m.approximate_receive_count,
+            )
+            for m in messages
+        ]
+
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Executions of the topology's state machines (``list_executions`` entries)."""
+        found: list[dict[str, Any]] = []
+        for machine in self.topology.state_machines:
+            arn = self.state_machine_arn(machine.key)
+            pages = self._sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=arn, **({"statusFilter": status} if status else {})
+            )
+            found.extend(execution for page in pages for execution in page["executions"])
+        return found
+
+    def waiting_for_callback(self, execution_arn: str) -> bool:
+        """Whether the execution's latest step is a task waiting for its token (parked for a person)."""
+        # moto ignores reverseOrder/maxResults: read the whole history, take the last event.
+        events = self._sfn.get_execution_history(executionArn=execution_arn)["events"]
+        if not events or events[-1]["type"] != "TaskSubmitted":
+            return False
+        resource = str(events[-1].get("taskSubmittedEventDetails", {}).get("resource", ""))
+        return resource.endswith(".waitForTaskToken")
+
+    def dead_letters(self) -> list[QueueMessage]:
+        """Everything on any dead-letter queue of the topology."""
+        dlqs = sorted(
+            {q.dead_letter_queue for q in self.topology.queues if q.dead_letter_queue}
+            | {r.target_dlq for r in self.topology.rules if r.target_dlq}
+        )
+        return [message for key in dlqs for message in self.peek(key)]
+
+    def unmappable(self) -> list[QueueMessage]:
+        return self.peek(UNMAPPABLE_QUEUE)
+
+    def business_exceptions(self) -> list[dict[str, Any]]:
+        """The business-exception register: each exception as recorded (its ``doc``)."""
+        assert self._dynamodb is not None, "runtime not started"
+        if not any(table.key == EXCEPTIONS_TABLE for table in self.topology.tables):
+            return []
+        name = self.resource_name("table", EXCEPTIONS_TABLE)
+        items = [
+            item
+            for page in self._dynamodb.get_paginator("scan").paginate(TableName=name)
+            for item in page["Items"]
+        ]
+        return sorted(
+            (json.loads(item["doc"]["S"]) if "doc" in item else item for item in items),
+            key=lambda doc: str(doc.get("raised_at", "")),
+        )
+
+    def log_events(self, log_group_key: str) -> list[dict[str, Any]]:
+        assert self._logs is not None, "runtime not started"
+        name = self.resources.get("log_group", log_group_key).name
+        events: list[dict[str, Any]] = []
+        for page in self._logs.get_paginator("filter_log_events").paginate(logGroupName=name):
+            events.extend(page["events"])
+        return sorted(events, key=lambda e: (e.get("timestamp", 0), e.get("ingestionTime", 0)))
+
+    def canonical_events(self) -> list[dict[str, Any]]:
+        """Every event EventBridge delivered to the canonical event log, as full event JSON."""
+        group = next(
+            (
+                rule.target_log_group
+                for rule in self.topology.rules
+                if rule.target_log_group and CANONICAL_EVENT_SOURCE in _as_list(rule.pattern.get("source"))
+            ),
+            None,
+        )
+        if group is None:
+            raise LookupError("the topology has no rule logging canonical events")
+        return [json.loads(event["message"]) for event in self.log_events(group)]
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _isolate_environment(self) -> None:
+        from aws_lambda_powertools.utilities import parameters
+
+        # A cached SecretsProvider would hold a client and values from an earlier runtime.
+        getattr(parameters.base, "DEFAULT_PROVIDERS", {}).clear()
+        self._set_env(
+            {
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            }
+        )
+        for name in list(os.environ):
+            if name in _ISOLATED_ENV or name.startswith("AWS_ENDPOINT_URL_"):
+                self._set_env({name: None})
+
+    def _set_env(self, values: Mapping[str, str | None]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _patch_lambda_invoke(self) -> None:
+        from unittest import mock
+
+        from moto.awslambda.models import LambdaFunction
+
+        runtime = self
+
+        def _invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
+            return runtime._invoke_by_name(fn.function_name, event)
+
+        self._lambda_patch = mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+        self._lambda_patch.start()
+
+    def _invoke_by_name(self, function_name: str, event: Any) -> tuple[str, bool, str]:
+        function = self._by_name.get(function_name)
+        if function is None:
+            error = {
+                "errorType": "ResourceNotFoundException",
+                "errorMessage": f"no local handler for {function_name}",
+            }
+            return json.dumps(error), True, ""
+        if isinstance(event, str | bytes):
+            event = json.loads(event or "{}")
+        payload, errored = function.invoke_as_lambda(event)
+        return payload, errored, ""
+
+    def _load_functions(self, environments: Mapping[str, Mapping[str, str]]) -> None:
+        # All functions share this process's environment. Each handler module is
+        # imported with its own function's variables set (pshub's handlers read their
+        # settings at import); a variable two functions set differently keeps the
+        # value of the last one loaded afterwards.
+        conflicting = _conflicting_names(environments)
+        if conflicting:
+            log.info("set differently per function (each sees its own at import): %s", ", ".join(conflicting))
+        for spec in self.topology.functions:
+            self._set_env(environments[spec.key])
+            declared = self.resources.get("function", spec.key)
+            module_name = f"pshub_local_fn_{self._instance}_{spec.key}"
+            handler, module = functions.load_handler(self.repo_root, spec, module_name)
+            function = functions.LocalFunction(spec, declared.name, declared.arn, handler, module)
+            self._functions[spec.key] = function
+            self._by_name[declared.name] = function
+
+    def _consumer(self, spec: QueueConsumerSpec) -> QueueConsumer:
+        assert self._sqs is not None
+        queue = self.resources.get("queue", spec.queue)
+        function = self._functions[spec.function]
+        return QueueConsumer(
+            spec, sqs=self._sqs, queue_url=queue.url or "", queue_arn=queue.arn, region=self.region,
+            invoke=function.invoke,
+        )  # fmt: skip
+
+    def _summary(self) -> str:
+        kinds = (
+            "queue",
+            "table",
+            "bucket",
+            "stream",
+            "bus",
+            "rule",
+            "log_group",
+            "function",
+            "state_machine",
+            "secret",
+        )
+        return " ".join(f"{k}:{len(self.resources.of_kind(k))}" for k in kinds)
+
+
+# Process-wide: botocore's model loader, kept across runtimes (see _default_session).
+_SHARED: dict[str, Any] = {}
+
+
+def _default_session(region: str) -> boto3.session.Session:
+    """boto3's default session (the handlers' clients come from it), sharing one model loader.
+
+    Parsing botocore's service models is most of a cold start; sharing the loader
+    across runtimes makes the second runtime in a process (every test) start fast.
+    """
+    boto3.setup_default_session(region_name=region)
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    if "loader" in _SHARED:
+        session._session.register_component("data_loader", _SHARED["loader"])
+    else:
+        _SHARED["loader"] = session._session.get_component("data_loader")
+    return session
+
+
+def _conflicting_names(environments: Mapping[str, Mapping[str, str]]) -> list[str]:
+    values: dict[str, set[str]] = {}
+    for env in environments.values():
+        for name, value in env.items():
+            values.setdefault(name, set()).add(value)
+    return sorted(name for name, seen in values.items() if len(seen) > 1)
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]

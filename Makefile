@@ -46,8 +46,10 @@ lint: install  ## ruff and mypy
 	$(BIN)/mypy
 	@for handler in functions/*/handler.py; do $(BIN)/mypy $$handler || exit 1; done
 
-bench: install  ## ingress benchmark: ours vs the floor, warm and cold
+bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB calls, workflow transitions
 	$(BIN)/python tests/benchmarks/bench_ingress.py
+	$(BIN)/python tests/benchmarks/bench_sync.py 2>/dev/null
+	$(BIN)/python tests/benchmarks/bench_provisioning.py
 
 synth: install node_modules/.package-lock.json  ## cdk synth through cdk.json (no Docker, no AWS account)
 	npx cdk synth --quiet

@@ -61,7 +61,9 @@ def scenario(name: str, prepare: Any, resume: bool = False) -> dict[str, Any]:
                 runtime.resource_name("table", "business_exceptions"),
             )
             [parked] = store.list()
-            resolve_parked(store, boto3.client("stepfunctions", region_name=runtime.region), parked.id, "retry", "fixed")
+            resolve_parked(
+                store, boto3.client("stepfunctions", region_name=runtime.region), parked.id, "retry", "fixed"
+            )
             runtime.drain()
         count, finished, status = transitions(runtime)
     return {"scenario": name, "status": status, "transitions": count, "seconds": finished - started}

@@ -78,6 +78,7 @@ def hubspot_company_change(event_id: int, at_ms: int, value: str, company: int =
 
 def dynamodb_calls() -> dict[str, Any]:
     import botocore.client
+
     from pshub_local import vendors
     from pshub_local.client import send
     from pshub_local.runtime import LocalRuntime
@@ -100,15 +101,23 @@ def dynamodb_calls() -> dict[str, Any]:
             runtime.drain()
         reads = sum(n for op, n in calls.items() if op in READS)
         writes = sum(n for op, n in calls.items() if op in WRITES)
-        return {"events": len(bodies), "reads_per_event": reads / len(bodies), "writes_per_event": writes / len(bodies)}
+        return {
+            "events": len(bodies),
+            "reads_per_event": reads / len(bodies),
+            "writes_per_event": writes / len(bodies),
+        }
 
     start = 1_795_000_000_000
-    with LocalRuntime() as runtime, WebhookServer(runtime) as server, mock.patch.object(
-        botocore.client.BaseClient, "_make_api_call", counting
+    with (
+        LocalRuntime() as runtime,
+        WebhookServer(runtime) as server,
+        mock.patch.object(botocore.client.BaseClient, "_make_api_call", counting),
     ):
         first = measure(runtime, server, [hubspot_company_change(1, start, "Globex Advisory")])
         common = measure(
-            runtime, server, [hubspot_company_change(10 + i, start + 1000 * (i + 1), f"Globex {i}") for i in range(20)]
+            runtime,
+            server,
+            [hubspot_company_change(10 + i, start + 1000 * (i + 1), f"Globex {i}") for i in range(20)],
         )
         redelivery = measure(runtime, server, [hubspot_company_change(10, start + 1000, "Globex 0")])
     return {"first_sighting": first, "common_path": common, "redelivery": redelivery}

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import boto3
 from moto import mock_aws
-from pshub_infra.topology import PIPELINE, OWNERSHIP_POLICY_FILE
-from pshub_local.resources import Resources, provision
 
 from pshub.dal.exceptions_store import ExceptionStore
 from pshub.dal.identity import IdentityStore
 from pshub.entity_sync import EntitySync
 from pshub.policy import OwnershipPolicy, load_policy
+from pshub_infra.topology import OWNERSHIP_POLICY_FILE, PIPELINE
+from pshub_local.resources import Resources, provision
 from tests.helpers import connections
 
 REGION = "us-east-1"
@@ -40,7 +40,7 @@ def aws_stores() -> Iterator[Stores]:
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         registry = connections()
-        resources = provision(PIPELINE, session, REGION, registry, {c: "test-only-secret" for c in registry})
+        resources = provision(PIPELINE, session, REGION, registry, dict.fromkeys(registry, "test-only-secret"))
         dynamodb = session.client("dynamodb")
         yield Stores(
             resources=resources,

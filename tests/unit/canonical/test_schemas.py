@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict, create_model
+
 from pshub.canonical import schemas
 from pshub.canonical.model import Client, TaxProfile
 from pshub.canonical.schemas import (
@@ -22,7 +24,6 @@ from pshub.canonical.schemas import (
     published_schemas,
     render,
 )
-from pydantic import BaseModel, ConfigDict, create_model
 
 PUBLISHED = published_schemas()
 

@@ -4,6 +4,7 @@ broken policy is refused with the line of the offending entry."""
 from __future__ import annotations
 
 import pytest
+
 from pshub.canonical.model import OBJECT_TYPES
 from pshub.policy import (
     BOOKKEEPING,

@@ -49,3 +49,24 @@ class PlatformAdapter(Protocol):
 
     def to_canonical(self, event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:
         """Canonical events for one platform event; raise ``Unmappable`` with the reason."""
+
+
+def canonical_from(
+    platform: str, event_type: str, payload: Any, event: PlatformEvent, delivery: RawDelivery
+) -> list[CanonicalEvent]:
+    """The canonical event for one platform event, stamped with where and when it came from."""
+    from pshub.canonical.envelope import make_event
+
+    return [
+        make_event(
+            event_type,
+            payload,
+            connection=delivery.connection,
+            source_platform=platform,
+            source_native_id=event.native_id,
+            source_event_id=event.event_id,
+            occurred_at=event.occurred_at,
+            correlation_id=delivery.correlation_id,
+            legal_entity=delivery.legal_entity,
+        )
+    ]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.http import HttpResponse, InboundRequest
-from pshub.platforms.base import ACCEPTED, PlatformEvent
+from pshub.platforms.base import ACCEPTED, PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
     from pshub.canonical.envelope import CanonicalEvent
@@ -165,16 +165,4 @@ class HubSpotAdapter:
             payload = cv.ClientDeletedV1(client_id=event.native_id)
         else:
             raise Unmappable(f"no mapping for HubSpot subscription type {kind!r}")
-        return [
-            cv.make_event(
-                event_type,
-                payload,
-                connection=delivery.connection,
-                source_platform=self.platform,
-                source_native_id=event.native_id,
-                source_event_id=event.event_id,
-                occurred_at=event.occurred_at,
-                correlation_id=delivery.correlation_id,
-                legal_entity=delivery.legal_entity,
-            )
-        ]
+        return canonical_from(self.platform, event_type, payload, event, delivery)

@@ -24,7 +24,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.http import HttpResponse, InboundRequest
-from pshub.platforms.base import PlatformEvent
+from pshub.platforms.base import PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
     from pshub.canonical.envelope import CanonicalEvent
@@ -185,19 +185,7 @@ class SalesforceAdapter:
             )
         else:
             raise Unmappable(f"no mapping for Salesforce {event.event_type} notifications")
-        return [
-            cv.make_event(
-                event_type,
-                payload,
-                connection=delivery.connection,
-                source_platform=self.platform,
-                source_native_id=event.native_id,
-                source_event_id=event.event_id,
-                occurred_at=event.occurred_at,
-                correlation_id=delivery.correlation_id,
-                legal_entity=delivery.legal_entity,
-            )
-        ]
+        return canonical_from(self.platform, event_type, payload, event, delivery)
 
 
 def _modified_at(fields: dict[str, Any]) -> datetime:

@@ -127,3 +127,17 @@ def test_authentic_but_unparseable_body_is_400_and_kept_for_a_person() -> None:
     [(delivery, code, reason)] = parking.parked
     assert delivery.inline_body() == body
     assert code == "unparseable_body" and "not JSON" in reason
+
+
+def test_secrets_in_the_url_are_not_stored() -> None:
+    # Salesforce's endpoint URL carries the connection's token; the stored delivery must not.
+    ingress, queue, _ = make_ingress()
+    body = sample("salesforce/opportunity.closed_won.xml")
+    event = http_event("salesforce-acme", body, None)
+    event["rawQueryString"] = f"token={SECRET}"
+    event["headers"]["content-type"] = "text/xml"
+    request = request_from_http_api(event, NOW)
+    assert ingress.receive("salesforce-acme", request).status == 200
+    [(delivery, _)] = queue.stored
+    assert SECRET not in delivery.to_json()
+    assert delivery.url.endswith("?token=REDACTED")

@@ -8,6 +8,7 @@ parseable delivery is acknowledged only after SQS has it.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -137,13 +138,21 @@ class WebhookIngress:
                 timespec="milliseconds"
             ),
             method=request.method,
-            url=request.url,
+            url=_redacted(request.url),
             headers={k: v for k, v in request.headers.items() if k not in _DROP_HEADERS},
             source_ip=request.source_ip,
             legal_entity=connection.legal_entity,
             role=connection.role,
             options=dict(connection.options) or None,
         )
+
+
+_SECRET_PARAMS = re.compile(r"([?&](?:token|secret|key)=)[^&#]*", re.IGNORECASE)
+
+
+def _redacted(url: str) -> str:
+    """The URL without secrets some platforms carry in it (Salesforce's endpoint token)."""
+    return _SECRET_PARAMS.sub(r"\1REDACTED", url) if "?" in url else url
 
 
 def request_from_http_api(event: Mapping[str, Any], now: float) -> InboundRequest:

@@ -271,13 +271,11 @@ class ProvisioningSteps:
         connection = plan["billing_connection"]
         billing = self._connector_for(connection, "billing")
         customer = billing.upsert_customer(self._client_for(state))
-        record_write(
-            self._identity,
-            "Client",
-            state["erp_client"]["client_id"],
-            connection,
-            {"name": self._details(state).client.name},
-        )
+        client_id = state["erp_client"]["client_id"]
+        # The billing customer is the same client: link it, and remember what pshub wrote
+        # so the platform's webhook echoing it back is not taken for a change.
+        self._identity.link("Client", connection, customer.native_id, client_id)
+        record_write(self._identity, "Client", client_id, connection, {"name": self._details(state).client.name})
         native_id = billing.create_billing_plan(project, contract)
         return {
             "route": "billing_platform",

@@ -1,0 +1,83 @@
+"""Echo suppression, round trip: CRM deal -> pshub writes the billing customer -> the billing
+platform's webhook echoes that write -> recognised, not propagated, no conflict raised."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+
+from pshub.canonical.model import BillingModel, Money
+from pshub.connectors.registry import reset_sandboxes, sandbox_for
+from pshub_local.client import send
+from pshub_local.runtime import LocalRuntime
+from pshub_local.server import WebhookServer
+from tests.e2e.stack import LocalStack
+from tests.helpers import sample
+
+SALESFORCE_OPPORTUNITY = "0065e00000KxYzAAAV"
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
+    reset_sandboxes()
+    with LocalRuntime() as runtime, WebhookServer(runtime) as server:
+        yield LocalStack(runtime, server)
+    reset_sandboxes()
+
+
+def stripe_customer_updated(customer_id: str, name: str, event_id: str) -> bytes:
+    event = json.loads(sample("stripe/customer.updated.json"))
+    customer = event["data"]["object"]
+    customer.update({"id": customer_id, "name": name, "address": None, "email": None})
+    event["data"]["previous_attributes"] = {"name": None}
+    event["id"] = event_id
+    return json.dumps(event).encode()
+
+
+def test_billing_platforms_echo_of_pshubs_write_is_not_propagated(local: LocalStack) -> None:
+    # Given a won retainer deal, which pshub bills in the billing platform (Stripe)
+    crm = sandbox_for(local.runtime.connections["salesforce-acme"])
+    details = crm.get_opportunity(SALESFORCE_OPPORTUNITY)
+    assert details.contract is not None
+    retainer = details.contract.model_copy(
+        update={
+            "billing_model": BillingModel.RETAINER,
+            "retainer_per_month": Money(amount="10000.00", currency=details.contract.currency),
+        }
+    )
+    crm.add_opportunity(details.model_copy(update={"contract": retainer}))
+    local.deliver("salesforce-acme", "salesforce/account.updated.xml")  # the CRM's account, named
+    local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml")
+    local.runtime.drain()
+    # ... so pshub wrote the client to Stripe as a customer
+    [activated] = local.events_of_type("ProjectActivated")
+    assert activated["detail"]["payload"]["billing_route"] == "billing_platform"
+    stripe = sandbox_for(local.runtime.connections["stripe-acme"])
+    [upsert] = stripe.calls("upsert_customer")
+    customer_id = stripe.snapshot()["records"]["customers"][0]["native_id"]
+    before = len(local.runtime.canonical_events())
+
+    # When Stripe's webhook echoes that write back (same name)
+    echo = send(local.signed("stripe-acme", stripe_customer_updated(customer_id, details.client.name, "evt_1EchoRoundTrip00000000A1")))
+    local.runtime.drain()
+
+    # Then it was accepted but nothing was propagated and no ownership conflict was raised
+    assert echo.status == 200
+    assert len(local.runtime.canonical_events()) == before
+    assert [e for e in local.runtime.business_exceptions() if e.get("correlation_id") == echo.request_id] == []
+
+    # While a real change made in Stripe (a different name) is a conflict, not an echo
+    renamed = send(local.signed("stripe-acme", stripe_customer_updated(customer_id, "Acme Renamed In Billing", "evt_1EchoRoundTrip00000000B2")))
+    local.runtime.drain()
+    assert len(local.runtime.canonical_events()) == before
+    [conflict] = [e for e in local.runtime.business_exceptions() if e.get("correlation_id") == renamed.request_id]
+    assert conflict["category"] == "ownership_conflict"
+    assert conflict["context"]["incoming_value"] == "Acme Renamed In Billing"
+    assert conflict["context"]["owner_current_value"] == details.client.name  # the CRM's name
+    assert upsert.outcome

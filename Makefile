@@ -48,7 +48,7 @@ lint: install  ## ruff and mypy
 
 bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB calls, workflow transitions
 	$(BIN)/python tests/benchmarks/bench_ingress.py
-	$(BIN)/python tests/benchmarks/bench_sync.py 2>/dev/null
+	$(BIN)/python tests/benchmarks/bench_sync.py
 	$(BIN)/python tests/benchmarks/bench_provisioning.py
 
 synth: install node_modules/.package-lock.json  ## cdk synth through cdk.json (no Docker, no AWS account)

@@ -128,9 +128,13 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=500)
     args = parser.parse_args()
     tried, divergences = ordering(args.permutations)
+    sys.stdout.flush()
     print(f"ordering: {tried} random update sequences, each replayed in order and permuted with duplicates")
     print(f"  divergences from the in-order final state: {divergences}")
-    figures = dynamodb_calls()
+    from tests.benchmarks.bench_ingress import _stdout_to_devnull
+
+    with _stdout_to_devnull():  # the functions' own log lines
+        figures = dynamodb_calls()
     print("DynamoDB requests per normalised event (normaliser: idempotency claim + identity/sync state)")
     for name, row in figures.items():
         print(

@@ -329,6 +329,8 @@ PIPELINE = Topology(
                 "RAW_DELIVERY_QUEUE_URL": Ref("queue", "raw_deliveries", "url"),
                 "CLAIM_CHECK_BUCKET": Ref("bucket", "claim_checks"),
                 "UNMAPPABLE_QUEUE_URL": Ref("queue", "unmappable_deliveries", "url"),
+                "MAX_BODY_BYTES": str(MAX_WEBHOOK_BODY_BYTES),
+                "CLAIM_CHECK_THRESHOLD_BYTES": str(CLAIM_CHECK_THRESHOLD_BYTES),
             },
             sends_to_queues=("raw_deliveries", "unmappable_deliveries"),
             writes_buckets=("claim_checks",),

@@ -39,6 +39,8 @@ ENV = {
     "RAW_DELIVERY_QUEUE_URL": QUEUE_URL,
     "UNMAPPABLE_QUEUE_URL": QUEUE_URL + "-unmappable",
     "CLAIM_CHECK_BUCKET": "pshub-claim-checks",
+    "MAX_BODY_BYTES": str(5 * 1024 * 1024),
+    "CLAIM_CHECK_THRESHOLD_BYTES": str(256 * 1024),
     "PSHUB_CONNECTIONS": (REPO / "infra/config/connections.json").read_text(),
     "POWERTOOLS_SERVICE_NAME": "pshub",
     "POWERTOOLS_METRICS_NAMESPACE": "pshub",

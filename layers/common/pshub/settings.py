@@ -44,8 +44,8 @@ class IngressSettings:
     unmappable_queue_url: str
     claim_check_bucket: str
     pshub_connections: str
-    max_body_bytes: int = 5 * 1024 * 1024
-    claim_check_threshold_bytes: int = 256 * 1024
+    max_body_bytes: int  # both set from the topology's limits
+    claim_check_threshold_bytes: int
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -68,7 +69,7 @@ class _Counters:
         return self.by_kind[kind]
 
 
-class SandboxSystem:
+class SandboxSystem(ABC):
     """Base of the in-memory platforms. Subclasses set ``role`` and ``platforms``."""
 
     role: ClassVar[str]
@@ -146,8 +147,9 @@ class SandboxSystem:
                 "calls": len(self._calls),
             }
 
+    @abstractmethod
     def _records(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Each role's records, JSON-able, for the snapshot."""
 
     # -- for subclasses ------------------------------------------------------------------
     @contextmanager

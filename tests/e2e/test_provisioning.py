@@ -239,3 +239,27 @@ def test_abandoned_provisioning_compensates_what_was_created(local: LocalStack) 
     assert sandbox(local, "netsuite-acme").get_project(code).active is False
     assert sandbox(local, "kantata-acme").get_project(code).archived is True
     assert local.events_of_type("ProjectActivated") == []
+
+
+def test_a_second_execution_under_another_name_creates_nothing_twice(local: LocalStack) -> None:
+    # Given a provisioned deal
+    local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
+    local.runtime.drain()
+    [first] = executions(local)
+    sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
+    original_input = sfn.describe_execution(executionArn=first["executionArn"])["input"]
+    # When someone starts the workflow again by hand, under another name
+    sfn.start_execution(
+        stateMachineArn=local.runtime.state_machine_arn("provision_project"),
+        name="manual-rerun",
+        input=original_input,
+    )
+    local.runtime.drain()
+    # Then it succeeds without creating anything a second time, and announces the same project
+    assert {e["status"] for e in executions(local)} == {"SUCCEEDED"}
+    assert len(sandbox(local, "netsuite-acme").snapshot()["records"]["projects"]) == 1
+    assert len(sandbox(local, "netsuite-acme").snapshot()["records"]["customers"]) == 1
+    assert len(sandbox(local, "kantata-acme").snapshot()["records"]["projects"]) == 1
+    activated = local.events_of_type("ProjectActivated")
+    assert len({e["detail"]["event_id"] for e in activated}) == 1  # same event id: consumers deduplicate
+    assert len({e["detail"]["payload"]["project_code"] for e in activated}) == 1

@@ -263,3 +263,31 @@ def test_a_second_execution_under_another_name_creates_nothing_twice(local: Loca
     activated = local.events_of_type("ProjectActivated")
     assert len({e["detail"]["event_id"] for e in activated}) == 1  # same event id: consumers deduplicate
     assert len({e["detail"]["payload"]["project_code"] for e in activated}) == 1
+
+
+def test_a_step_that_fails_again_after_a_retry_parks_again_and_can_be_resumed(local: LocalStack) -> None:
+    psa = sandbox(local, "kantata-acme")
+    psa.inject_failure(
+        "create_project_from_template",
+        PermanentConnectorError(
+            "template TPL-CONSULT is archived",
+            platform="kantata",
+            connection_id="kantata-acme",
+            operation="create_project_from_template",
+        ),
+        times=2,
+    )
+    local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
+    local.runtime.drain()
+    sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
+    [first] = exceptions(local).list()
+    resolve_parked(exceptions(local), sfn, first.id, "retry", "tried a fix")
+    local.runtime.drain()
+    # The step failed again: a new exception holds the execution, the first stays resolved
+    [second] = exceptions(local).list()
+    assert second.id != first.id
+    resolve_parked(exceptions(local), sfn, second.id, "retry", "template restored")
+    local.runtime.drain()
+    assert executions(local)[0]["status"] == "SUCCEEDED"
+    assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
+    assert len(local.events_of_type("ProjectActivated")) == 1

@@ -336,7 +336,9 @@ class ProvisioningSteps:
         project = state.get("plan", {}).get("project", {})
         created = {k: state[k] for k in ("erp_client", "erp_project", "psa_project", "billing") if k in state}
         exception = BusinessException(
-            id=exception_id(Category(failure["category"]), payload["execution"], step, failure["message"]),
+            # One exception per parking: a step that fails again after a retry parks anew,
+            # with a new task token, and must not collide with the resolved one.
+            id=exception_id(Category(failure["category"]), payload["execution"], step, payload["token"]),
             category=Category(failure["category"]),
             owner_team=OwnerTeam(failure["owner_team"]),
             title=f"Provisioning of {project.get('code') or event.source_native_id} stopped at {step}",

@@ -23,7 +23,7 @@ from pshub.dal.event_bus import EventBusPublisher
 from pshub.dal.event_claims import Claim, PlatformEventClaims
 from pshub.dal.raw_queue import ParkingQueue
 from pshub.entity_sync import EntitySync
-from pshub.errors import TransientError, Unmappable, UnparseableBody
+from pshub.errors import PshubError, TransientError, Unmappable, UnparseableBody
 from pshub.observability import logger, metrics
 from pshub.platforms import PlatformEvent, adapter_for
 from pshub.raw_delivery import RawDelivery
@@ -73,7 +73,11 @@ class DeliveryNormaliser:
         logger.append_keys(connection=delivery.connection, delivery_id=delivery.delivery_id)
         outcome = DeliveryOutcome(delivery_id=delivery.delivery_id)
 
-        adapter = adapter_for(delivery.platform)
+        try:
+            adapter = adapter_for(delivery.platform)
+        except PshubError as error:
+            self._park(delivery, "unknown_platform", error.message, None, outcome)
+            return outcome
         try:
             platform_events = adapter.split(self._bodies.load(delivery), delivery.connection)
         except (UnparseableBody, Unmappable) as error:

@@ -69,4 +69,11 @@ class PshubStack(cdk.Stack):
         cdk.CfnOutput(
             self, "WebhookEndpoint", value=api.url, description="Base URL of POST /webhooks/{connection}"
         )
+        # Read by `pshub exceptions` to find the register of business exceptions.
+        cdk.CfnOutput(
+            self,
+            "BusinessExceptionsTable",
+            value=index.tables["business_exceptions"].table_name,
+            description="Business exceptions: `pshub exceptions list` / `resolve`",
+        )
         self.index = index

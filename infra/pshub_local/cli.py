@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pshub_infra.topology import CONNECTIONS_FILE
+from pshub_local import operations
 
 if TYPE_CHECKING:
     from pshub.connections import Connection
@@ -44,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _demo(args, out)
             if command == "serve":
                 return _serve(args, out)
+            if command == "exceptions":
+                return operations.run(args, out)
             return _sign(args, out)
         except KeyboardInterrupt:
             return 130
@@ -79,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="pshub", description="pshub's embedded local runtime (moto, in-process)."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show the functions' logs and metrics")
-    commands = parser.add_subparsers(dest="command", metavar="{demo,serve,sign}")
+    commands = parser.add_subparsers(dest="command", metavar="{demo,serve,sign,exceptions}")
 
     demo = commands.add_parser("demo", help="play every sample webhook and the failure cases (default)")
     demo.add_argument("--events-dir", type=Path, default=None, help="folder of <platform>/<sample> files")
@@ -94,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("connection", help="connection id from infra/config/connections.json")
     sign.add_argument("file", type=Path, help="the webhook body, sent byte for byte")
     sign.add_argument("--url", default="http://127.0.0.1:8080", help="base URL of `pshub serve`")
+    operations.add_parser(commands)
     parser.set_defaults(events_dir=None, json=False)
     return parser
 

@@ -291,3 +291,29 @@ def test_a_step_that_fails_again_after_a_retry_parks_again_and_can_be_resumed(lo
     assert executions(local)[0]["status"] == "SUCCEEDED"
     assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
     assert len(local.events_of_type("ProjectActivated")) == 1
+
+
+def test_operator_resolves_a_parked_provisioning_from_the_command_line(local: LocalStack, capsys) -> None:
+    from pshub_local.cli import main
+
+    sandbox(local, "kantata-acme").inject_failure(
+        "create_project_from_template",
+        PermanentConnectorError(
+            "template archived", platform="kantata", connection_id="kantata-acme",
+            operation="create_project_from_template",
+        ),
+        times=1,
+    )  # fmt: skip
+    local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
+    local.runtime.drain()
+    table = ["--table", local.runtime.resource_name("table", "business_exceptions")]
+    # The operator lists what waits for a person ...
+    assert main(["exceptions", *table, "list"]) == 0
+    listing = capsys.readouterr().out
+    [parked] = exceptions(local).list()
+    assert parked.id in listing and "pmo" in listing and "1 exception(s)" in listing
+    # ... and resumes it once fixed
+    assert main(["exceptions", *table, "resolve", parked.id, "--retry", "--note", "template restored"]) == 0
+    local.runtime.drain()
+    assert executions(local)[0]["status"] == "SUCCEEDED"
+    assert main(["exceptions", *table, "resolve", parked.id, "--retry", "--note", "again"]) == 2

@@ -215,7 +215,14 @@ class Topology:
 
 
 _Spec = TypeVar(
-    "_Spec", QueueSpec, TableSpec, BucketSpec, FunctionSpec, EventBusSpec, DeliveryStreamSpec, StateMachineSpec
+    "_Spec",
+    QueueSpec,
+    TableSpec,
+    BucketSpec,
+    FunctionSpec,
+    EventBusSpec,
+    DeliveryStreamSpec,
+    StateMachineSpec,
 )
 
 
@@ -263,7 +270,9 @@ PIPELINE = Topology(
             dead_letter_queue="provisioning_requests_dlq",
             max_receive_count=5,
         ),
-        QueueSpec(key="provisioning_requests_dlq", purpose="Closed-won deals whose workflow could not be started"),
+        QueueSpec(
+            key="provisioning_requests_dlq", purpose="Closed-won deals whose workflow could not be started"
+        ),
     ),
     tables=(
         TableSpec(
@@ -412,7 +421,6 @@ def log_group_name(key: str) -> str:
     return f"/{SERVICE_NAME}/{key.replace('_', '-')}"
 
 
-
 def render_config(relative_path: str) -> str:
     """The value a ``config_env`` variable receives, in AWS and locally alike.
 
@@ -428,7 +436,9 @@ def render_config(relative_path: str) -> str:
     if path.suffix == ".json":
         return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
     if path.suffix == ".toml":
-        compact = "\n".join("" if line.lstrip().startswith("#") else line.rstrip() for line in text.splitlines())
+        compact = "\n".join(
+            "" if line.lstrip().startswith("#") else line.rstrip() for line in text.splitlines()
+        )
         # A '#' line inside a multi-line string is data, not a comment: keep the original then.
         return compact.rstrip("\n") + "\n" if tomllib.loads(compact) == tomllib.loads(text) else text
     return text

@@ -419,9 +419,7 @@ def _system_lines(systems: Mapping[str, Any]) -> list[str]:
                 fields = ", ".join(
                     f"{name}={row[name]}" for name in _RECORD_FIELDS if name in row and row[name] is not None
                 )
-                lines.append(
-                    f"    {_singular(kind)} {row.get('native_id', '?')}: {fields}"
-                )
+                lines.append(f"    {_singular(kind)} {row.get('native_id', '?')}: {fields}")
                 if row.get("rate_card_roles"):
                     lines.append(f"      rate card roles: {', '.join(row['rate_card_roles'])}")
                 if row.get("linked_ids"):

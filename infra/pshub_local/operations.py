@@ -21,7 +21,9 @@ STACK_OUTPUT = "BusinessExceptionsTable"
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = commands.add_parser("exceptions", help="list or resolve business exceptions (deployed stack)")
-    parser.add_argument("--table", help=f"table name (default: ${TABLE_ENV}, or the stack output {STACK_OUTPUT})")
+    parser.add_argument(
+        "--table", help=f"table name (default: ${TABLE_ENV}, or the stack output {STACK_OUTPUT})"
+    )
     parser.add_argument("--stack", default="pshub", help="CloudFormation stack to read the table name from")
     parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -31,7 +33,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     resolve = actions.add_parser("resolve", help="resume a parked workflow, or abandon it")
     resolve.add_argument("id")
     choice = resolve.add_mutually_exclusive_group(required=True)
-    choice.add_argument("--retry", action="store_true", help="re-run the failed step (after fixing the cause)")
+    choice.add_argument(
+        "--retry", action="store_true", help="re-run the failed step (after fixing the cause)"
+    )
     choice.add_argument("--abandon", action="store_true", help="compensate what was created and stop")
     resolve.add_argument("--note", required=True, help="what was done, for the audit trail")
 

@@ -64,19 +64,33 @@ def test_billing_platforms_echo_of_pshubs_write_is_not_propagated(local: LocalSt
     before = len(local.runtime.canonical_events())
 
     # When Stripe's webhook echoes that write back (same name)
-    echo = send(local.signed("stripe-acme", stripe_customer_updated(customer_id, details.client.name, "evt_1EchoRoundTrip00000000A1")))
+    echo = send(
+        local.signed(
+            "stripe-acme",
+            stripe_customer_updated(customer_id, details.client.name, "evt_1EchoRoundTrip00000000A1"),
+        )
+    )
     local.runtime.drain()
 
     # Then it was accepted but nothing was propagated and no ownership conflict was raised
     assert echo.status == 200
     assert len(local.runtime.canonical_events()) == before
-    assert [e for e in local.runtime.business_exceptions() if e.get("correlation_id") == echo.request_id] == []
+    assert [
+        e for e in local.runtime.business_exceptions() if e.get("correlation_id") == echo.request_id
+    ] == []
 
     # While a real change made in Stripe (a different name) is a conflict, not an echo
-    renamed = send(local.signed("stripe-acme", stripe_customer_updated(customer_id, "Acme Renamed In Billing", "evt_1EchoRoundTrip00000000B2")))
+    renamed = send(
+        local.signed(
+            "stripe-acme",
+            stripe_customer_updated(customer_id, "Acme Renamed In Billing", "evt_1EchoRoundTrip00000000B2"),
+        )
+    )
     local.runtime.drain()
     assert len(local.runtime.canonical_events()) == before
-    [conflict] = [e for e in local.runtime.business_exceptions() if e.get("correlation_id") == renamed.request_id]
+    [conflict] = [
+        e for e in local.runtime.business_exceptions() if e.get("correlation_id") == renamed.request_id
+    ]
     assert conflict["category"] == "ownership_conflict"
     assert conflict["context"]["incoming_value"] == "Acme Renamed In Billing"
     assert conflict["context"]["owner_current_value"] == details.client.name  # the CRM's name

@@ -40,7 +40,9 @@ def aws_stores() -> Iterator[Stores]:
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         registry = connections()
-        resources = provision(PIPELINE, session, REGION, registry, dict.fromkeys(registry, "test-only-secret"))
+        resources = provision(
+            PIPELINE, session, REGION, registry, dict.fromkeys(registry, "test-only-secret")
+        )
         dynamodb = session.client("dynamodb")
         yield Stores(
             resources=resources,

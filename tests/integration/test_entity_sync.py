@@ -69,7 +69,9 @@ def test_concurrent_first_sightings_mint_one_canonical_id(stores: Stores) -> Non
 
 def test_owner_change_is_published_with_canonical_id_and_xrefs(stores: Stores) -> None:
     sync = stores.entity_sync()
-    decision = sync.apply(client_event("001A", name="Northwind Advisory", web_domain="northwind.example"), "crm")
+    decision = sync.apply(
+        client_event("001A", name="Northwind Advisory", web_domain="northwind.example"), "crm"
+    )
     assert decision.publish is not None
     assert decision.applied == {"name", "web_domain"}
     assert decision.publish.canonical_id == decision.canonical_id
@@ -86,7 +88,9 @@ def test_mixed_change_propagates_owned_attributes_only_and_records_the_conflict(
     assert decision.applied == {"name"}
     assert decision.conflicts == {"billing_address"}
     assert decision.publish is not None
-    assert "country" not in decision.publish.payload and decision.publish.payload["name"] == "Fabrikam Partners"
+    assert (
+        "country" not in decision.publish.payload and decision.publish.payload["name"] == "Fabrikam Partners"
+    )
     # ... and the address became an ownership conflict naming what came in and from where
     [conflict] = [
         e
@@ -106,7 +110,12 @@ def test_non_owner_change_is_not_propagated_and_keeps_the_owners_value(stores: S
     stores.identity.link("Client", "stripe-acme", "cus_C", crm.canonical_id)
     # When the billing platform renames it
     renamed = client_event(
-        "cus_C", connection="stripe-acme", platform="stripe", event_id="s-1", at_ms=5, name="Contoso Ltd (billing)"
+        "cus_C",
+        connection="stripe-acme",
+        platform="stripe",
+        event_id="s-1",
+        at_ms=5,
+        name="Contoso Ltd (billing)",
     )
     decision = sync.apply(renamed, "billing")
     # Then nothing is published and the conflict shows the owner's current value
@@ -149,7 +158,8 @@ def test_echo_of_pshubs_own_write_is_recognised_and_not_propagated(stores: Store
 def test_confident_duplicate_links_and_ambiguous_one_raises_an_exception(stores: Stores) -> None:
     sync = stores.entity_sync()
     first = sync.apply(
-        client_event("001F", name="Woodgrove Consulting Ltd", web_domain="woodgrove.example", event_id="w1"), "crm"
+        client_event("001F", name="Woodgrove Consulting Ltd", web_domain="woodgrove.example", event_id="w1"),
+        "crm",
     )
     # A second system's record with the same normalised name and domain: the same client
     same = sync.apply(
@@ -204,7 +214,8 @@ def test_any_permutation_and_duplication_ends_in_the_in_order_state(stores: Stor
     sync = stores.entity_sync()
     example = next(_examples)
     events = [
-        (attribute, value, at_ms, f"ev-{index:02d}") for index, (attribute, value, at_ms) in enumerate(updates)
+        (attribute, value, at_ms, f"ev-{index:02d}")
+        for index, (attribute, value, at_ms) in enumerate(updates)
     ]
 
     def replay(native_id: str, order: list[tuple[str, str, int, str]]) -> dict[str, object]:

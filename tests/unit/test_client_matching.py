@@ -6,7 +6,11 @@ from pshub.client_matching import decide, match_keys, normalise_domain, normalis
 
 
 def test_names_domains_and_tax_ids_normalise_to_comparable_keys() -> None:
-    assert normalise_name("Acme Consulting Ltd.") == normalise_name("ACME CONSULTING LIMITED") == "acme consulting"
+    assert (
+        normalise_name("Acme Consulting Ltd.")
+        == normalise_name("ACME CONSULTING LIMITED")
+        == "acme consulting"
+    )
     assert normalise_name("Müller & Söhne GmbH") == "muller and sohne"
     assert normalise_domain("https://www.Acme.example/about") == "acme.example"
     assert normalise_tax_id("gb 999 9999 73") == "GB999999973"

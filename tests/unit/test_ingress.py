@@ -28,7 +28,9 @@ class FakeParking:
     def __init__(self) -> None:
         self.parked: list[tuple[RawDelivery, str, str]] = []
 
-    def park(self, delivery: RawDelivery, code: str, reason: str, platform_event_id: str | None = None) -> str:
+    def park(
+        self, delivery: RawDelivery, code: str, reason: str, platform_event_id: str | None = None
+    ) -> str:
         self.parked.append((delivery, code, reason))
         return "parked-1"
 

@@ -85,8 +85,20 @@ def render(schema: Schema) -> str:
 
 # Keys that describe a schema without constraining the values it accepts.
 _ANNOTATIONS = frozenset(
-    {"$schema", "$id", "$comment", "title", "description", "default", "examples", "deprecated",
-     "readOnly", "writeOnly", "$defs", "definitions"}
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$defs",
+        "definitions",
+    }
 )
 _MAX_REF_HOPS = 32
 

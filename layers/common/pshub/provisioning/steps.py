@@ -275,7 +275,9 @@ class ProvisioningSteps:
         # The billing customer is the same client: link it, and remember what pshub wrote
         # so the platform's webhook echoing it back is not taken for a change.
         self._identity.link("Client", connection, customer.native_id, client_id)
-        record_write(self._identity, "Client", client_id, connection, {"name": self._details(state).client.name})
+        record_write(
+            self._identity, "Client", client_id, connection, {"name": self._details(state).client.name}
+        )
         native_id = billing.create_billing_plan(project, contract)
         return {
             "route": "billing_platform",

@@ -274,7 +274,9 @@ class SandboxSystem(ABC):
         pattern = self.options.project_code_pattern
         if pattern is not None and not pattern.fullmatch(code):
             raise self._error(
-                PermanentConnectorError, operation,
+                PermanentConnectorError,
+                operation,
                 f"project code {code!r} does not match this {self.role}'s format {pattern.pattern}",
-                Refusal.INVALID_VALUE, {"field": "project code", "value": code},
+                Refusal.INVALID_VALUE,
+                {"field": "project code", "value": code},
             )

@@ -140,98 +140,163 @@ DIALECTS: dict[str, Dialect] = {
     "netsuite": Dialect(
         "netsuite",
         {"project": "job", "billing_schedule": "billingSchedule", "time_entry": "timeBill"},
-        {"customer": numeric(1840), "project": numeric(5210), "billing_schedule": numeric(31),
-         "time_entry": numeric(88000)},
-        {Refusal.DUPLICATE: W("DUP_ENTITY", "This entity already exists.", 400),
-         Refusal.INVALID_VALUE: W("INVALID_FLD_VALUE", "Invalid Field Value {value} for the following field: "
-                                  "{field}", 400),
-         Refusal.REQUIRED: W("USER_ERROR", "Please enter value(s) for: {fields}", 400),
-         Refusal.NOT_FOUND: W("RCRD_DSNT_EXIST", "That record does not exist.", 404),
-         Refusal.CLOSED_PERIOD: W("USER_ERROR", "The accounting period for {date} is closed.", 400),
-         Refusal.RATE_LIMITED: W("CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. "
-                                 "Request blocked.", 429)},
+        {
+            "customer": numeric(1840),
+            "project": numeric(5210),
+            "billing_schedule": numeric(31),
+            "time_entry": numeric(88000),
+        },
+        {
+            Refusal.DUPLICATE: W("DUP_ENTITY", "This entity already exists.", 400),
+            Refusal.INVALID_VALUE: W(
+                "INVALID_FLD_VALUE", "Invalid Field Value {value} for the following field: {field}", 400
+            ),
+            Refusal.REQUIRED: W("USER_ERROR", "Please enter value(s) for: {fields}", 400),
+            Refusal.NOT_FOUND: W("RCRD_DSNT_EXIST", "That record does not exist.", 404),
+            Refusal.CLOSED_PERIOD: W("USER_ERROR", "The accounting period for {date} is closed.", 400),
+            Refusal.RATE_LIMITED: W(
+                "CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. Request blocked.", 429
+            ),
+        },
     ),
     "dynamics365": Dialect(
         "dynamics365",
-        {"customer": "CustomersV3", "project": "Projects", "billing_schedule": "ProjectContractFundingRules",
-         "time_entry": "ProjectHourJournalLines"},
-        {"customer": padded("CUS-", 6), "project": natural(padded("PRJ", 6)),
-         "billing_schedule": padded("PC-", 6), "time_entry": padded("HJ-", 8)},
-        {Refusal.DUPLICATE: W("Conflict", "Write failed for table row of type '{record}'. Infolog: "
-                              "Error: The record already exists.", 400),
-         Refusal.REQUIRED: W("BadRequest", "Field {fields} must be filled in.", 400),
-         Refusal.NOT_FOUND: W("NotFound", "Resource not found for the segment '{record}'.", 404),
-         Refusal.CLOSED_PERIOD: W("BadRequest", "The ledger period for {date} is closed.", 400),
-         Refusal.RATE_LIMITED: W("TooManyRequests", "Request was throttled.", 429)},
+        {
+            "customer": "CustomersV3",
+            "project": "Projects",
+            "billing_schedule": "ProjectContractFundingRules",
+            "time_entry": "ProjectHourJournalLines",
+        },
+        {
+            "customer": padded("CUS-", 6),
+            "project": natural(padded("PRJ", 6)),
+            "billing_schedule": padded("PC-", 6),
+            "time_entry": padded("HJ-", 8),
+        },
+        {
+            Refusal.DUPLICATE: W(
+                "Conflict",
+                "Write failed for table row of type '{record}'. Infolog: Error: The record already exists.",
+                400,
+            ),
+            Refusal.REQUIRED: W("BadRequest", "Field {fields} must be filled in.", 400),
+            Refusal.NOT_FOUND: W("NotFound", "Resource not found for the segment '{record}'.", 404),
+            Refusal.CLOSED_PERIOD: W("BadRequest", "The ledger period for {date} is closed.", 400),
+            Refusal.RATE_LIMITED: W("TooManyRequests", "Request was throttled.", 429),
+        },
     ),
     "s4hana": Dialect(
         "s4hana",
-        {"customer": "A_BusinessPartner", "project": "A_EnterpriseProject", "billing_schedule": "BillingPlan",
-         "time_entry": "TimeSheetEntry"},
-        {"customer": numeric(10100000), "project": guid(), "billing_schedule": padded("", 10),
-         "time_entry": padded("", 12)},
+        {
+            "customer": "A_BusinessPartner",
+            "project": "A_EnterpriseProject",
+            "billing_schedule": "BillingPlan",
+            "time_entry": "TimeSheetEntry",
+        },
+        {
+            "customer": numeric(10100000),
+            "project": guid(),
+            "billing_schedule": padded("", 10),
+            "time_entry": padded("", 12),
+        },
     ),
     "oracle_fusion": Dialect(
         "oracle_fusion",
-        {"customer": "customerAccounts", "project": "projects", "billing_schedule": "billPlans",
-         "time_entry": "projectExpenditureItems"},
-        {"customer": numeric(300000047000000), "project": numeric(300000048000000),
-         "billing_schedule": numeric(300000049000000), "time_entry": numeric(300000050000000)},
+        {
+            "customer": "customerAccounts",
+            "project": "projects",
+            "billing_schedule": "billPlans",
+            "time_entry": "projectExpenditureItems",
+        },
+        {
+            "customer": numeric(300000047000000),
+            "project": numeric(300000048000000),
+            "billing_schedule": numeric(300000049000000),
+            "time_entry": numeric(300000050000000),
+        },
     ),
     "kantata": Dialect(
         "kantata",
         {"project": "workspace", "rate_card": "rate_card"},
         {"project": numeric(27410000)},
-        {Refusal.DUPLICATE: W("validation", "{field} has already been taken", 422),
-         Refusal.INVALID_VALUE: W("validation", "{field} {value} is invalid", 422),
-         Refusal.REQUIRED: W("validation", "{fields} can't be blank", 422),
-         Refusal.NOT_FOUND: W("not_found", "Couldn't find {record} with id={id}", 404)},
+        {
+            Refusal.DUPLICATE: W("validation", "{field} has already been taken", 422),
+            Refusal.INVALID_VALUE: W("validation", "{field} {value} is invalid", 422),
+            Refusal.REQUIRED: W("validation", "{fields} can't be blank", 422),
+            Refusal.NOT_FOUND: W("not_found", "Couldn't find {record} with id={id}", 404),
+        },
     ),
     "certinia": Dialect(
         "certinia",
         {"project": "pse__Proj__c", "rate_card": "pse__Rate_Card__c"},
         {"project": salesforce("a2X")},
-        {Refusal.DUPLICATE: W("DUPLICATE_VALUE", "duplicate value found: {field} duplicates value on record "
-                              "with id: {id}", 400),
-         Refusal.INVALID_VALUE: W("FIELD_CUSTOM_VALIDATION_EXCEPTION", "{field}: {value} is not valid", 400),
-         Refusal.NOT_FOUND: W("NOT_FOUND", "Provided external ID field does not exist or is not accessible: "
-                              "{id}", 404),
-         Refusal.RATE_LIMITED: W("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 403)},
+        {
+            Refusal.DUPLICATE: W(
+                "DUPLICATE_VALUE",
+                "duplicate value found: {field} duplicates value on record with id: {id}",
+                400,
+            ),
+            Refusal.INVALID_VALUE: W(
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION", "{field}: {value} is not valid", 400
+            ),
+            Refusal.NOT_FOUND: W(
+                "NOT_FOUND", "Provided external ID field does not exist or is not accessible: {id}", 404
+            ),
+            Refusal.RATE_LIMITED: W("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 403),
+        },
     ),
     "salesforce": Dialect(
         "salesforce",
         {"opportunity": "Opportunity", "account": "Account"},
         {"opportunity": salesforce("006"), "account": salesforce("001")},
-        {Refusal.NOT_FOUND: W("NOT_FOUND", "The requested resource does not exist", 404),
-         Refusal.RATE_LIMITED: W("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 403)},
+        {
+            Refusal.NOT_FOUND: W("NOT_FOUND", "The requested resource does not exist", 404),
+            Refusal.RATE_LIMITED: W("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 403),
+        },
     ),
     "hubspot": Dialect(
         "hubspot",
         {"opportunity": "deal", "account": "company"},
         {"opportunity": numeric(27182819000), "account": numeric(9876544000)},
-        {Refusal.NOT_FOUND: W("OBJECT_NOT_FOUND", "Object not found. objectId are usually numeric.", 404),
-         Refusal.RATE_LIMITED: W("RATE_LIMITS", "You have reached your ten_secondly_rolling limit.", 429)},
+        {
+            Refusal.NOT_FOUND: W("OBJECT_NOT_FOUND", "Object not found. objectId are usually numeric.", 404),
+            Refusal.RATE_LIMITED: W("RATE_LIMITS", "You have reached your ten_secondly_rolling limit.", 429),
+        },
     ),
     "stripe": Dialect(
         "stripe",
         {"invoice_schedule": "subscription_schedule"},
-        {"customer": opaque("cus_", 14), "subscription": opaque("sub_1", 23),
-         "invoice_schedule": opaque("sub_sched_1", 23)},
-        {Refusal.DUPLICATE: W("idempotency_error", "Keys for idempotent requests can only be used with the "
-                              "same parameters they were first used with.", 400),
-         Refusal.INVALID_VALUE: W("parameter_invalid", "Invalid {field}: {value}", 400),
-         Refusal.REQUIRED: W("parameter_missing", "Missing required param: {fields}.", 400),
-         Refusal.NOT_FOUND: W("resource_missing", "No such {record}: '{id}'", 404),
-         Refusal.RATE_LIMITED: W("rate_limit", "Too many requests hit the API too quickly.", 429)},
+        {
+            "customer": opaque("cus_", 14),
+            "subscription": opaque("sub_1", 23),
+            "invoice_schedule": opaque("sub_sched_1", 23),
+        },
+        {
+            Refusal.DUPLICATE: W(
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the "
+                "same parameters they were first used with.",
+                400,
+            ),
+            Refusal.INVALID_VALUE: W("parameter_invalid", "Invalid {field}: {value}", 400),
+            Refusal.REQUIRED: W("parameter_missing", "Missing required param: {fields}.", 400),
+            Refusal.NOT_FOUND: W("resource_missing", "No such {record}: '{id}'", 404),
+            Refusal.RATE_LIMITED: W("rate_limit", "Too many requests hit the API too quickly.", 429),
+        },
     ),
     "zuora": Dialect(
         "zuora",
         {"customer": "Account", "subscription": "Subscription", "invoice_schedule": "InvoiceSchedule"},
-        {"customer": hex32("8ad09bce"), "subscription": padded("A-S", 8),
-         "invoice_schedule": padded("IS-", 8)},
-        {Refusal.DUPLICATE: W("DUPLICATE_VALUE", "{field} {value} already exists", 400),
-         Refusal.INVALID_VALUE: W("INVALID_VALUE", "Invalid value for {field}: {value}", 400),
-         Refusal.NOT_FOUND: W("OBJECT_NOT_FOUND", "Cannot find entity by key: '{id}'", 404),
-         Refusal.RATE_LIMITED: W("LIMIT_EXCEEDED", "Too many requests: the rate limit was exceeded", 429)},
+        {
+            "customer": hex32("8ad09bce"),
+            "subscription": padded("A-S", 8),
+            "invoice_schedule": padded("IS-", 8),
+        },
+        {
+            Refusal.DUPLICATE: W("DUPLICATE_VALUE", "{field} {value} already exists", 400),
+            Refusal.INVALID_VALUE: W("INVALID_VALUE", "Invalid value for {field}: {value}", 400),
+            Refusal.NOT_FOUND: W("OBJECT_NOT_FOUND", "Cannot find entity by key: '{id}'", 404),
+            Refusal.RATE_LIMITED: W("LIMIT_EXCEEDED", "Too many requests: the rate limit was exceeded", 429),
+        },
     ),
 }

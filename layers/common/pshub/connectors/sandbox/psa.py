@@ -95,8 +95,11 @@ class SandboxPsa(SandboxSystem):
         roles = [rate.role for rate in rate_card.rates]
         repeated = sorted({role for role in roles if roles.count(role) > 1})
         if record.archived:
-            problem = (f"project {code} is archived", Refusal.INACTIVE,
-                       {"record": self.dialect.record("project"), "id": record.native_id})
+            problem = (
+                f"project {code} is archived",
+                Refusal.INACTIVE,
+                {"record": self.dialect.record("project"), "id": record.native_id},
+            )
         elif not rate_card.rates:
             problem = (f"rate card {rate_card.id} has no rates", Refusal.REQUIRED, {"fields": "rates"})
         elif rate_card.currency != record.currency:
@@ -106,8 +109,11 @@ class SandboxPsa(SandboxSystem):
                 {"field": "currency", "value": rate_card.currency},
             )
         elif repeated:
-            problem = (f"roles listed twice: {', '.join(repeated)}", Refusal.INVALID_VALUE,
-                       {"field": "role", "value": repeated[0]})
+            problem = (
+                f"roles listed twice: {', '.join(repeated)}",
+                Refusal.INVALID_VALUE,
+                {"field": "role", "value": repeated[0]},
+            )
         if problem is not None:
             raise self._error(PermanentConnectorError, op, *problem)
 

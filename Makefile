@@ -34,6 +34,7 @@ serve: install  ## keep the local runtime up on 127.0.0.1:8080 for curl
 
 test: install node_modules/.package-lock.json  ## lint, type-check and run the whole test suite
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	@for handler in functions/*/handler.py; do $(BIN)/mypy $$handler || exit 1; done
 	$(BIN)/pytest -n 2 --dist loadgroup
@@ -43,6 +44,7 @@ test-fast: install  ## unit tests only
 
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	@for handler in functions/*/handler.py; do $(BIN)/mypy $$handler || exit 1; done
 

@@ -74,6 +74,9 @@ class SyncDecision:
     stale: set[str] = field(default_factory=set)
     echoes: set[str] = field(default_factory=set)
     conflicts: set[str] = field(default_factory=set)
+    # Another invocation applied this very event while we were deciding (a concurrent
+    # duplicate delivery): we must not publish it too.
+    applied_elsewhere: bool = False
 
 
 def _attribute_of(event: CanonicalEvent, key: str) -> str | None:
@@ -125,8 +128,13 @@ class EntitySync:
         resolution = self._resolve(object_type, event)
         changes = attribute_changes(event)
         version = [int(event.occurred_at.timestamp() * 1000), event.source_event_id]
-        for _attempt in range(_MAX_ATTEMPTS):
+        for attempt in range(_MAX_ATTEMPTS):
             state = self._identity.load_state(object_type, resolution.canonical_id)
+            if attempt and _recorded(state, changes, version):
+                # Our write lost to one that applied this very event: a concurrent duplicate.
+                return SyncDecision(
+                    publish=None, canonical_id=resolution.canonical_id, applied_elsewhere=True
+                )
             decision, changed = self._decide(
                 event, object_type, source_role, resolution, changes, version, state
             )
@@ -277,6 +285,11 @@ class EntitySync:
                     correlation_id=event.correlation_id,
                 )
             )
+
+
+def _recorded(state: EntityState, changes: dict[str, Any], version: list[Any]) -> bool:
+    """Whether some attribute of this change already stands at exactly this event's version."""
+    return any(state.versions.get(attribute) == version for attribute in changes)
 
 
 def record_write(

@@ -22,11 +22,22 @@ from pshub.dal.bodies import DeliveryBodies
 from pshub.dal.event_bus import EventBusPublisher
 from pshub.dal.event_claims import Claim, PlatformEventClaims
 from pshub.dal.raw_queue import ParkingQueue
-from pshub.entity_sync import EntitySync
+from pshub.entity_sync import ENTITY_EVENTS, EntitySync
 from pshub.errors import PshubError, TransientError, Unmappable, UnparseableBody
 from pshub.observability import logger, metrics
 from pshub.platforms import PlatformEvent, adapter_for
 from pshub.raw_delivery import RawDelivery
+
+_IN_FLIGHT = object()  # another invocation holds this platform event right now
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A platform event ready to publish: its canonical events, and whether it holds a lock."""
+
+    platform_event: PlatformEvent
+    events: list[CanonicalEvent]
+    locked: bool
 
 
 @dataclass
@@ -84,47 +95,82 @@ class DeliveryNormaliser:
             self._park(delivery, error.code, error.message, None, outcome)
             return outcome
 
-        claimed: list[tuple[PlatformEvent, list[CanonicalEvent]]] = []
+        staged: list[Staged] = []
         in_flight: list[str] = []
         for event in platform_events:
-            claim = self._claims.claim(delivery.connection, event.event_id, remaining_ms)
-            if claim is Claim.DONE:
-                outcome.duplicates.append(event.event_id)
-                continue
-            if claim is Claim.IN_FLIGHT:
-                in_flight.append(event.event_id)
-                continue
             try:
-                canonical = self._sync(self._map(adapter.to_canonical, event, delivery), delivery, outcome)
+                canonical = self._map(adapter.to_canonical, event, delivery)
             except Unmappable as error:
-                self._claims.release(delivery.connection, event.event_id, error)
                 self._park(delivery, error.code, error.message, event.event_id, outcome)
                 continue
-            except Exception as error:
-                self._claims.release(delivery.connection, event.event_id, error)
-                raise
-            claimed.append((event, canonical))
+            if canonical and all(c.event_type in ENTITY_EVENTS for c in canonical):
+                ready = self._stage_entity_change(event, canonical, delivery, outcome)
+            else:
+                ready = self._stage_fact(event, canonical, delivery, outcome, remaining_ms)
+            if ready is _IN_FLIGHT:
+                in_flight.append(event.event_id)
+            elif isinstance(ready, Staged):
+                staged.append(ready)
 
-        self._publish(delivery, claimed, outcome)
-        for name, count in (
-            ("StaleUpdate", outcome.stale),
-            ("EchoSuppressed", outcome.echoes),
-            ("OwnershipConflict", outcome.conflicts),
-        ):
-            if count:
-                metrics.add_metric(name=name, unit="Count", value=count)
-        if outcome.duplicates:
-            logger.info("redelivered platform events suppressed", extra={"event_ids": outcome.duplicates})
-            metrics.add_metric(name="DuplicateSuppressed", unit="Count", value=len(outcome.duplicates))
+        self._publish(delivery, staged, outcome)
+        _count(outcome)
         if in_flight:
             raise TransientError(f"platform events {in_flight} are being processed by another invocation")
         return outcome
 
+    def _stage_entity_change(
+        self,
+        event: PlatformEvent,
+        canonical: list[CanonicalEvent],
+        delivery: RawDelivery,
+        outcome: DeliveryOutcome,
+    ) -> Staged | object | None:
+        """An entity's state change: 2 writes on the common path.
+
+        Its sync state, saved before publishing with this event's version, makes a retry
+        after a failed publish re-apply and publish; the completion record, written after,
+        makes a redelivery a duplicate; a concurrent duplicate finds its version already
+        applied by the other invocation and backs off. No separate in-progress lock.
+        """
+        if self._claims.completed(delivery.connection, event.event_id):
+            outcome.duplicates.append(event.event_id)
+            return None
+        publishable, applied_elsewhere = self._sync(canonical, delivery, outcome)
+        if applied_elsewhere:
+            return _IN_FLIGHT
+        return Staged(event, publishable, locked=False)
+
+    def _stage_fact(
+        self,
+        event: PlatformEvent,
+        canonical: list[CanonicalEvent],
+        delivery: RawDelivery,
+        outcome: DeliveryOutcome,
+        remaining_ms: Callable[[], int],
+    ) -> Staged | object | None:
+        """A fact (an invoice paid): claimed in progress first (Powertools), so it is published once."""
+        claim = self._claims.claim(delivery.connection, event.event_id, remaining_ms)
+        if claim is Claim.DONE:
+            outcome.duplicates.append(event.event_id)
+            return None
+        if claim is Claim.IN_FLIGHT:
+            return _IN_FLIGHT
+        try:
+            publishable, _ = self._sync(canonical, delivery, outcome)
+        except Exception as error:
+            self._claims.release(delivery.connection, event.event_id, error)
+            raise
+        return Staged(event, publishable, locked=True)
+
     def _sync(
         self, events: list[CanonicalEvent], delivery: RawDelivery, outcome: DeliveryOutcome
-    ) -> list[CanonicalEvent]:
-        """Identity, echo, ownership and ordering: what survives is published."""
+    ) -> tuple[list[CanonicalEvent], bool]:
+        """Identity, echo, ownership and ordering: what survives is published.
+
+        Also says whether another invocation applied the very same event meanwhile.
+        """
         publishable: list[CanonicalEvent] = []
+        applied_elsewhere = False
         for event in events:
             decision = self._entity_sync.apply(event, delivery.role or "")
             outcome.stale += len(decision.stale)
@@ -141,9 +187,10 @@ class DeliveryNormaliser:
                         "ownership_conflicts": sorted(decision.conflicts),
                     },
                 )
+            applied_elsewhere = applied_elsewhere or decision.applied_elsewhere
             if decision.publish is not None:
                 publishable.append(decision.publish)
-        return publishable
+        return publishable, applied_elsewhere
 
     @staticmethod
     def _map(
@@ -161,33 +208,24 @@ class DeliveryNormaliser:
                 f"model: {exc}"
             ) from exc
 
-    def _publish(
-        self,
-        delivery: RawDelivery,
-        claimed: list[tuple[PlatformEvent, list[CanonicalEvent]]],
-        outcome: DeliveryOutcome,
-    ) -> None:
-        if not claimed:
-            return
-        if not any(events for _, events in claimed):
-            for platform_event, _ in claimed:  # processed: nothing left to propagate
-                self._claims.complete(delivery.connection, platform_event.event_id, [])
+    def _publish(self, delivery: RawDelivery, staged: list[Staged], outcome: DeliveryOutcome) -> None:
+        if not staged:
             return
         try:
-            failed = self._publisher.publish([event for _, events in claimed for event in events])
+            failed = self._publisher.publish([event for item in staged for event in item.events])
         except Exception as error:
-            for platform_event, _ in claimed:
-                self._claims.release(delivery.connection, platform_event.event_id, error)
+            self._release(delivery, staged, error)
             raise
-        for platform_event, events in claimed:
-            ids = [event.event_id for event in events]
+        refused_items = []
+        for item in staged:
+            ids = [event.event_id for event in item.events]
             refused = [failed[i] for i in ids if i in failed]
             if refused:
-                self._claims.release(delivery.connection, platform_event.event_id, TransientError(refused[0]))
+                refused_items.append(item)
                 continue
-            self._claims.complete(delivery.connection, platform_event.event_id, ids)
+            self._claims.complete(delivery.connection, item.platform_event.event_id, ids)
             outcome.published += ids
-            for event in events:
+            for event in item.events:
                 logger.info(
                     "canonical event published",
                     extra={
@@ -196,9 +234,20 @@ class DeliveryNormaliser:
                         "source_native_id": event.source_native_id,
                     },
                 )
-        metrics.add_metric(name="CanonicalEventPublished", unit="Count", value=len(outcome.published))
+        if outcome.published:
+            metrics.add_metric(name="CanonicalEventPublished", unit="Count", value=len(outcome.published))
         if failed:
-            raise TransientError(f"EventBridge refused {len(failed)} event(s): {next(iter(failed.values()))}")
+            refusal = TransientError(
+                f"EventBridge refused {len(failed)} event(s): {next(iter(failed.values()))}"
+            )
+            self._release(delivery, refused_items, refusal)
+            raise refusal
+
+    def _release(self, delivery: RawDelivery, items: list[Staged], error: Exception) -> None:
+        """Let a retry process these again (entity changes need nothing: their state re-applies)."""
+        for item in items:
+            if item.locked:
+                self._claims.release(delivery.connection, item.platform_event.event_id, error)
 
     def _park(
         self, delivery: RawDelivery, code: str, reason: str, event_id: str | None, outcome: DeliveryOutcome
@@ -210,3 +259,16 @@ class DeliveryNormaliser:
         self._parking.park(delivery, code, reason, platform_event_id=event_id)
         outcome.parked.append(event_id or delivery.delivery_id)
         metrics.add_metric(name="DeliveryParked", unit="Count", value=1)
+
+
+def _count(outcome: DeliveryOutcome) -> None:
+    for name, count in (
+        ("StaleUpdate", outcome.stale),
+        ("EchoSuppressed", outcome.echoes),
+        ("OwnershipConflict", outcome.conflicts),
+        ("DuplicateSuppressed", len(outcome.duplicates)),
+    ):
+        if count:
+            metrics.add_metric(name=name, unit="Count", value=count)
+    if outcome.duplicates:
+        logger.info("redelivered platform events suppressed", extra={"event_ids": outcome.duplicates})

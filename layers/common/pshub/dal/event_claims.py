@@ -13,7 +13,10 @@ from collections.abc import Callable
 from enum import Enum
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemAlreadyExistsError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS
 
 # Longer than any platform keeps retrying (Stripe: 3 days; HubSpot, Salesforce: 1 day).
@@ -50,6 +53,14 @@ class PlatformEventClaims:
                 return Claim.DONE
             return Claim.IN_FLIGHT
         return Claim.NEW
+
+    def completed(self, connection: str, event_id: str) -> bool:
+        """Whether this platform event was already published (one consistent read)."""
+        try:
+            record = self._store.get_record(self._data(connection, event_id))
+        except IdempotencyItemNotFoundError:
+            return False
+        return record is not None and record.status == STATUS_CONSTANTS["COMPLETED"] and not record.is_expired
 
     def complete(self, connection: str, event_id: str, canonical_event_ids: list[str]) -> None:
         self._store.save_success(

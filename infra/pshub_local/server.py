@@ -141,8 +141,9 @@ class _Handler(BaseHTTPRequestHandler):
         while True:
             size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:
+                # Trailer lines may follow the last chunk; like API Gateway, ignore them.
                 while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                    continue
                 break
             chunk = self.rfile.read(size)
             self.rfile.readline()

@@ -51,6 +51,14 @@ def exceptions(local: LocalStack) -> ExceptionStore:
     )
 
 
+def psa_refuses(local: LocalStack, operation: str, message: str, *, times: int = 1, **vendor: str) -> None:
+    """The PSA sandbox refuses the next ``times`` calls of ``operation`` permanently."""
+    error = PermanentConnectorError(
+        message, platform="kantata", connection_id="kantata-acme", operation=operation, **vendor
+    )
+    sandbox(local, "kantata-acme").inject_failure(operation, error, times=times)
+
+
 def executions(local: LocalStack) -> list[dict[str, Any]]:
     return local.runtime.executions()
 
@@ -183,18 +191,12 @@ def test_transient_failures_are_absorbed_by_the_workflows_retries(local: LocalSt
 
 def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctly(local: LocalStack) -> None:
     # Given the PSA refuses the project permanently (e.g. a template retired by the PMO)
-    psa = sandbox(local, "kantata-acme")
-    psa.inject_failure(
+    psa_refuses(
+        local,
         "create_project_from_template",
-        PermanentConnectorError(
-            "template TPL-CONSULT is archived",
-            platform="kantata",
-            connection_id="kantata-acme",
-            operation="create_project_from_template",
-            platform_code="422",
-            platform_message="Workspace template is archived",
-        ),
-        times=1,
+        "template TPL-CONSULT is archived",
+        platform_code="422",
+        platform_message="Workspace template is archived",
     )
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
@@ -219,15 +221,7 @@ def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctl
 
 
 def test_abandoned_provisioning_compensates_what_was_created(local: LocalStack) -> None:
-    psa = sandbox(local, "kantata-acme")
-    psa.inject_failure(
-        "push_rate_card",
-        PermanentConnectorError(
-            "rate card currency not enabled", platform="kantata", connection_id="kantata-acme",
-            operation="push_rate_card",
-        ),
-        times=1,
-    )  # fmt: skip
+    psa_refuses(local, "push_rate_card", "rate card currency not enabled")
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
     [parked] = exceptions(local).list()
@@ -266,17 +260,7 @@ def test_a_second_execution_under_another_name_creates_nothing_twice(local: Loca
 
 
 def test_a_step_that_fails_again_after_a_retry_parks_again_and_can_be_resumed(local: LocalStack) -> None:
-    psa = sandbox(local, "kantata-acme")
-    psa.inject_failure(
-        "create_project_from_template",
-        PermanentConnectorError(
-            "template TPL-CONSULT is archived",
-            platform="kantata",
-            connection_id="kantata-acme",
-            operation="create_project_from_template",
-        ),
-        times=2,
-    )
+    psa_refuses(local, "create_project_from_template", "template TPL-CONSULT is archived", times=2)
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
     sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
@@ -296,14 +280,7 @@ def test_a_step_that_fails_again_after_a_retry_parks_again_and_can_be_resumed(lo
 def test_operator_resolves_a_parked_provisioning_from_the_command_line(local: LocalStack, capsys) -> None:
     from pshub_local.cli import main
 
-    sandbox(local, "kantata-acme").inject_failure(
-        "create_project_from_template",
-        PermanentConnectorError(
-            "template archived", platform="kantata", connection_id="kantata-acme",
-            operation="create_project_from_template",
-        ),
-        times=1,
-    )  # fmt: skip
+    psa_refuses(local, "create_project_from_template", "template archived")
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
     table = ["--table", local.runtime.resource_name("table", "business_exceptions")]

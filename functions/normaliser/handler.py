@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import boto3
@@ -31,7 +32,7 @@ normaliser = DeliveryNormaliser(
     bodies=DeliveryBodies(boto3.client("s3")),
     claims=PlatformEventClaims(DynamoDBPersistenceLayer(table_name=settings.idempotency_table)),
     publisher=EventBusPublisher(boto3.client("events"), settings.event_bus_name),
-    parking=ParkingQueue(boto3.client("sqs"), settings.unmappable_queue_url),
+    parking=ParkingQueue(cache(lambda: boto3.client("sqs")), settings.unmappable_queue_url),
     archive=RawArchive(boto3.client("firehose"), settings.raw_archive_stream),
     entity_sync=EntitySync(
         identity=IdentityStore(_dynamodb, settings.identity_table),

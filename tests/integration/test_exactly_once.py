@@ -55,7 +55,7 @@ def normaliser(stores: Stores, publisher: RecordingPublisher) -> DeliveryNormali
         ),
         publisher=publisher,  # type: ignore[arg-type]
         parking=ParkingQueue(
-            boto3.client("sqs", region_name=REGION), name("queue", "unmappable_deliveries").url or ""
+            lambda: boto3.client("sqs", region_name=REGION), name("queue", "unmappable_deliveries").url or ""
         ),
         archive=RawArchive(
             boto3.client("firehose", region_name=REGION), name("stream", "raw_archive_stream").name

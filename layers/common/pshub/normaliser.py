@@ -68,12 +68,13 @@ class DeliveryNormaliser:
         self._parking = parking
         self._archive = archive
 
-    def archive(self, raw_deliveries: Sequence[str]) -> None:
-        self._archive.put(raw_deliveries)
+    def archive(self, messages: Sequence[str]) -> None:
+        """Archive the raw-queue messages as raw-delivery documents, one per line."""
+        self._archive.put([RawDelivery.archive_line(message) for message in messages])
 
     def normalise(self, message_body: str, remaining_ms: Callable[[], int]) -> DeliveryOutcome:
         try:
-            delivery = RawDelivery.from_json(message_body)
+            delivery = RawDelivery.from_message(message_body)
         except (ValueError, TypeError) as exc:
             # Not ours to map, but never dropped: the parking queue keeps the text.
             logger.error("message on the raw queue is not a raw delivery", extra={"detail": str(exc)})

@@ -11,9 +11,15 @@ active tracing anyway) does not pay.
 
 from __future__ import annotations
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics
 
 SERVICE = "pshub"
+
+# An invocation that records no metric (a redelivered duplicate, a workflow step that
+# counts nothing) is normal here, not worth a warning line in every such invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 # Explicit, not from POWERTOOLS_* at import: the local runtime and the tests import
 # pshub before any function's environment exists, and the values are the same.

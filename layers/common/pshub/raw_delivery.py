@@ -2,7 +2,15 @@
 
 The body is kept byte-for-byte (text when it is valid UTF-8, otherwise base64),
 or, above the claim-check threshold, in S3 with only a pointer on the queue.
-This is also the record the raw archive keeps for replay and audit.
+
+Two forms of the same record:
+- the message (``to_message``), what the ingress puts on the raw queue: one line of
+  JSON metadata, a newline, then the body as it arrived. The body is not escaped
+  into a JSON string, which on a 6 KB webhook saves the ack path ~60 us (a tenth
+  of its time) and keeps the message no larger than body + metadata.
+- the document (``to_json``), one JSON object on one line: what the raw archive keeps
+  (newline-delimited in S3) and the parking queue shows a person.
+``from_message`` reads either.
 """
 
 from __future__ import annotations
@@ -12,7 +20,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA = "pshub.raw-delivery/1"
+SCHEMA = "pshub.raw-delivery/1"  # the document form
+MESSAGE_SCHEMA = "pshub.raw-delivery-message/1"  # the queue form
+_BODY_FIELDS = frozenset({"body_text", "body_base64", "body_ref", "schema"})
 
 
 @dataclass(frozen=True)
@@ -62,13 +72,58 @@ class RawDelivery:
             doc["body_ref"] = vars(self.body_ref)
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
+    def to_message(self) -> str:
+        """The queue form: metadata line, newline, body text (or base64; nothing if claim-checked)."""
+        doc = {k: v for k, v in vars(self).items() if v is not None and k not in _BODY_FIELDS}
+        doc["schema"] = MESSAGE_SCHEMA
+        if self.body_ref is not None:
+            doc["body_ref"] = vars(self.body_ref)
+            body = ""
+        elif self.body_text is not None:
+            doc["body_encoding"] = "text"
+            body = self.body_text
+        else:
+            doc["body_encoding"] = "base64"
+            body = self.body_base64 or ""
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n" + body
+
     @classmethod
-    def from_json(cls, text: str) -> RawDelivery:
-        doc: dict[str, Any] = json.loads(text)
-        if doc.get("schema") != SCHEMA:
-            raise ValueError(f"not a raw delivery (schema {doc.get('schema')!r}, expected {SCHEMA!r})")
+    def from_message(cls, text: str) -> RawDelivery:
+        """A raw delivery from its message or its document form; ValueError if it is neither."""
+        head, _, body = text.partition("\n")
+        doc: dict[str, Any] = json.loads(head)
+        if not isinstance(doc, dict):
+            raise ValueError("not a raw delivery (the first line is not a JSON object)")
+        schema = doc.pop("schema", None)
+        if schema == MESSAGE_SCHEMA:
+            encoding = doc.pop("body_encoding", None)
+            if encoding == "text":
+                doc["body_text"] = body
+            elif encoding == "base64":
+                doc["body_base64"] = body
+            elif "body_ref" not in doc:
+                raise ValueError(f"raw delivery message without a body (body_encoding {encoding!r})")
+        elif schema == SCHEMA:
+            if body.strip():
+                raise ValueError("raw delivery document followed by more text")
+        else:
+            raise ValueError(
+                f"not a raw delivery (schema {schema!r}, expected {MESSAGE_SCHEMA!r} or {SCHEMA!r})"
+            )
         ref = doc.pop("body_ref", None)
         return cls(**doc, body_ref=BodyRef(**ref) if ref else None)
+
+    @staticmethod
+    def archive_line(message: str) -> str:
+        """The document form of a raw-queue message, for the newline-delimited archive.
+
+        Text that is not a raw delivery is archived as it is, newlines escaped, so that
+        one message stays one line and nothing on the queue escapes the archive.
+        """
+        try:
+            return RawDelivery.from_message(message).to_json()
+        except (ValueError, TypeError):
+            return json.dumps({"schema": "pshub.unreadable-message/1", "text": message}, ensure_ascii=False)
 
     @staticmethod
     def body_fields(body: bytes) -> dict[str, str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.utilities import parameters
-
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 # Five minutes: a rotated vendor secret is picked up quickly, and a warm function
@@ -15,12 +15,20 @@ SECRET_CACHE_SECONDS = 300
 
 
 class SecretsManagerSource:
-    def __init__(self, client: SecretsManagerClient) -> None:
+    """Built at init, connected on the first lookup (the first webhook of a connection
+    needs its secret anyway): init builds no AWS client and imports no provider."""
+
+    def __init__(self, client: Callable[[], SecretsManagerClient]) -> None:
         # A client from the caller's session shares its loaded endpoint and service
         # data: ~7 ms to build instead of ~70 ms for a provider with its own session.
-        self._provider = parameters.SecretsProvider(boto3_client=client)
+        self._client = client
+        self._provider: SecretsProvider | None = None
 
     def __call__(self, name: str) -> str:
+        if self._provider is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            self._provider = SecretsProvider(boto3_client=self._client())
         value = self._provider.get(name, max_age=SECRET_CACHE_SECONDS)
         if not isinstance(value, str) or not value:
             raise LookupError(f"secret {name!r} is empty or not a string")

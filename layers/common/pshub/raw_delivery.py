@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pshub import fastjson
+
 SCHEMA = "pshub.raw-delivery/1"  # the document form
 MESSAGE_SCHEMA = "pshub.raw-delivery-message/1"  # the queue form
 _BODY_FIELDS = frozenset({"body_text", "body_base64", "body_ref", "schema"})
@@ -70,7 +72,7 @@ class RawDelivery:
         doc = {k: v for k, v in vars(self).items() if v is not None}
         if self.body_ref is not None:
             doc["body_ref"] = vars(self.body_ref)
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        return fastjson.dumps(doc)
 
     def to_message(self) -> str:
         """The queue form: metadata line, newline, body text (or base64; nothing if claim-checked)."""
@@ -85,7 +87,7 @@ class RawDelivery:
         else:
             doc["body_encoding"] = "base64"
             body = self.body_base64 or ""
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n" + body
+        return fastjson.dumps(doc) + "\n" + body
 
     @classmethod
     def from_message(cls, text: str) -> RawDelivery:
@@ -123,7 +125,7 @@ class RawDelivery:
         try:
             return RawDelivery.from_message(message).to_json()
         except (ValueError, TypeError):
-            return json.dumps({"schema": "pshub.unreadable-message/1", "text": message}, ensure_ascii=False)
+            return fastjson.dumps({"schema": "pshub.unreadable-message/1", "text": message})
 
     @staticmethod
     def body_fields(body: bytes) -> dict[str, str]:

@@ -39,7 +39,8 @@ class PlatformAdapter(Protocol):
         """Raise ``SignatureInvalid`` unless the request is authentic and fresh."""
 
     def parse(self, body: bytes) -> Any:
-        """Raise ``UnparseableBody`` unless the body is in the platform's format."""
+        """The ingress's check: raise ``UnparseableBody`` unless the body is in the platform's
+        format. For shape only; ``split`` reads the values (exactly) in the normaliser."""
 
     def acknowledge(self, request: InboundRequest) -> HttpResponse:
         """The response the platform expects once the delivery is stored."""

@@ -14,9 +14,11 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pshub import fastjson
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.http import HttpResponse, InboundRequest
@@ -56,6 +58,22 @@ def signed_uri(url: str) -> str:
     return url
 
 
+def _events(body: bytes, loads: Callable[[bytes], Any]) -> list[dict[str, Any]]:
+    try:
+        events = loads(body)
+    except ValueError as exc:
+        raise UnparseableBody(f"HubSpot body is not JSON: {exc}") from None
+    if not isinstance(events, list):
+        raise UnparseableBody("HubSpot body is not a JSON array of events")
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise UnparseableBody(f"HubSpot event [{index}] is not an object")
+        for key in ("eventId", "subscriptionType", "objectId", "occurredAt"):
+            if key not in event:
+                raise UnparseableBody(f"HubSpot event [{index}] has no {key!r}")
+    return events
+
+
 class HubSpotAdapter:
     platform = "hubspot"
 
@@ -85,19 +103,7 @@ class HubSpotAdapter:
             )
 
     def parse(self, body: bytes) -> list[dict[str, Any]]:
-        try:
-            events = json.loads(body)
-        except ValueError as exc:
-            raise UnparseableBody(f"HubSpot body is not JSON: {exc}") from None
-        if not isinstance(events, list):
-            raise UnparseableBody("HubSpot body is not a JSON array of events")
-        for index, event in enumerate(events):
-            if not isinstance(event, dict):
-                raise UnparseableBody(f"HubSpot event [{index}] is not an object")
-            for key in ("eventId", "subscriptionType", "objectId", "occurredAt"):
-                if key not in event:
-                    raise UnparseableBody(f"HubSpot event [{index}] has no {key!r}")
-        return events
+        return _events(body, fastjson.loads_for_shape)
 
     def acknowledge(self, request: InboundRequest) -> HttpResponse:
         return ACCEPTED
@@ -113,7 +119,7 @@ class HubSpotAdapter:
                 occurred_at=datetime.fromtimestamp(event["occurredAt"] / 1000, UTC),
                 data=event,
             )
-            for event in self.parse(body)
+            for event in _events(body, json.loads)
         ]
 
     def to_canonical(self, event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pshub import fastjson
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.http import HttpResponse, InboundRequest
@@ -80,6 +82,19 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
+def _event(body: bytes, loads: Callable[[bytes], Any]) -> dict[str, Any]:
+    try:
+        event = loads(body)
+    except ValueError as exc:
+        raise UnparseableBody(f"Stripe body is not JSON: {exc}") from None
+    if not isinstance(event, dict) or event.get("object") != "event":
+        raise UnparseableBody('Stripe body is not an Event object (expected "object": "event")')
+    for key in ("id", "type", "created", "data"):
+        if key not in event:
+            raise UnparseableBody(f"Stripe Event has no {key!r}")
+    return event
+
+
 class StripeAdapter:
     platform = "stripe"
 
@@ -100,22 +115,13 @@ class StripeAdapter:
             )
 
     def parse(self, body: bytes) -> dict[str, Any]:
-        try:
-            event = json.loads(body)
-        except ValueError as exc:
-            raise UnparseableBody(f"Stripe body is not JSON: {exc}") from None
-        if not isinstance(event, dict) or event.get("object") != "event":
-            raise UnparseableBody('Stripe body is not an Event object (expected "object": "event")')
-        for key in ("id", "type", "created", "data"):
-            if key not in event:
-                raise UnparseableBody(f"Stripe Event has no {key!r}")
-        return event
+        return _event(body, fastjson.loads_for_shape)
 
     def acknowledge(self, request: InboundRequest) -> HttpResponse:
         return ACCEPTED
 
     def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
-        event = self.parse(body)
+        event = _event(body, json.loads)
         obj = event["data"].get("object") or {}
         return [
             PlatformEvent(

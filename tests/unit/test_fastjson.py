@@ -3,29 +3,62 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pshub import fastjson
+from pshub.platforms.hubspot import HubSpotAdapter
 from pshub.platforms.stripe import StripeAdapter
-from tests.helpers import EVENTS
+from tests.helpers import EVENTS, sample
+
+JSON_SAMPLES = sorted(EVENTS.rglob("*.json"))
 
 
-@pytest.mark.parametrize("path", sorted(EVENTS.rglob("*.json")), ids=lambda p: str(p.relative_to(EVENTS)))
-def test_every_sample_reads_as_the_standard_library_reads_it(path) -> None:  # type: ignore[no-untyped-def]
+def _as_python(view: Any) -> Any:
+    """A view from ``loads_for_shape`` converted whole, to compare with ``json``'s reading."""
+    if fastjson.is_object(view):
+        return {key: _as_python(view[key]) for key in view}
+    if fastjson.is_array(view):
+        return [_as_python(item) for item in view]
+    return view
+
+
+@pytest.mark.parametrize("path", JSON_SAMPLES, ids=lambda p: str(p.relative_to(EVENTS)))
+def test_every_sample_reads_as_the_standard_library_reads_it(path: Path) -> None:
     body = path.read_bytes()
-    assert fastjson.loads_for_shape(body) == json.loads(body)
+    assert _as_python(fastjson.loads_for_shape(body)) == json.loads(body)
 
 
 @pytest.mark.parametrize(
     "body",
     [
-        b'{"amount": NaN}',  # json accepts NaN and Infinity, orjson does not
+        b'{"amount": NaN}',  # json accepts NaN and Infinity, simdjson does not
         '{"name": "Acme"}'.encode("utf-16"),  # json detects UTF-16 and UTF-32
+        b'{"id": 123456789012345678901234567890}',  # beyond 64 bits
     ],
 )
 def test_what_only_the_lenient_parser_accepts_is_still_accepted(body: bytes) -> None:
-    assert repr(fastjson.loads_for_shape(body)) == repr(json.loads(body))
+    assert repr(_as_python(fastjson.loads_for_shape(body))) == repr(json.loads(body))
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b'{"a": 1,}', b"\xff\xfe\xfa", b"[1, 2] trailing"])
+def test_what_neither_accepts_is_refused_with_the_standard_message(body: bytes) -> None:
+    with pytest.raises(ValueError) as ours:
+        fastjson.loads_for_shape(body)
+    with pytest.raises(ValueError) as standard:
+        json.loads(body)
+    assert str(ours.value) == str(standard.value)
+
+
+def test_views_stay_valid_while_another_body_is_read() -> None:
+    # Given a view of one body, then another body read (as two requests would)
+    first = fastjson.loads_for_shape(b'{"id": "evt_1", "data": {"n": 1}}')
+    second = fastjson.loads_for_shape(b'{"id": "evt_2"}')
+
+    # Then both still read correctly: each call has its own parser
+    assert (first["id"], first["data"]["n"], second["id"]) == ("evt_1", 1, "evt_2")
 
 
 def test_integers_beyond_64_bits_are_accepted_and_the_normaliser_reads_them_exactly() -> None:
@@ -33,20 +66,24 @@ def test_integers_beyond_64_bits_are_accepted_and_the_normaliser_reads_them_exac
     body = b'{"object": "event", "id": "evt_1", "type": "customer.updated", "created": 1795000000,'
     body += b' "data": {"object": {"id": "cus_1", "metadata": {"erp_id": 123456789012345678901234567890}}}}'
 
-    # Then the ingress's check accepts it (orjson reads it as a float: shape only)
+    # Then the ingress's check accepts it
     assert StripeAdapter().parse(body)["id"] == "evt_1"
     # And the normaliser's split reads the value exactly
     (event,) = StripeAdapter().split(body, "stripe-acme")
     assert event.data["data"]["object"]["metadata"]["erp_id"] == 123456789012345678901234567890
 
 
-@pytest.mark.parametrize("body", [b"", b"{", b'{"a": 1,}', b"\xff\xfe\xfa"])
-def test_what_neither_accepts_is_refused_with_the_standard_message(body: bytes) -> None:
-    with pytest.raises(ValueError) as ours:
-        fastjson.loads_for_shape(body)
-    with pytest.raises(ValueError) as standard:
-        json.loads(body)
-    assert str(ours.value) == str(standard.value)
+def test_shape_checks_read_views_and_plain_documents_alike() -> None:
+    # Given the samples, checked as the ingress reads them and as the normaliser reads them
+    hubspot = sample("hubspot/deal.closed_won.json")
+    stripe = sample("stripe/invoice.paid.json")
+
+    # Then the ingress's check passes and the split still yields the platform's events
+    assert HubSpotAdapter().parse(hubspot) is not None
+    assert [e.event_type for e in HubSpotAdapter().split(hubspot, "hubspot-acme")] == [
+        e["subscriptionType"] for e in json.loads(hubspot)
+    ]
+    assert StripeAdapter().parse(stripe)["type"] == "invoice.paid"
 
 
 def test_dumps_is_compact_and_keeps_non_ascii() -> None:

@@ -58,15 +58,16 @@ def signed_uri(url: str) -> str:
     return url
 
 
-def _events(body: bytes, loads: Callable[[bytes], Any]) -> list[dict[str, Any]]:
+def _events(body: bytes, loads: Callable[[bytes], Any]) -> Any:
+    """HubSpot's batch of events in ``body`` as ``loads`` reads it, its shape checked."""
     try:
         events = loads(body)
     except ValueError as exc:
         raise UnparseableBody(f"HubSpot body is not JSON: {exc}") from None
-    if not isinstance(events, list):
+    if not fastjson.is_array(events):
         raise UnparseableBody("HubSpot body is not a JSON array of events")
     for index, event in enumerate(events):
-        if not isinstance(event, dict):
+        if not fastjson.is_object(event):
             raise UnparseableBody(f"HubSpot event [{index}] is not an object")
         for key in ("eventId", "subscriptionType", "objectId", "occurredAt"):
             if key not in event:
@@ -102,7 +103,7 @@ class HubSpotAdapter:
                 "possible replay"
             )
 
-    def parse(self, body: bytes) -> list[dict[str, Any]]:
+    def parse(self, body: bytes) -> Any:
         return _events(body, fastjson.loads_for_shape)
 
     def acknowledge(self, request: InboundRequest) -> HttpResponse:

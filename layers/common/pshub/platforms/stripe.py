@@ -82,12 +82,13 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def _event(body: bytes, loads: Callable[[bytes], Any]) -> dict[str, Any]:
+def _event(body: bytes, loads: Callable[[bytes], Any]) -> Any:
+    """The Stripe Event in ``body`` as ``loads`` reads it, its shape checked."""
     try:
         event = loads(body)
     except ValueError as exc:
         raise UnparseableBody(f"Stripe body is not JSON: {exc}") from None
-    if not isinstance(event, dict) or event.get("object") != "event":
+    if not fastjson.is_object(event) or event.get("object") != "event":
         raise UnparseableBody('Stripe body is not an Event object (expected "object": "event")')
     for key in ("id", "type", "created", "data"):
         if key not in event:
@@ -114,14 +115,14 @@ class StripeAdapter:
                 f"(tolerance {TOLERANCE_SECONDS} s): possible replay"
             )
 
-    def parse(self, body: bytes) -> dict[str, Any]:
+    def parse(self, body: bytes) -> Any:
         return _event(body, fastjson.loads_for_shape)
 
     def acknowledge(self, request: InboundRequest) -> HttpResponse:
         return ACCEPTED
 
     def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
-        event = _event(body, json.loads)
+        event: dict[str, Any] = _event(body, json.loads)
         obj = event["data"].get("object") or {}
         return [
             PlatformEvent(

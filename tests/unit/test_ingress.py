@@ -7,6 +7,8 @@ import hmac
 import json
 from typing import Any
 
+import pytest
+
 from pshub.ingress import WebhookIngress, request_from_http_api
 from pshub.raw_delivery import RawDelivery
 from tests.helpers import connections, sample
@@ -143,3 +145,54 @@ def test_secrets_in_the_url_are_not_stored() -> None:
     [(delivery, _)] = queue.stored
     assert SECRET not in delivery.to_json()
     assert delivery.url.endswith("?token=REDACTED")
+
+
+def test_salesforce_message_with_the_right_token_but_broken_xml_is_400_and_kept_for_a_person() -> None:
+    # Given an Outbound Message whose endpoint token is right (it is authentic) but whose XML is cut off
+    ingress, queue, parking = make_ingress()
+    body = sample("salesforce/opportunity.closed_won.xml")[:-40]
+    event = http_event("salesforce-acme", body, None)
+    event["rawQueryString"] = f"token={SECRET}"
+    event["headers"]["content-type"] = "text/xml"
+
+    # When it arrives
+    response = ingress.receive("salesforce-acme", request_from_http_api(event, NOW))
+
+    # Then Salesforce is told it is unreadable, nothing reaches the raw queue, and a person has it
+    assert response.status == 400 and json.loads(response.body)["error"]["code"] == "unparseable_body"
+    assert queue.stored == []
+    [(delivery, code, reason)] = parking.parked
+    assert delivery.inline_body() == body
+    assert code == "unparseable_body" and "not well-formed" in reason
+
+
+def test_salesforce_message_with_a_wrong_token_and_broken_xml_is_401_and_not_kept() -> None:
+    ingress, queue, parking = make_ingress()
+    body = sample("salesforce/opportunity.closed_won.xml")[:-40]
+    event = http_event("salesforce-acme", body, None)
+    event["rawQueryString"] = "token=not-the-secret"
+
+    response = ingress.receive("salesforce-acme", request_from_http_api(event, NOW))
+
+    assert response.status == 401
+    assert queue.stored == [] and parking.parked == []
+
+
+def test_salesforce_message_is_parsed_once_on_the_ack_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a counter on the Salesforce XML parser
+    from pshub.platforms import salesforce
+
+    calls: list[int] = []
+    real = salesforce._parse
+    monkeypatch.setattr(salesforce, "_parse", lambda body: calls.append(len(body)) or real(body))
+    ingress, queue, _ = make_ingress()
+    body = sample("salesforce/opportunity.closed_won.xml")
+    event = http_event("salesforce-acme", body, None)
+    event["rawQueryString"] = f"token={SECRET}"
+
+    # When an authentic message is received
+    assert ingress.receive("salesforce-acme", request_from_http_api(event, NOW)).status == 200
+
+    # Then verification (its OrganizationId) and the shape check shared one parse
+    assert calls == [len(body)]
+    assert len(queue.stored) == 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from dataclasses import replace
 
 import pytest
 
+from pshub.observability import logger
 from pshub_infra.topology import MAX_WEBHOOK_BODY_BYTES
 from pshub_local import vendors
 from pshub_local.client import send
@@ -166,3 +169,28 @@ def test_background_pollers_deliver_without_drain(local: LocalStack) -> None:
     (event,) = local.runtime.canonical_events()
     assert event["detail-type"] == "InvoicePaid"
     assert event["detail"]["correlation_id"] == response.request_id
+
+
+def test_every_log_line_of_a_webhook_carries_its_correlation_id(local: LocalStack) -> None:
+    # Given the functions' log stream (JSON lines, as CloudWatch gets them) read into a buffer
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    try:
+        # When a tampered webhook and an authentic one arrive and the pipeline runs
+        tampered = vendors.tampered(local.signed("hubspot-acme", sample("hubspot/deal.closed_won.json")))
+        rejected = send(tampered)
+        accepted = local.deliver("stripe-acme", "stripe/invoice.paid.json")
+        local.runtime.drain()
+    finally:
+        logger.registered_handler.setStream(previous)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    # Then the rejection's WARNING names the request id that the 401 answered with
+    (warning,) = [line for line in lines if line.get("message") == "webhook rejected"]
+    assert rejected.status == 401
+    assert warning["correlation_id"] == rejected.request_id != ""
+    assert warning["reason"] == "signature_invalid"
+    # And every normaliser line about the accepted delivery carries that delivery's id
+    normaliser = [line for line in lines if line.get("delivery_id")]
+    assert normaliser, "the normaliser logged nothing about the accepted delivery"
+    assert {line["correlation_id"] for line in normaliser} == {accepted.request_id}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pshub.http import InboundRequest
 from pshub.ingress import WebhookIngress, request_from_http_api
 from pshub.raw_delivery import RawDelivery
 from tests.helpers import connections, sample
@@ -77,6 +78,22 @@ def receive(ingress: WebhookIngress, connection: str, body: bytes, signature: st
     return response.status, json.loads(response.body)
 
 
+def salesforce_request(body: bytes, token: str = SECRET) -> InboundRequest:
+    """An Outbound Message as Salesforce posts it to the endpoint URL carrying ``token``."""
+    event = http_event("salesforce-acme", body, None)
+    event["rawQueryString"] = f"token={token}"
+    event["headers"]["content-type"] = "text/xml"
+    return request_from_http_api(event, NOW)
+
+
+def assert_kept_for_a_person(queue: FakeQueue, parking: FakeParking, body: bytes, why: str) -> None:
+    """Nothing on the raw queue; the body, byte for byte, parked as unparseable with ``why``."""
+    assert queue.stored == []
+    [(delivery, code, reason)] = parking.parked
+    assert delivery.inline_body() == body
+    assert code == "unparseable_body" and why in reason
+
+
 def test_authentic_delivery_is_stored_byte_for_byte_then_acknowledged() -> None:
     ingress, queue, _ = make_ingress()
     body = sample("stripe/invoice.paid.json")
@@ -127,20 +144,13 @@ def test_authentic_but_unparseable_body_is_400_and_kept_for_a_person() -> None:
     body = b'{"object": "event", broken'
     status, answer = receive(ingress, "stripe-acme", body, stripe_signature(body))
     assert status == 400 and answer["error"]["code"] == "unparseable_body"
-    assert queue.stored == []
-    [(delivery, code, reason)] = parking.parked
-    assert delivery.inline_body() == body
-    assert code == "unparseable_body" and "not JSON" in reason
+    assert_kept_for_a_person(queue, parking, body, "not JSON")
 
 
 def test_secrets_in_the_url_are_not_stored() -> None:
     # Salesforce's endpoint URL carries the connection's token; the stored delivery must not.
     ingress, queue, _ = make_ingress()
-    body = sample("salesforce/opportunity.closed_won.xml")
-    event = http_event("salesforce-acme", body, None)
-    event["rawQueryString"] = f"token={SECRET}"
-    event["headers"]["content-type"] = "text/xml"
-    request = request_from_http_api(event, NOW)
+    request = salesforce_request(sample("salesforce/opportunity.closed_won.xml"))
     assert ingress.receive("salesforce-acme", request).status == 200
     [(delivery, _)] = queue.stored
     assert SECRET not in delivery.to_json()
@@ -151,28 +161,20 @@ def test_salesforce_message_with_the_right_token_but_broken_xml_is_400_and_kept_
     # Given an Outbound Message whose endpoint token is right (it is authentic) but whose XML is cut off
     ingress, queue, parking = make_ingress()
     body = sample("salesforce/opportunity.closed_won.xml")[:-40]
-    event = http_event("salesforce-acme", body, None)
-    event["rawQueryString"] = f"token={SECRET}"
-    event["headers"]["content-type"] = "text/xml"
 
     # When it arrives
-    response = ingress.receive("salesforce-acme", request_from_http_api(event, NOW))
+    response = ingress.receive("salesforce-acme", salesforce_request(body))
 
     # Then Salesforce is told it is unreadable, nothing reaches the raw queue, and a person has it
     assert response.status == 400 and json.loads(response.body)["error"]["code"] == "unparseable_body"
-    assert queue.stored == []
-    [(delivery, code, reason)] = parking.parked
-    assert delivery.inline_body() == body
-    assert code == "unparseable_body" and "not well-formed" in reason
+    assert_kept_for_a_person(queue, parking, body, "not well-formed")
 
 
 def test_salesforce_message_with_a_wrong_token_and_broken_xml_is_401_and_not_kept() -> None:
     ingress, queue, parking = make_ingress()
     body = sample("salesforce/opportunity.closed_won.xml")[:-40]
-    event = http_event("salesforce-acme", body, None)
-    event["rawQueryString"] = "token=not-the-secret"
 
-    response = ingress.receive("salesforce-acme", request_from_http_api(event, NOW))
+    response = ingress.receive("salesforce-acme", salesforce_request(body, token="not-the-secret"))
 
     assert response.status == 401
     assert queue.stored == [] and parking.parked == []
@@ -187,11 +189,9 @@ def test_salesforce_message_is_parsed_once_on_the_ack_path(monkeypatch: pytest.M
     monkeypatch.setattr(salesforce, "_parse", lambda body: calls.append(len(body)) or real(body))
     ingress, queue, _ = make_ingress()
     body = sample("salesforce/opportunity.closed_won.xml")
-    event = http_event("salesforce-acme", body, None)
-    event["rawQueryString"] = f"token={SECRET}"
 
     # When an authentic message is received
-    assert ingress.receive("salesforce-acme", request_from_http_api(event, NOW)).status == 200
+    assert ingress.receive("salesforce-acme", salesforce_request(body)).status == 200
 
     # Then verification (its OrganizationId) and the shape check shared one parse
     assert calls == [len(body)]

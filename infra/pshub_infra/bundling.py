@@ -95,40 +95,35 @@ class PackageCopyBundler:
         return True
 
 
-def dependencies_layer_code(source_dir: Path) -> lambda_.Code:
-    """Third-party dependencies, installed from ``source_dir/requirements.txt`` at synth time."""
-    docker_command = " ".join(
-        ["pip", *pip_install_args(DEPENDENCIES_REQUIREMENTS, f"/asset-output/{LAYER_PYTHON_DIR}")]
-    )
+def _layer_code(source_dir: Path, shell_command: str, local: cdk.ILocalBundling) -> lambda_.Code:
+    """A layer asset bundled by ``local`` here, or by ``shell_command`` in the runtime's image.
+
+    SOURCE hashing: the hash covers the source folder and these bundling options, not the
+    bundler's output (pip's embeds timestamps), so an unchanged layer is not rebuilt when
+    the asset already sits in the output directory.
+    """
     return lambda_.Code.from_asset(
         str(source_dir),
-        # SOURCE: the hash covers requirements.txt and these bundling options, not
-        # pip's output (which embeds timestamps), so an unchanged layer is not rebuilt
-        # when the asset already sits in the output directory.
         asset_hash_type=cdk.AssetHashType.SOURCE,
         exclude=list(ASSET_EXCLUDES),
         bundling=cdk.BundlingOptions(
-            image=LAMBDA_RUNTIME.bundling_image,
-            command=["bash", "-c", docker_command],
-            local=PipInstallBundler(source_dir),
+            image=LAMBDA_RUNTIME.bundling_image, command=["bash", "-c", shell_command], local=local
         ),
     )
+
+
+def dependencies_layer_code(source_dir: Path) -> lambda_.Code:
+    """Third-party dependencies, installed from ``source_dir/requirements.txt`` at synth time."""
+    command = " ".join(
+        ["pip", *pip_install_args(DEPENDENCIES_REQUIREMENTS, f"/asset-output/{LAYER_PYTHON_DIR}")]
+    )
+    return _layer_code(source_dir, command, PipInstallBundler(source_dir))
 
 
 def package_layer_code(source_dir: Path, package: str = COMMON_PACKAGE) -> lambda_.Code:
     """Our own shared package, copied as ``python/<package>``."""
-    return lambda_.Code.from_asset(
-        str(source_dir),
-        asset_hash_type=cdk.AssetHashType.SOURCE,
-        exclude=list(ASSET_EXCLUDES),
-        bundling=cdk.BundlingOptions(
-            image=LAMBDA_RUNTIME.bundling_image,
-            command=[
-                "bash",
-                "-c",
-                f"mkdir -p /asset-output/{LAYER_PYTHON_DIR} && "
-                f"cp -r /asset-input/{package} /asset-output/{LAYER_PYTHON_DIR}/",
-            ],
-            local=PackageCopyBundler(source_dir, package),
-        ),
+    command = (
+        f"mkdir -p /asset-output/{LAYER_PYTHON_DIR} && "
+        f"cp -r /asset-input/{package} /asset-output/{LAYER_PYTHON_DIR}/"
     )
+    return _layer_code(source_dir, command, PackageCopyBundler(source_dir, package))

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
+from pshub.connectors.registry import reset_sandboxes
 from pshub_local.runtime import LocalRuntime
 from pshub_local.server import WebhookServer
 from tests.e2e.stack import LocalStack
 
 
 @pytest.fixture
-def local() -> Iterator[LocalStack]:
+def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    """The local runtime and its HTTP server, with empty sandbox systems before and after."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    # The workflow's Retry waits in real time in moto; the tests need not.
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
+    reset_sandboxes()
     with LocalRuntime() as runtime, WebhookServer(runtime) as server:
         yield LocalStack(runtime, server)
+    reset_sandboxes()

@@ -4,31 +4,14 @@ platform's webhook echoes that write -> recognised, not propagated, no conflict 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from types import SimpleNamespace
-
-import pytest
 
 from pshub.canonical.model import BillingModel, Money
-from pshub.connectors.registry import reset_sandboxes, sandbox_for
+from pshub.connectors.registry import sandbox_for
 from pshub_local.client import send
-from pshub_local.runtime import LocalRuntime
-from pshub_local.server import WebhookServer
 from tests.e2e.stack import LocalStack
 from tests.helpers import sample
 
 SALESFORCE_OPPORTUNITY = "0065e00000KxYzAAAV"
-
-
-@pytest.fixture
-def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
-    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
-    reset_sandboxes()
-    with LocalRuntime() as runtime, WebhookServer(runtime) as server:
-        yield LocalStack(runtime, server)
-    reset_sandboxes()
 
 
 def stripe_customer_updated(customer_id: str, name: str, event_id: str) -> bytes:

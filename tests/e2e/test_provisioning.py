@@ -7,37 +7,20 @@ dispatched to our real handlers; the SaaS platforms are the connectors' sandboxe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import pytest
 
 from pshub.business_exceptions import Category, OwnerTeam, Status
 from pshub.canonical.model import ContractStatus
 from pshub.connectors.errors import PermanentConnectorError, RateLimited, TransientConnectorError
-from pshub.connectors.registry import reset_sandboxes, sandbox_for
+from pshub.connectors.registry import sandbox_for
 from pshub.dal.exceptions_store import ExceptionStore
 from pshub.provisioning.resolution import resolve_parked
-from pshub_local.runtime import LocalRuntime
-from pshub_local.server import WebhookServer
 from tests.e2e.stack import LocalStack
 
 HUBSPOT_DEAL = "27182818284"
 SALESFORCE_OPPORTUNITY = "0065e00000KxYzAAAV"
-
-
-@pytest.fixture
-def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
-    # The workflow's Retry waits in real time in moto; the tests need not.
-    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
-    reset_sandboxes()
-    with LocalRuntime() as runtime, WebhookServer(runtime) as server:
-        yield LocalStack(runtime, server)
-    reset_sandboxes()
 
 
 def sandbox(local: LocalStack, connection_id: str) -> Any:

@@ -33,6 +33,7 @@ from pshub.connectors.sandbox.options import SandboxOptions
 from pshub.connectors.sandbox.ratelimit import TokenBucket
 
 _E = TypeVar("_E", bound=ConnectorError)
+_R = TypeVar("_R")
 Clock = Callable[[], float]  # seconds, monotonic; tests pass a fake to step through time
 
 
@@ -204,6 +205,14 @@ class SandboxSystem(ABC):
         if injected.remaining <= 0:
             queue.popleft()
         raise injected.error.with_traceback(None)
+
+    def _find(
+        self, operation: str, summary: str, native_id: str | None, records: Mapping[str, _R]
+    ) -> _R | None:
+        """A read by business key: the record under ``native_id`` (looked up in an index), or None."""
+        with self._call(operation, summary) as call:
+            call.outcome = f"found {native_id}" if native_id else "not found"
+            return records[native_id] if native_id else None
 
     def _new_id(self, kind: str, key: str | None = None) -> str:
         return self.dialect.new_id(self.connection_id, kind, self._ids.next(kind), key)

@@ -117,10 +117,8 @@ class SandboxBilling(SandboxSystem):
             )
 
     def get_billing_plan(self, project_code: str) -> BillingPlan | None:
-        with self._call("get_billing_plan", f"project {project_code}") as call:
-            native_id = self._live_by_code.get(project_code)
-            call.outcome = f"found {native_id}" if native_id else "not found"
-            return self._plans[native_id] if native_id else None
+        native_id = self._live_by_code.get(project_code)
+        return self._find("get_billing_plan", f"project {project_code}", native_id, self._plans)
 
     def cancel_billing_plan(self, native_id: str, reason: str) -> None:
         op = "cancel_billing_plan"

@@ -153,10 +153,7 @@ class SandboxErp(SandboxSystem):
             return native_id
 
     def get_project(self, code: str) -> ErpProject | None:
-        with self._call("get_project", f"code {code}") as call:
-            native_id = self._project_by_code.get(code)
-            call.outcome = f"found {native_id}" if native_id else "not found"
-            return self._projects[native_id] if native_id else None
+        return self._find("get_project", f"code {code}", self._project_by_code.get(code), self._projects)
 
     def deactivate_project(self, native_id: str, reason: str) -> None:
         op = "deactivate_project"

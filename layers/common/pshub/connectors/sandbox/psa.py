@@ -130,10 +130,7 @@ class SandboxPsa(SandboxSystem):
             call.outcome = "archived"
 
     def get_project(self, code: str) -> PsaProject | None:
-        with self._call("get_project", f"code {code}") as call:
-            native_id = self._by_code.get(code)
-            call.outcome = f"found {native_id}" if native_id else "not found"
-            return self._projects[native_id] if native_id else None
+        return self._find("get_project", f"code {code}", self._by_code.get(code), self._projects)
 
     def _records(self) -> dict[str, Any]:
         # Rates are commercially sensitive: the printout shows roles, never amounts.

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from pshub.canonical.model import (
     Address,
@@ -61,122 +62,137 @@ def _rate_card(rate_card_id: str, name: str, rates: dict[str, str]) -> RateCard:
     )
 
 
-def hubspot_deals(connection_id: str) -> list[OpportunityDetails]:
-    def pid(kind: str, native_id: str) -> str:
-        return provisional_id(connection_id, kind, native_id)
+def _won_deal(
+    connection_id: str,
+    ids: dict[str, str],
+    client: dict[str, Any],
+    opportunity: dict[str, Any],
+    end_date: date,
+    rate_card: tuple[str, dict[str, str]],
+) -> OpportunityDetails:
+    """A closed-won deal with approved T&M terms, in USD, 12,500, from ``START``.
 
-    client = Client(
-        id=pid("Client", HUBSPOT_COMPANY_ID),
-        external_ids={connection_id: HUBSPOT_COMPANY_ID},
-        name="Harbourline Logistics",
-        legal_name="Harbourline Logistics Inc.",
-        web_domain="harbourline.example",
-        segment="mid-market",
-        billing_address=Address(
-            line1="100 Example Avenue", city="New York", region="NY", postal_code="10001", country="US"
-        ),
-        tax_profile=TaxProfile(tax_id="98-7654321", jurisdiction="US-NY"),
-        currency="USD",
-        legal_entity="ACME-US",
+    ``ids`` are the CRM's native ids: ``account``, ``deal``, ``contract``, ``rate_card``.
+    """
+
+    def pid(kind: str, native_key: str) -> str:
+        return provisional_id(connection_id, kind, ids[native_key])
+
+    account = Client(
+        id=pid("Client", "account"), external_ids={connection_id: ids["account"]}, currency="USD", **client
     )
-    opportunity = Opportunity(
-        id=pid("Opportunity", HUBSPOT_DEAL_ID),
-        external_ids={connection_id: HUBSPOT_DEAL_ID},
-        source_version="1795186980512",
-        name="Harbourline Logistics - Data Platform Assessment",
-        client_id=client.id,
-        stage="closedwon",
+    deal = Opportunity(
+        id=pid("Opportunity", "deal"),
+        external_ids={connection_id: ids["deal"]},
+        client_id=account.id,
         amount=_usd("12500"),
         close_date=CLOSE,
-        owner="81234567",
         service_line="consulting",
-        contract_id=pid("Contract", HUBSPOT_QUOTE_ID),
+        contract_id=pid("Contract", "contract"),
+        **opportunity,
     )
+    name, rates = rate_card
     contract = Contract(
-        id=pid("Contract", HUBSPOT_QUOTE_ID),
-        external_ids={connection_id: HUBSPOT_QUOTE_ID},
-        client_id=client.id,
-        opportunity_id=opportunity.id,
+        id=pid("Contract", "contract"),
+        external_ids={connection_id: ids["contract"]},
+        client_id=account.id,
+        opportunity_id=deal.id,
         billing_model=BillingModel.TIME_AND_MATERIALS,
         currency="USD",
         status=ContractStatus.APPROVED,
         start_date=START,
-        end_date=date(2027, 3, 31),
+        end_date=end_date,
         payment_terms_days=30,
-        legal_entity="ACME-US",
-        tax_jurisdiction="US-NY",
-        rate_card=_rate_card(
-            pid("RateCard", HUBSPOT_QUOTE_ID),
-            "ACME-US Consulting 2027 (USD)",
-            {
-                "Engagement Partner": "425.00",
-                "Senior Consultant": "260.00",
-                "Consultant": "185.00",
-                "Analyst": "125.00",
-            },
-        ),
+        legal_entity=account.legal_entity,
+        tax_jurisdiction=account.tax_profile.jurisdiction if account.tax_profile else None,
+        rate_card=_rate_card(pid("RateCard", "rate_card"), name, rates),
         total_value=_usd("12500"),
     )
-    return [OpportunityDetails(opportunity=opportunity, client=client, contract=contract)]
+    return OpportunityDetails(opportunity=deal, client=account, contract=contract)
+
+
+def hubspot_deals(connection_id: str) -> list[OpportunityDetails]:
+    # HubSpot keeps the rate card on the quote, which is also the contract.
+    ids = {"account": HUBSPOT_COMPANY_ID, "deal": HUBSPOT_DEAL_ID, "contract": HUBSPOT_QUOTE_ID}
+    return [
+        _won_deal(
+            connection_id,
+            {**ids, "rate_card": HUBSPOT_QUOTE_ID},
+            client={
+                "name": "Harbourline Logistics",
+                "legal_name": "Harbourline Logistics Inc.",
+                "web_domain": "harbourline.example",
+                "segment": "mid-market",
+                "billing_address": Address(
+                    line1="100 Example Avenue",
+                    city="New York",
+                    region="NY",
+                    postal_code="10001",
+                    country="US",
+                ),
+                "tax_profile": TaxProfile(tax_id="98-7654321", jurisdiction="US-NY"),
+                "legal_entity": "ACME-US",
+            },
+            opportunity={
+                "source_version": "1795186980512",
+                "name": "Harbourline Logistics - Data Platform Assessment",
+                "stage": "closedwon",
+                "owner": "81234567",
+            },
+            end_date=date(2027, 3, 31),
+            rate_card=(
+                "ACME-US Consulting 2027 (USD)",
+                {
+                    "Engagement Partner": "425.00",
+                    "Senior Consultant": "260.00",
+                    "Consultant": "185.00",
+                    "Analyst": "125.00",
+                },
+            ),
+        )
+    ]
 
 
 def salesforce_opportunities(connection_id: str) -> list[OpportunityDetails]:
-    def pid(kind: str, native_id: str) -> str:
-        return provisional_id(connection_id, kind, native_id)
-
-    client = Client(
-        id=pid("Client", SALESFORCE_ACCOUNT_ID),
-        external_ids={connection_id: SALESFORCE_ACCOUNT_ID},
-        name="Acme Consulting Ltd",
-        legal_name="Acme Consulting Ltd",
-        web_domain="acme-consulting.example",
-        segment="enterprise",
-        billing_address=Address(
-            line1="1 Example Street", city="London", postal_code="EC1A 1AA", country="GB"
-        ),
-        tax_profile=TaxProfile(tax_id="GB999999973", jurisdiction="GB"),
-        currency="USD",
-        legal_entity="ACME-UK",
-    )
-    opportunity = Opportunity(
-        id=pid("Opportunity", SALESFORCE_OPPORTUNITY_ID),
-        external_ids={connection_id: SALESFORCE_OPPORTUNITY_ID},
-        source_version="2026-11-20T15:02:11.000Z",
-        name="Acme Consulting Ltd - Professional Services Retainer FY27",
-        client_id=client.id,
-        stage="Closed Won",
-        amount=_usd("12500"),
-        close_date=CLOSE,
-        owner="0055e000003OwNrAAK",
-        service_line="consulting",
-        contract_id=pid("Contract", SALESFORCE_CONTRACT_ID),
-    )
-    contract = Contract(
-        id=pid("Contract", SALESFORCE_CONTRACT_ID),
-        external_ids={connection_id: SALESFORCE_CONTRACT_ID},
-        client_id=client.id,
-        opportunity_id=opportunity.id,
-        billing_model=BillingModel.TIME_AND_MATERIALS,
-        currency="USD",
-        status=ContractStatus.APPROVED,
-        start_date=START,
-        end_date=date(2027, 11, 30),
-        payment_terms_days=30,
-        legal_entity="ACME-UK",
-        tax_jurisdiction="GB",
-        rate_card=_rate_card(
-            pid("RateCard", SALESFORCE_RATE_CARD_ID),
-            "ACME-UK Professional Services FY27 (USD)",
-            {
-                "Partner": "410.00",
-                "Managing Consultant": "300.00",
-                "Senior Consultant": "240.00",
-                "Consultant": "175.00",
+    ids = {
+        "account": SALESFORCE_ACCOUNT_ID,
+        "deal": SALESFORCE_OPPORTUNITY_ID,
+        "contract": SALESFORCE_CONTRACT_ID,
+        "rate_card": SALESFORCE_RATE_CARD_ID,
+    }
+    return [
+        _won_deal(
+            connection_id,
+            ids,
+            client={
+                "name": "Acme Consulting Ltd",
+                "legal_name": "Acme Consulting Ltd",
+                "web_domain": "acme-consulting.example",
+                "segment": "enterprise",
+                "billing_address": Address(
+                    line1="1 Example Street", city="London", postal_code="EC1A 1AA", country="GB"
+                ),
+                "tax_profile": TaxProfile(tax_id="GB999999973", jurisdiction="GB"),
+                "legal_entity": "ACME-UK",
             },
-        ),
-        total_value=_usd("12500"),
-    )
-    return [OpportunityDetails(opportunity=opportunity, client=client, contract=contract)]
+            opportunity={
+                "source_version": "2026-11-20T15:02:11.000Z",
+                "name": "Acme Consulting Ltd - Professional Services Retainer FY27",
+                "stage": "Closed Won",
+                "owner": "0055e000003OwNrAAK",
+            },
+            end_date=date(2027, 11, 30),
+            rate_card=(
+                "ACME-UK Professional Services FY27 (USD)",
+                {
+                    "Partner": "410.00",
+                    "Managing Consultant": "300.00",
+                    "Senior Consultant": "240.00",
+                    "Consultant": "175.00",
+                },
+            ),
+        )
+    ]
 
 
 # CRM platform -> its seeded opportunities, given the connection id they live under.

@@ -47,13 +47,38 @@ def client_event(
     )
 
 
-def test_concurrent_first_sightings_mint_one_canonical_id(stores: Stores) -> None:
+def test_concurrent_first_sightings_mint_one_canonical_id(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DynamoDB applies each request atomically (a conditional put's check and write are one
+    # step); moto does not across threads, so its requests are made one at a time here. The
+    # threads still interleave between requests: lookup, then conditional link.
+    client = stores.identity._db
+    one_request_at_a_time = threading.Lock()
+    make_api_call = client._make_api_call
+
+    def atomic_request(*args: object, **kwargs: object) -> object:
+        with one_request_at_a_time:
+            return make_api_call(*args, **kwargs)
+
+    monkeypatch.setattr(client, "_make_api_call", atomic_request)
+    # And every thread's first lookup finds nothing before any of them links: the race, every time
+    all_looked = threading.Barrier(16)
+    first_lookup_done = threading.local()
+    lookup = stores.identity.lookup
+
+    def lookup_then_wait_for_the_others(*args: str) -> str | None:
+        found = lookup(*args)
+        if not getattr(first_lookup_done, "value", False):
+            first_lookup_done.value = True
+            all_looked.wait(timeout=10)
+        return found
+
+    monkeypatch.setattr(stores.identity, "lookup", lookup_then_wait_for_the_others)
     # Given 16 threads seeing the same new native record at once
     results: list[str] = []
-    barrier = threading.Barrier(16)
 
     def sight() -> None:
-        barrier.wait()
         results.append(stores.identity.resolve("Client", "hubspot-acme", "company-777").canonical_id)
 
     threads = [threading.Thread(target=sight) for _ in range(16)]
@@ -64,7 +89,7 @@ def test_concurrent_first_sightings_mint_one_canonical_id(stores: Stores) -> Non
     # Then every one of them got the same canonical id, and it is the stored one
     assert len(results) == 16
     assert len(set(results)) == 1
-    assert stores.identity.lookup("Client", "hubspot-acme", "company-777") == results[0]
+    assert lookup("Client", "hubspot-acme", "company-777") == results[0]
 
 
 def test_owner_change_is_published_with_canonical_id_and_xrefs(stores: Stores) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pshub.canonical.model import Money
 
@@ -25,7 +25,17 @@ __all__ = ["Money"]  # re-exported: payloads and adapters use it from here
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+def _not_negative(money: Money) -> Money:
+    if money.amount < 0:
+        raise ValueError("amount is negative")
+    return money
+
+
+# An amount owed, paid or remaining: never below zero (a credit is a credit note).
+NonNegativeMoney = Annotated[Money, AfterValidator(_not_negative)]
 
 
 class OpportunityClosedWonV1(_Payload):
@@ -69,9 +79,9 @@ class InvoicePaymentV1(_Payload):
     invoice_number: str | None = None
     client_id: str | None = None
     status: str
-    amount_due: Money
-    amount_paid: Money
-    amount_remaining: Money
+    amount_due: NonNegativeMoney
+    amount_paid: NonNegativeMoney
+    amount_remaining: NonNegativeMoney
     project_code: str | None = None
     paid_at: datetime | None = None
     attempt_count: int | None = None
@@ -106,7 +116,7 @@ EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
 
 
 class CanonicalEvent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     event_id: str
     event_type: str

@@ -17,16 +17,23 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from pshub.canonical.currencies import currency as iso_currency
+
+# The largest count of minor units any consumer holds exactly: JSON readers that use IEEE
+# doubles (JavaScript's Number.MAX_SAFE_INTEGER). Far beyond any real invoice; anything
+# larger is a typing error or an attack, never money. The configured, usually much lower,
+# ceiling is checked where events are made (``amounts_beyond``).
+MAX_MINOR_UNITS = 2**53 - 1
+
 
 def _iso_currency(code: str) -> str:
-    if len(code) != 3 or not (code.isascii() and code.isalpha()):
-        raise ValueError(f"{code!r} is not an ISO-4217 currency code")
-    return code.upper()
+    return iso_currency(code).code
 
 
 def _iso_country(code: str) -> str:
+    # No value in the message: validation errors reach logs and exception records.
     if len(code) != 2 or not (code.isascii() and code.isalpha()):
-        raise ValueError(f"{code!r} is not an ISO-3166 alpha-2 country code")
+        raise ValueError("is not an ISO-3166 alpha-2 country code")
     return code.upper()
 
 
@@ -35,14 +42,40 @@ CountryCode = Annotated[str, AfterValidator(_iso_country)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # hide_input_in_errors: a refused value (an IBAN in the wrong field, a rate) must not
+    # reach a log line or a parked delivery's reason through the validation message.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class Money(_Model):
-    """An amount in a currency; serialised with the amount as a string."""
+    """An amount in an ISO 4217 currency, exact in that currency's minor units.
+
+    Held and serialised (as a string) with exactly the currency's decimal places:
+    ``12.5`` USD is ``"12.50"``, ``1000.00`` JPY is ``"1000"``. Refused: NaN and infinities, more decimal
+    places than the currency has (0.125 USD, 10.5 JPY), and magnitudes beyond
+    ``MAX_MINOR_UNITS`` minor units.
+    """
 
     amount: Decimal
     currency: CurrencyCode
+
+    @model_validator(mode="after")
+    def _exact_in_its_currency(self) -> Self:
+        amount = self.amount
+        if not amount.is_finite():
+            raise ValueError("amount is not a finite number")
+        digits = iso_currency(self.currency).minor_unit
+        # Magnitude before quantize: quantizing 1E+400 would overflow the decimal context.
+        too_large = bool(amount) and amount.adjusted() + digits > 16
+        if too_large or abs(amount.scaleb(digits)) > MAX_MINOR_UNITS:
+            raise ValueError(f"amount is beyond {MAX_MINOR_UNITS} minor units of {self.currency}")
+        exact = amount.quantize(Decimal(1).scaleb(-digits))
+        if amount != exact:
+            raise ValueError(f"amount has more decimal places than {self.currency}'s {digits}")
+        # One spelling per value (12.5 and 12.50 USD are one amount): written in the
+        # currency's minor units, so comparing two systems' values compares amounts.
+        object.__setattr__(self, "amount", exact)
+        return self
 
     def __add__(self, other: Money) -> Money:
         if other.currency != self.currency:
@@ -310,6 +343,25 @@ class ChangeOrder(CanonicalObject):
     budget_hours_change: Decimal | None = None
     status: ChangeOrderStatus = ChangeOrderStatus.PROPOSED
     effective_date: date | None = None
+
+
+def amounts_beyond(document: object, limit: Decimal, path: str = "") -> list[str]:
+    """Paths of the money values (``{"amount", "currency"}``) in a dumped payload above ``limit``."""
+    found: list[str] = []
+    if isinstance(document, dict):
+        if set(document) == {"amount", "currency"}:
+            try:
+                if abs(Decimal(str(document["amount"]))) > limit:
+                    found.append(path or "amount")
+            except ArithmeticError:  # not a number: the model refuses it
+                found.append(path or "amount")
+            return found
+        for key, value in document.items():
+            found += amounts_beyond(value, limit, f"{path}.{key}" if path else str(key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            found += amounts_beyond(value, limit, f"{path}[{index}]")
+    return found
 
 
 # Object type name -> model, one line per published version.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -28,17 +29,25 @@ from pshub.tracing import tracer
 
 settings = read_settings(NormaliserSettings)
 _dynamodb = boto3.client("dynamodb")
+_s3 = boto3.client("s3")
 normaliser = DeliveryNormaliser(
-    bodies=DeliveryBodies(boto3.client("s3")),
+    bodies=DeliveryBodies(_s3),
     claims=PlatformEventClaims(DynamoDBPersistenceLayer(table_name=settings.idempotency_table)),
     publisher=EventBusPublisher(boto3.client("events"), settings.event_bus_name),
-    parking=ParkingQueue(cache(lambda: boto3.client("sqs")), settings.unmappable_queue_url),
+    parking=ParkingQueue(
+        cache(lambda: boto3.client("sqs")),
+        settings.unmappable_queue_url,
+        claim_check_bucket=settings.claim_check_bucket,
+        s3=lambda: _s3,
+        inline_limit=settings.claim_check_threshold_bytes,
+    ),
     archive=RawArchive(boto3.client("firehose"), settings.raw_archive_stream),
     entity_sync=EntitySync(
         identity=IdentityStore(_dynamodb, settings.identity_table),
         exceptions=ExceptionStore(_dynamodb, settings.exceptions_table),
         policy=load_policy(settings.pshub_ownership_policy, source="PSHUB_OWNERSHIP_POLICY"),
     ),
+    money_limit=Decimal(settings.max_money_amount),
 )
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -244,6 +244,10 @@ MAX_WEBHOOK_BODY_BYTES = 5 * 1024 * 1024
 # Above this a raw delivery goes to S3 and the queue carries a pointer. SQS accepts
 # 1 MiB, but a normaliser batch of 10 must stay under Lambda's 6 MB event limit.
 CLAIM_CHECK_THRESHOLD_BYTES = 256 * 1024
+# The largest amount, in major units of any currency, a canonical event may carry: far
+# above any real deal or invoice, far below what a typing error or an attack produces.
+# Raise it here for a firm that bills more than a trillion of anything in one document.
+MAX_MONEY_AMOUNT = "1000000000000"
 
 PIPELINE = Topology(
     queues=(
@@ -360,10 +364,14 @@ PIPELINE = Topology(
                 "RAW_ARCHIVE_STREAM": Ref("stream", "raw_archive_stream"),
                 "IDENTITY_TABLE": Ref("table", "identity"),
                 "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
+                "CLAIM_CHECK_THRESHOLD_BYTES": str(CLAIM_CHECK_THRESHOLD_BYTES),
+                "MAX_MONEY_AMOUNT": MAX_MONEY_AMOUNT,
             },
             config_env={"PSHUB_OWNERSHIP_POLICY": "infra/config/ownership.toml"},
             sends_to_queues=("unmappable_deliveries",),
             reads_buckets=("claim_checks",),
+            # A parked delivery too large for one SQS message keeps its body there.
+            writes_buckets=("claim_checks",),
             reads_writes_tables=("idempotency", "identity", "business_exceptions"),
             puts_events_to=("business_events",),
             writes_streams=("raw_archive_stream",),

@@ -91,3 +91,40 @@ def test_dumps_is_compact_and_keeps_non_ascii() -> None:
     text = fastjson.dumps(document)
     assert text == json.dumps(document, separators=(",", ":"), ensure_ascii=False)
     assert json.loads(text) == document
+
+
+@pytest.mark.parametrize("depth", [1_100, 5_000, 200_000])
+def test_nesting_beyond_the_parsers_is_a_value_error_not_a_recursion_error(depth: int) -> None:
+    body = b"[" * depth + b"]" * depth
+    with pytest.raises(ValueError, match="nested more deeply"):
+        fastjson.loads_for_shape(body)
+    with pytest.raises(ValueError, match="nested more deeply"):
+        fastjson.loads_exact(body)
+
+
+def test_nesting_the_parsers_can_read_is_read() -> None:
+    body = b"[" * 900 + b"]" * 900
+    assert fastjson.is_array(fastjson.loads_for_shape(body))
+    assert isinstance(fastjson.loads_exact(body), list)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b'{"id": "evt_1", "id": "evt_2"}', "key 'id' appears twice"),
+        (b'{"data": {"object": {"amount": 1, "amount": 2}}}', "key 'amount' appears twice"),
+        (b'[{"a": 1}, {"b": 1, "b": 1}]', "key 'b' appears twice"),
+        (b'{"amount": NaN}', "NaN is not a JSON number"),
+        (b'{"amount": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"a": "\xff"}', "can't decode|invalid"),
+    ],
+)
+def test_exact_reading_refuses_what_a_sender_cannot_mean_one_way(body: bytes, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        fastjson.loads_exact(body)
+
+
+def test_exact_reading_is_the_standard_librarys_otherwise() -> None:
+    for path in JSON_SAMPLES:
+        body = path.read_bytes()
+        assert fastjson.loads_exact(body) == json.loads(body)

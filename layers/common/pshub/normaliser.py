@@ -11,24 +11,41 @@ and, after 5 attempts, moves it to the DLQ.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from pshub.canonical.envelope import CanonicalEvent
+from pshub.canonical.model import amounts_beyond
 from pshub.dal.archive import RawArchive
 from pshub.dal.bodies import DeliveryBodies
-from pshub.dal.event_bus import EventBusPublisher
+from pshub.dal.event_bus import MAX_REQUEST_BYTES, EventBusPublisher, entry_size
 from pshub.dal.event_claims import Claim, PlatformEventClaims
 from pshub.dal.raw_queue import ParkingQueue
 from pshub.entity_sync import ENTITY_EVENTS, EntitySync
 from pshub.errors import PshubError, TransientError, Unmappable, UnparseableBody
 from pshub.observability import logger, metrics
 from pshub.platforms import PlatformEvent, adapter_for
+from pshub.platforms.fields import FieldProblem
 from pshub.raw_delivery import RawDelivery
 
 _IN_FLIGHT = object()  # another invocation holds this platform event right now
+# The largest amount (in major units) an event may carry unless configured otherwise.
+DEFAULT_MONEY_LIMIT = Decimal("1000000000000")
+
+
+class _Refused(Exception):
+    """This platform event can never be published as it is: park it (code, reason)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -60,8 +77,10 @@ class DeliveryNormaliser:
         parking: ParkingQueue,
         archive: RawArchive,
         entity_sync: EntitySync,
+        money_limit: Decimal = DEFAULT_MONEY_LIMIT,
     ) -> None:
         self._entity_sync = entity_sync
+        self._money_limit = money_limit
         self._bodies = bodies
         self._claims = claims
         self._publisher = publisher
@@ -90,24 +109,26 @@ class DeliveryNormaliser:
         except PshubError as error:
             self._park(delivery, "unknown_platform", error.message, None, outcome)
             return outcome
+        body = self._bodies.load(delivery)  # S3 for a claim check: an outage here is worth a retry
         try:
-            platform_events = adapter.split(self._bodies.load(delivery), delivery.connection)
+            platform_events = adapter.split(body, delivery.connection)
         except (UnparseableBody, Unmappable) as error:
             self._park(delivery, error.code, error.message, None, outcome)
+            return outcome
+        except Exception as error:  # split is pure: the same error on every retry
+            self._park(
+                delivery, Unmappable.code, _unexpected(delivery.platform, "reading", error), None, outcome
+            )
             return outcome
 
         staged: list[Staged] = []
         in_flight: list[str] = []
         for event in platform_events:
             try:
-                canonical = self._map(adapter.to_canonical, event, delivery)
-            except Unmappable as error:
-                self._park(delivery, error.code, error.message, event.event_id, outcome)
+                ready = self._stage(adapter.to_canonical, event, delivery, outcome, remaining_ms)
+            except _Refused as refused:
+                self._park(delivery, refused.code, refused.reason, event.event_id, outcome)
                 continue
-            if canonical and all(c.event_type in ENTITY_EVENTS for c in canonical):
-                ready = self._stage_entity_change(event, canonical, delivery, outcome)
-            else:
-                ready = self._stage_fact(event, canonical, delivery, outcome, remaining_ms)
             if ready is _IN_FLIGHT:
                 in_flight.append(event.event_id)
             elif isinstance(ready, Staged):
@@ -118,6 +139,39 @@ class DeliveryNormaliser:
         if in_flight:
             raise TransientError(f"platform events {in_flight} are being processed by another invocation")
         return outcome
+
+    def _stage(
+        self,
+        to_canonical: Callable[[PlatformEvent, RawDelivery], list[CanonicalEvent]],
+        event: PlatformEvent,
+        delivery: RawDelivery,
+        outcome: DeliveryOutcome,
+        remaining_ms: Callable[[], int],
+    ) -> Staged | object | None:
+        """One platform event mapped, checked and synced; ``_Refused`` if it can never be published."""
+        if event.problem:
+            raise _Refused(Unmappable.code, event.problem)
+        canonical = self._map(to_canonical, event, delivery)
+        self._check_publishable(canonical)
+        if canonical and all(c.event_type in ENTITY_EVENTS for c in canonical):
+            return self._stage_entity_change(event, canonical, delivery, outcome)
+        return self._stage_fact(event, canonical, delivery, outcome, remaining_ms)
+
+    def _check_publishable(self, events: list[CanonicalEvent]) -> None:
+        for event in events:
+            beyond = amounts_beyond(event.payload, self._money_limit)
+            if beyond:
+                raise _Refused(
+                    "amount_out_of_range",
+                    f"{event.event_type} {', '.join(beyond)}: beyond the configured ceiling of "
+                    f"{self._money_limit:,} in any currency (MAX_MONEY_AMOUNT); refused, not rounded",
+                )
+            size = entry_size(event)
+            if size > MAX_REQUEST_BYTES:
+                raise _Refused(
+                    "event_too_large",
+                    f"{event.event_type} would be {size:,} bytes; EventBridge takes {MAX_REQUEST_BYTES:,}",
+                )
 
     def _stage_entity_change(
         self,
@@ -136,7 +190,9 @@ class DeliveryNormaliser:
         if self._claims.completed(delivery.connection, event.event_id):
             outcome.duplicates.append(event.event_id)
             return None
-        publishable, applied_elsewhere = self._sync(canonical, delivery, outcome)
+        publishable, applied_elsewhere = self._refusing_invalid_records(
+            self._sync, canonical, delivery, outcome
+        )
         if applied_elsewhere:
             return _IN_FLIGHT
         return Staged(event, publishable, locked=False)
@@ -157,11 +213,33 @@ class DeliveryNormaliser:
         if claim is Claim.IN_FLIGHT:
             return _IN_FLIGHT
         try:
-            publishable, _ = self._sync(canonical, delivery, outcome)
+            publishable, _ = self._refusing_invalid_records(self._sync, canonical, delivery, outcome)
         except Exception as error:
             self._claims.release(delivery.connection, event.event_id, error)
             raise
         return Staged(event, publishable, locked=True)
+
+    @staticmethod
+    def _refusing_invalid_records(
+        sync: Callable[
+            [list[CanonicalEvent], RawDelivery, DeliveryOutcome], tuple[list[CanonicalEvent], bool]
+        ],
+        events: list[CanonicalEvent],
+        delivery: RawDelivery,
+        outcome: DeliveryOutcome,
+    ) -> tuple[list[CanonicalEvent], bool]:
+        try:
+            return sync(events, delivery, outcome)
+        except ClientError as error:
+            # DynamoDB answers ValidationException for a record it will never store (an item
+            # over 400 KB): deterministic, so parked; throttling and outages still raise.
+            details = error.response.get("Error", {})
+            if details.get("Code") != "ValidationException":
+                raise
+            raise _Refused(
+                "record_refused",
+                f"DynamoDB refused the entity's sync record: {details.get('Message', '')[:200]}",
+            ) from error
 
     def _sync(
         self, events: list[CanonicalEvent], delivery: RawDelivery, outcome: DeliveryOutcome
@@ -201,13 +279,19 @@ class DeliveryNormaliser:
     ) -> list[CanonicalEvent]:
         try:
             return to_canonical(event, delivery)
-        except Unmappable:
-            raise
-        except (ValidationError, KeyError, TypeError, ValueError) as exc:
-            raise Unmappable(
+        except Unmappable as error:
+            raise _Refused(error.code, error.message) from error
+        except (ValidationError, FieldProblem) as error:
+            # Safe to quote: field problems name no values, and of a validation error only the
+            # location and message are taken (never its "input").
+            problem = str(error) if isinstance(error, FieldProblem) else _summary(error)
+            raise _Refused(
+                Unmappable.code,
                 f"{delivery.platform} {event.event_type} event {event.event_id} does not fit the canonical "
-                f"model: {exc}"
-            ) from exc
+                f"model: {problem}",
+            ) from error
+        except Exception as error:  # to_canonical is pure: the same error on every retry
+            raise _Refused(Unmappable.code, _unexpected(delivery.platform, "mapping", error)) from error
 
     def _publish(self, delivery: RawDelivery, staged: list[Staged], outcome: DeliveryOutcome) -> None:
         if not staged:
@@ -260,6 +344,22 @@ class DeliveryNormaliser:
         self._parking.park(delivery, code, reason, platform_event_id=event_id)
         outcome.parked.append(event_id or delivery.delivery_id)
         metrics.add_metric(name="DeliveryParked", unit="Count", value=1)
+
+
+def _summary(error: ValidationError) -> str:
+    """``model field: message; ...`` of a validation error, without the values it refused."""
+    return "; ".join(
+        f"{error.title} {'.'.join(str(part) for part in item['loc']) or '(whole)'}: {item['msg']}"
+        for item in error.errors(include_url=False, include_input=False)
+    )
+
+
+def _unexpected(platform: str, doing: str, error: Exception) -> str:
+    """A reason for an error the adapter did not foresee: its type and where, not its message
+    (messages such as ``Invalid isoformat string: '...'`` quote the input)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"the {platform} adapter failed {doing} the delivery: {type(error).__name__}{where}"
 
 
 def _count(outcome: DeliveryOutcome) -> None:

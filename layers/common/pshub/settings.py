@@ -58,6 +58,9 @@ class NormaliserSettings(NamedTuple):
     identity_table: str
     exceptions_table: str
     pshub_ownership_policy: str
+    claim_check_threshold_bytes: int
+    # The largest amount, in major units of any currency, a canonical event may carry.
+    max_money_amount: str
 
 
 class StarterSettings(NamedTuple):

@@ -169,7 +169,7 @@ def test_event_from_another_portal_is_unmappable() -> None:
 
 
 def test_unknown_subscription_type_is_unmappable() -> None:
-    body = b'[{"eventId":1,"subscriptionType":"contact.creation","objectId":5,"occurredAt":1,"portalId":24681357}]'
+    body = b'[{"eventId":1,"subscriptionId":7,"subscriptionType":"contact.creation","objectId":5,"occurredAt":1,"portalId":24681357}]'
     [event] = adapter.split(body, "hubspot-acme")
     with pytest.raises(Unmappable, match=r"contact\.creation"):
         adapter.to_canonical(event, delivery(body))

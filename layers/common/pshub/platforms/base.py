@@ -28,8 +28,18 @@ class PlatformEvent:
     event_id: str  # the platform's own id: the idempotency key
     event_type: str  # the platform's own type name
     native_id: str  # id of the record the event is about
-    occurred_at: datetime
+    occurred_at: datetime | None
     data: Any
+    # Set when the event's own fields are malformed (an id of the wrong type, a timestamp
+    # that is not one): the event is parked with this reason, the rest of its batch goes on.
+    problem: str | None = None
+
+    @classmethod
+    def malformed(cls, event_id: str, problem: str, data: Any = None) -> PlatformEvent:
+        """An event of a batch that cannot be read: parked with ``problem``, never mapped."""
+        return cls(
+            event_id=event_id, event_type="", native_id="", occurred_at=None, data=data, problem=problem
+        )
 
 
 class PlatformAdapter(Protocol):
@@ -46,10 +56,15 @@ class PlatformAdapter(Protocol):
         """The response the platform expects once the delivery is stored."""
 
     def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
-        """The events a delivery carries (a HubSpot batch, Salesforce notifications)."""
+        """The events a delivery carries (a HubSpot batch, Salesforce notifications).
+
+        Raises ``UnparseableBody`` or ``Unmappable`` when the delivery as a whole cannot be
+        read; an event of a batch whose own fields are malformed comes back ``malformed``.
+        Pure: reads only ``body``, so whatever it raises is the same on every retry.
+        """
 
     def to_canonical(self, event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:
-        """Canonical events for one platform event; raise ``Unmappable`` with the reason."""
+        """Canonical events for one platform event; raise ``Unmappable`` with the reason. Pure."""
 
 
 def canonical_from(
@@ -57,7 +72,10 @@ def canonical_from(
 ) -> list[CanonicalEvent]:
     """The canonical event for one platform event, stamped with where and when it came from."""
     from pshub.canonical.envelope import make_event
+    from pshub.errors import Unmappable
 
+    if event.occurred_at is None or event.problem:
+        raise Unmappable(event.problem or f"{platform} event {event.event_id} has no time it occurred")
     return [
         make_event(
             event_type,

@@ -13,15 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pshub import fastjson
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.http import HttpResponse, InboundRequest
+from pshub.platforms import fields
 from pshub.platforms.base import ACCEPTED, PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
@@ -58,6 +57,11 @@ def signed_uri(url: str) -> str:
     return url
 
 
+def _utf8(text: str) -> bytes:
+    # Header values and URLs may hold anything a client sends; never fail on encoding them.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _events(body: bytes, loads: Callable[[bytes], Any]) -> Any:
     """HubSpot's batch of events in ``body`` as ``loads`` reads it, its shape checked."""
     try:
@@ -75,6 +79,36 @@ def _events(body: bytes, loads: Callable[[bytes], Any]) -> Any:
     return events
 
 
+def _platform_event(index: int, event: dict[str, Any]) -> PlatformEvent:
+    """One event of the batch, its fields of HubSpot's documented types (or ``malformed``)."""
+    try:
+        portal = fields.integer(event.get("portalId"), f"HubSpot event [{index}] portalId", 0)
+        subscription = fields.integer(
+            event.get("subscriptionId"), f"HubSpot event [{index}] subscriptionId", 0
+        )
+        event_number = fields.integer(event["eventId"], f"HubSpot event [{index}] eventId", 0)
+        occurred_ms = fields.integer(event["occurredAt"], f"HubSpot event [{index}] occurredAt", 0)
+        occurred_at = fields.epoch_millis(occurred_ms, f"HubSpot event [{index}] occurredAt")
+        object_id = fields.identifier(event["objectId"], f"HubSpot event [{index}] objectId")
+        kind = fields.text(event["subscriptionType"], f"HubSpot event [{index}] subscriptionType")
+    except fields.FieldProblem as problem:
+        return PlatformEvent.malformed(_loose_id(index, event), str(problem), event)
+    return PlatformEvent(
+        # HubSpot says eventId alone is not guaranteed unique; a retry repeats all four.
+        event_id=f"{portal}:{subscription}:{event_number}:{occurred_ms}",
+        event_type=kind,
+        native_id=object_id,
+        occurred_at=occurred_at,
+        data=event,
+    )
+
+
+def _loose_id(index: int, event: dict[str, Any]) -> str:
+    """A label for an event whose own ids are unusable: its eventId if it is one, else its position."""
+    value = event.get("eventId")
+    return f"eventId:{value}" if isinstance(value, int) and not isinstance(value, bool) else f"[{index}]"
+
+
 class HubSpotAdapter:
     platform = "hubspot"
 
@@ -83,20 +117,18 @@ class HubSpotAdapter:
         timestamp = request.header(TIMESTAMP_HEADER)
         if not signature or not timestamp:
             raise SignatureInvalid("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp header")
-        try:
-            sent_ms = int(timestamp)
-        except ValueError:
-            raise SignatureInvalid("X-HubSpot-Request-Timestamp is not Unix milliseconds") from None
-        message = (
-            request.method.encode() + signed_uri(request.url).encode() + request.body + timestamp.encode()
-        )
+        # ASCII digits only: int() would also take " 1_795 " or other scripts' digits.
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 20):
+            raise SignatureInvalid("X-HubSpot-Request-Timestamp is not Unix milliseconds")
+        sent_ms = int(timestamp)
+        message = request.method.encode() + _utf8(signed_uri(request.url)) + request.body + timestamp.encode()
         expected = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest())
-        if not hmac.compare_digest(expected, signature.encode()):
+        if not hmac.compare_digest(expected, _utf8(signature)):
             raise SignatureInvalid(
                 "X-HubSpot-Signature-v3 does not match (wrong client secret, altered body, or the URL "
                 "HubSpot called differs from the one received)"
             )
-        age_ms = now * 1000 - sent_ms
+        age_ms = int(now * 1000) - sent_ms
         if age_ms > MAX_AGE_MS:
             raise SignatureInvalid(
                 f"X-HubSpot-Request-Timestamp is {int(age_ms / 1000)} s old (HubSpot allows 300 s): "
@@ -111,16 +143,7 @@ class HubSpotAdapter:
 
     def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
         return [
-            PlatformEvent(
-                # HubSpot says eventId alone is not guaranteed unique; a retry repeats all four.
-                event_id=f"{event.get('portalId')}:{event.get('subscriptionId')}:{event['eventId']}:"
-                f"{event['occurredAt']}",
-                event_type=str(event["subscriptionType"]),
-                native_id=str(event["objectId"]),
-                occurred_at=datetime.fromtimestamp(event["occurredAt"] / 1000, UTC),
-                data=event,
-            )
-            for event in _events(body, json.loads)
+            _platform_event(index, event) for index, event in enumerate(_events(body, fastjson.loads_exact))
         ]
 
     def to_canonical(self, event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:
@@ -136,18 +159,22 @@ class HubSpotAdapter:
             )
         kind = event.event_type
         payload: cv._Payload
+        if kind.endswith(".propertyChange"):
+            name = fields.text(data.get("propertyName"), f"HubSpot event {event.event_id} propertyName")
+            value = fields.optional_text(
+                data.get("propertyValue"), f"HubSpot event {event.event_id} propertyValue"
+            )
         if kind == "deal.propertyChange":
-            name, value = data.get("propertyName"), data.get("propertyValue")
             won_stages = options.get("closed_won_stages", DEFAULT_CLOSED_WON_STAGES).split(",")
-            if name == "dealstage" and value in won_stages:
+            if name == "dealstage" and value is not None and value in won_stages:
                 event_type = "OpportunityClosedWon"
                 payload = cv.OpportunityClosedWonV1(
-                    opportunity_id=event.native_id, stage=str(value), complete=False
+                    opportunity_id=event.native_id, stage=value, complete=False
                 )
             else:
                 event_type = "OpportunityUpdated"
                 payload = cv.OpportunityUpdatedV1(
-                    opportunity_id=event.native_id, change="updated", properties={str(name): value}
+                    opportunity_id=event.native_id, change="updated", properties={name: value}
                 )
         elif kind == "deal.creation":
             event_type = "OpportunityUpdated"
@@ -159,7 +186,7 @@ class HubSpotAdapter:
             event_type = "ClientUpserted"
             properties: dict[str, str | None] = {}
             if kind == "company.propertyChange":
-                properties[str(data.get("propertyName"))] = data.get("propertyValue")
+                properties[name] = value
             payload = cv.ClientUpsertedV1(
                 client_id=event.native_id,
                 change="created" if kind == "company.creation" else "updated",

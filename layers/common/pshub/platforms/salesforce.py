@@ -13,9 +13,10 @@ connection names. One message holds up to 100 notifications, each with its own
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, date, datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from xml.etree.ElementTree import Element
 
 from defusedxml import DefusedXmlException
@@ -24,6 +25,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.http import HttpResponse, InboundRequest
+from pshub.platforms import fields
 from pshub.platforms.base import PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
@@ -49,32 +51,75 @@ ACK = HttpResponse(
 )
 
 
+class Notification(NamedTuple):
+    """One ``Notification``: its id, the sObject's type and fields, or why it cannot be read."""
+
+    notification_id: str
+    sobject_type: str
+    fields: dict[str, Any]
+    problem: str | None
+
+
 class OutboundMessage:
     """The parts of a ``notifications`` message pshub uses."""
 
-    def __init__(
-        self, organization_id: str, action_id: str, notifications: list[tuple[str, str, dict[str, Any]]]
-    ):
+    def __init__(self, organization_id: str, action_id: str, notifications: list[Notification]):
         self.organization_id = organization_id
         self.action_id = action_id
-        # (notification id, sObject type, fields)
         self.notifications = notifications
+
+
+# Salesforce ids: 15 case-sensitive characters, or 18 where the last three encode the case
+# of the first fifteen (five bits each: which of five characters is an upper-case letter).
+_ID_FORM = re.compile(r"^[0-9A-Za-z]{15}(?:[0-9A-Z]{3})?$")
+_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def case_safe_id(record_id: str) -> str:
+    """The 18-character form of a 15-character Salesforce id."""
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, char in enumerate(record_id[start : start + 5]) if "A" <= char <= "Z")
+        suffix += _CHECKSUM_ALPHABET[bits]
+    return record_id + suffix
+
+
+def salesforce_id(value: object, field: str) -> str:
+    """A Salesforce id as sent: 15 characters, or 18 whose last three are the first fifteen's checksum."""
+    record_id = fields.text(value, field)
+    if not _ID_FORM.match(record_id):
+        raise fields.FieldProblem(f"{field} is not a Salesforce id (15 or 18 letters and digits)")
+    if len(record_id) == 18 and case_safe_id(record_id[:15]) != record_id:
+        raise fields.FieldProblem(
+            f"{field} is not a Salesforce id (its last three characters are not its checksum)"
+        )
+    return record_id
 
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _sobject_fields(sobject: Element) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
+def _sobject_fields(sobject: Element, where: str) -> dict[str, Any]:
+    fields_: dict[str, Any] = {}
     for child in sobject:
-        fields[_local(child.tag)] = None if child.get(XSI_NIL) == "true" else (child.text or "")
-    return fields
+        name = _local(child.tag)
+        if name in fields_:
+            # Which of two values is the record's? Any choice would be a guess.
+            raise fields.FieldProblem(f"{where} has the field {name[:64]} twice")
+        fields_[name] = None if child.get(XSI_NIL) == "true" else (child.text or "")
+    return fields_
 
 
 def _same_org(received: str, configured: str) -> bool:
-    # 18-character ids end in a case-insensitivity checksum; the first 15 are the id.
-    return hmac.compare_digest(received[:15].encode(), configured[:15].encode())
+    """The message's OrganizationId is the configured org: its exact 15-character id, or that id's
+    valid 18-character form (either may be configured). Nothing looser: a prefix match would let
+    ``00D5e000000ABCDEvilCorp`` through."""
+    try:
+        received_15 = salesforce_id(received, "OrganizationId")[:15]
+    except fields.FieldProblem:
+        return False
+    return hmac.compare_digest(received_15.encode(), configured[:15].encode())
 
 
 def _parse(body: bytes) -> OutboundMessage:
@@ -82,25 +127,52 @@ def _parse(body: bytes) -> OutboundMessage:
         root = fromstring(body, forbid_dtd=True)
     except (ParseError, DefusedXmlException) as exc:
         raise UnparseableBody(f"Salesforce body is not well-formed, safe XML: {exc}") from None
+    except (ValueError, LookupError, RecursionError) as exc:  # e.g. an encoding declaration Python lacks
+        raise UnparseableBody(f"Salesforce body is not readable XML ({type(exc).__name__})") from None
     node = root.find(f"{{{SOAP_NS}}}Body/{{{OUTBOUND_NS}}}notifications")
     if node is None:
         raise UnparseableBody("Salesforce body is not a SOAP notifications message (Outbound Message)")
-    org = node.findtext(f"{{{OUTBOUND_NS}}}OrganizationId")
-    if not org:
-        raise UnparseableBody("Outbound Message has no OrganizationId")
-    notifications = []
-    for index, item in enumerate(node.findall(f"{{{OUTBOUND_NS}}}Notification")):
-        notification_id = item.findtext(f"{{{OUTBOUND_NS}}}Id")
-        sobject = item.find(f"{{{OUTBOUND_NS}}}sObject")
-        if not notification_id or sobject is None:
-            raise UnparseableBody(f"Notification [{index}] has no Id or no sObject")
-        sobject_type = (sobject.get(XSI_TYPE) or "").rpartition(":")[2]
-        if not sobject_type:
-            raise UnparseableBody(f"Notification {notification_id} has an sObject without xsi:type")
-        notifications.append((notification_id, sobject_type, _sobject_fields(sobject)))
+    orgs = node.findall(f"{{{OUTBOUND_NS}}}OrganizationId")
+    if len(orgs) != 1 or not orgs[0].text:
+        raise UnparseableBody(
+            "Outbound Message has no OrganizationId"
+            if not orgs
+            else "Outbound Message has more than one OrganizationId"
+            if len(orgs) > 1
+            else "Outbound Message has an empty OrganizationId"
+        )
+    notifications = [
+        _notification(index, item)
+        for index, item in enumerate(node.findall(f"{{{OUTBOUND_NS}}}Notification"))
+    ]
     if not notifications:
         raise UnparseableBody("Outbound Message has no Notification")
-    return OutboundMessage(org, node.findtext(f"{{{OUTBOUND_NS}}}ActionId") or "", notifications)
+    return OutboundMessage(orgs[0].text, node.findtext(f"{{{OUTBOUND_NS}}}ActionId") or "", notifications)
+
+
+def _notification(index: int, item: Element) -> Notification:
+    ids = item.findall(f"{{{OUTBOUND_NS}}}Id")
+    label = (
+        ids[0].text
+        if len(ids) == 1 and ids[0].text and _ID_FORM.match(ids[0].text)
+        else f"Notification[{index}]"
+    )
+    try:
+        if len(ids) != 1:
+            raise fields.FieldProblem(f"Notification [{index}] has {'no' if not ids else 'more than one'} Id")
+        notification_id = salesforce_id(ids[0].text, f"Notification [{index}] Id")
+        sobjects = item.findall(f"{{{OUTBOUND_NS}}}sObject")
+        if len(sobjects) != 1:
+            raise fields.FieldProblem(
+                f"Notification {notification_id} has {'no' if not sobjects else 'more than one'} sObject"
+            )
+        sobject_type = (sobjects[0].get(XSI_TYPE) or "").rpartition(":")[2]
+        if not sobject_type:
+            raise fields.FieldProblem(f"Notification {notification_id} has an sObject without xsi:type")
+        record = _sobject_fields(sobjects[0], f"Notification {notification_id}")
+    except fields.FieldProblem as problem:
+        return Notification(label, "", {}, str(problem))
+    return Notification(notification_id, sobject_type, record, None)
 
 
 class SalesforceAdapter:
@@ -118,7 +190,7 @@ class SalesforceAdapter:
                 "missing ?token= in the endpoint URL (set the Outbound Message endpoint to the URL pshub "
                 "gave for this connection)"
             )
-        if not hmac.compare_digest(token.encode(), secret.encode()):
+        if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), secret.encode()):
             raise SignatureInvalid("the endpoint token does not match this connection's secret")
         configured = connection.options.get("organization_id")
         if not configured:
@@ -126,14 +198,21 @@ class SalesforceAdapter:
                 f"connection {connection.id!r} names no organization_id, so no Salesforce org is accepted"
             )
         try:
+            salesforce_id(configured, "organization_id")
+        except fields.FieldProblem:
+            raise SignatureInvalid(
+                f"connection {connection.id!r}: its organization_id is not a Salesforce id (15 characters, "
+                "or 18 with a valid checksum), so no Salesforce org is accepted"
+            ) from None
+        try:
             message = self.parse(request.body)
-        except UnparseableBody:
+        except Exception:  # whatever it is, the ingress's own check names it
             # Authentic by its token; the ingress's own check refuses the body and keeps it.
             return
         if not _same_org(message.organization_id, configured):
+            # Neither id in the message: the answer and the log line name no org.
             raise SignatureInvalid(
-                f"message is from Salesforce org {message.organization_id}, "
-                f"connection {connection.id!r} accepts {configured}"
+                f"the message's OrganizationId is not the org connection {connection.id!r} accepts"
             )
 
     def parse(self, body: bytes) -> OutboundMessage:
@@ -148,69 +227,84 @@ class SalesforceAdapter:
         return ACK
 
     def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
-        message = self.parse(body)
-        return [
-            PlatformEvent(
-                event_id=notification_id,
-                event_type=sobject_type,
-                native_id=str(fields.get("Id") or ""),
-                occurred_at=_modified_at(fields),
-                data=fields,
-            )
-            for notification_id, sobject_type, fields in message.notifications
-        ]
+        return [_platform_event(notification) for notification in self.parse(body).notifications]
 
     def to_canonical(self, event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:
         from pshub.canonical import envelope as cv
 
-        fields: dict[str, Any] = event.data
+        record: dict[str, Any] = event.data
         options = delivery.options or {}
-        if not event.native_id:
-            raise Unmappable(f"Salesforce notification {event.event_id} has no sObject Id field")
         payload: cv._Payload
         if event.event_type == "Opportunity":
             won_stages = options.get("closed_won_stages", DEFAULT_CLOSED_WON_STAGES).split(",")
-            if fields.get("IsWon") == "true" or fields.get("StageName") in won_stages:
+            if record.get("IsWon") == "true" or record.get("StageName") in won_stages:
                 event_type = "OpportunityClosedWon"
-                currency = fields.get("CurrencyIsoCode") or options.get("currency")
-                amount = _decimal(fields.get("Amount"), event)
+                currency = record.get("CurrencyIsoCode") or options.get("currency")
+                amount = _decimal(record.get("Amount"), f"Notification {event.event_id} Amount")
                 payload = cv.OpportunityClosedWonV1(
                     opportunity_id=event.native_id,
-                    name=fields.get("Name"),
-                    stage=fields.get("StageName") or "",
+                    name=record.get("Name"),
+                    stage=record.get("StageName") or "",
                     amount=cv.Money(amount=amount, currency=currency)
                     if amount is not None and currency
                     else None,
-                    close_date=date.fromisoformat(fields["CloseDate"]) if fields.get("CloseDate") else None,
-                    client_id=fields.get("AccountId"),
+                    close_date=fields.iso_date(
+                        record["CloseDate"], f"Notification {event.event_id} CloseDate"
+                    )
+                    if record.get("CloseDate")
+                    else None,
+                    client_id=salesforce_id(record["AccountId"], f"Notification {event.event_id} AccountId")
+                    if record.get("AccountId")
+                    else None,
                     complete=True,
                 )
             else:
                 event_type = "OpportunityUpdated"
                 payload = cv.OpportunityUpdatedV1(
-                    opportunity_id=event.native_id, change=_change(fields), properties=fields
+                    opportunity_id=event.native_id, change=_change(record), properties=record
                 )
         elif event.event_type == "Account":
             event_type = "ClientUpserted"
             payload = cv.ClientUpsertedV1(
                 client_id=event.native_id,
-                change=_change(fields),
-                name=fields.get("Name"),
-                web_domain=_domain(fields.get("Website")),
-                country=fields.get("BillingCountry"),
-                city=fields.get("BillingCity"),
-                properties=fields,
+                change=_change(record),
+                name=record.get("Name"),
+                web_domain=_domain(record.get("Website")),
+                country=record.get("BillingCountry"),
+                city=record.get("BillingCity"),
+                properties=record,
             )
         else:
             raise Unmappable(f"no mapping for Salesforce {event.event_type} notifications")
         return canonical_from(self.platform, event_type, payload, event, delivery)
 
 
-def _modified_at(fields: dict[str, Any]) -> datetime:
-    stamp = fields.get("LastModifiedDate") or fields.get("SystemModstamp")
-    if not stamp:
-        return datetime.now(UTC)
-    return datetime.fromisoformat(stamp)
+def _platform_event(notification: Notification) -> PlatformEvent:
+    """One notification as a platform event, its record id and version checked (or ``malformed``)."""
+    if notification.problem:
+        return PlatformEvent.malformed(notification.notification_id, notification.problem)
+    record, where = notification.fields, f"Notification {notification.notification_id}"
+    try:
+        if not record.get("Id"):
+            raise fields.FieldProblem(f"{where} has no sObject Id field")
+        native_id = salesforce_id(record["Id"], f"{where} Id")
+        occurred_at = _modified_at(record, where)
+    except fields.FieldProblem as problem:
+        return PlatformEvent.malformed(notification.notification_id, str(problem), record)
+    return PlatformEvent(
+        event_id=notification.notification_id,
+        event_type=notification.sobject_type,
+        native_id=native_id,
+        occurred_at=occurred_at,
+        data=record,
+    )
+
+
+def _modified_at(record: dict[str, Any], where: str) -> datetime:
+    for name in ("LastModifiedDate", "SystemModstamp"):
+        if record.get(name):
+            return fields.iso_datetime(record[name], f"{where} {name}")
+    return datetime.now(UTC)
 
 
 def _change(fields: dict[str, Any]) -> Literal["created", "updated"]:
@@ -218,15 +312,13 @@ def _change(fields: dict[str, Any]) -> Literal["created", "updated"]:
     return "created" if created and created == modified else "updated"
 
 
-def _decimal(value: str | None, event: PlatformEvent) -> Decimal | None:
+def _decimal(value: str | None, field: str) -> Decimal | None:
     if value in (None, ""):
         return None
     try:
         return Decimal(value)
     except InvalidOperation:
-        raise Unmappable(
-            f"Salesforce notification {event.event_id}: Amount {value!r} is not a number"
-        ) from None
+        raise fields.FieldProblem(f"{field} is not a number") from None
 
 
 def _domain(website: str | None) -> str | None:

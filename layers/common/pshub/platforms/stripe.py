@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from pshub import fastjson
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.http import HttpResponse, InboundRequest
+from pshub.platforms import fields
 from pshub.platforms.base import ACCEPTED, PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
@@ -56,25 +57,31 @@ _THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
 
 
 def minor_to_major(amount: int, currency: str) -> Decimal:
+    """Stripe's integer amount in the currency's smallest unit, as an exact Decimal.
+
+    Exact whatever the size: built from the digits, not by arithmetic in the 28-digit
+    decimal context (which would round a 30-digit amount without a word).
+    """
     code = currency.upper()
     exponent = 0 if code in _ZERO_DECIMAL else 3 if code in _THREE_DECIMAL else 2
-    return Decimal(amount).scaleb(-exponent)
+    return Decimal(f"{amount}E-{exponent}") if exponent else Decimal(amount)
 
 
-def _parse_header(header: str) -> tuple[int, list[str]]:
+def _parse_header(header: str) -> tuple[int, list[bytes]]:
     timestamp: int | None = None
-    signatures: list[str] = []
+    signatures: list[bytes] = []
     for item in header.split(","):
         key, sep, value = item.strip().partition("=")
         if not sep:
             continue
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise SignatureInvalid("Stripe-Signature has a non-numeric timestamp") from None
+            # ASCII digits only: int() would also take " 1_795 " or other scripts' digits.
+            if not (value.isascii() and value.isdigit() and len(value) <= 20):
+                raise SignatureInvalid("Stripe-Signature has a non-numeric timestamp")
+            timestamp = int(value)
         elif key == "v1":
-            signatures.append(value)
+            # Bytes for compare_digest: it refuses str with non-ASCII characters (a 500, not a 401).
+            signatures.append(value.encode("utf-8", "surrogatepass"))
     if timestamp is None:
         raise SignatureInvalid("Stripe-Signature has no timestamp (t=...)")
     if not signatures:
@@ -104,15 +111,17 @@ class StripeAdapter:
         if not header:
             raise SignatureInvalid("missing Stripe-Signature header")
         timestamp, signatures = _parse_header(header)
-        expected = hmac.new(
-            secret.encode(), str(timestamp).encode() + b"." + request.body, hashlib.sha256
-        ).hexdigest()
+        expected = (
+            hmac.new(secret.encode(), str(timestamp).encode() + b"." + request.body, hashlib.sha256)
+            .hexdigest()
+            .encode()
+        )
         if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
             raise SignatureInvalid("Stripe-Signature does not match the body (wrong secret or altered body)")
-        if timestamp < now - TOLERANCE_SECONDS:
+        age = int(now) - timestamp
+        if age > TOLERANCE_SECONDS:
             raise SignatureInvalid(
-                f"Stripe-Signature timestamp is {int(now - timestamp)} s old "
-                f"(tolerance {TOLERANCE_SECONDS} s): possible replay"
+                f"Stripe-Signature timestamp is {age} s old (tolerance {TOLERANCE_SECONDS} s): possible replay"
             )
 
     def parse(self, body: bytes) -> Any:
@@ -122,15 +131,19 @@ class StripeAdapter:
         return ACCEPTED
 
     def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
-        event: dict[str, Any] = _event(body, json.loads)
-        obj = event["data"].get("object") or {}
+        event: dict[str, Any] = _event(body, fastjson.loads_exact)
+        try:
+            event_id = fields.identifier(event["id"], "Stripe Event id")
+            event_type = fields.text(event["type"], "Stripe Event type")
+            created = fields.epoch_seconds(event["created"], "Stripe Event created")
+            data = fields.mapping(event["data"], "Stripe Event data")
+            obj = fields.mapping(data.get("object"), "Stripe Event data.object")
+            native_id = fields.identifier(obj.get("id"), "Stripe Event data.object.id")
+        except fields.FieldProblem as problem:
+            raise Unmappable(str(problem)) from None
         return [
             PlatformEvent(
-                event_id=event["id"],
-                event_type=event["type"],
-                native_id=str(obj.get("id", "")),
-                occurred_at=datetime.fromtimestamp(event["created"], UTC),
-                data=event,
+                event_id=event_id, event_type=event_type, native_id=native_id, occurred_at=created, data=event
             )
         ]
 
@@ -144,57 +157,66 @@ class StripeAdapter:
             payload = _invoice_payload(obj)
         elif event.event_type in ("customer.created", "customer.updated"):
             event_type = "ClientUpserted"
-            address = obj.get("address") or {}
-            previous = (event.data["data"].get("previous_attributes") or {}).keys()
+            address = fields.mapping(obj.get("address") or {}, "Stripe customer address")
+            previous = fields.mapping(
+                event.data["data"].get("previous_attributes") or {}, "Stripe Event data.previous_attributes"
+            )
             payload = cv.ClientUpsertedV1(
-                client_id=obj["id"],
+                client_id=event.native_id,
                 change="created" if event.event_type == "customer.created" else "updated",
-                name=obj.get("name"),
-                email=obj.get("email"),
-                country=address.get("country"),
-                city=address.get("city"),
+                name=fields.optional_text(obj.get("name"), "Stripe customer name"),
+                email=fields.optional_text(obj.get("email"), "Stripe customer email"),
+                country=fields.optional_text(address.get("country"), "Stripe customer address.country"),
+                city=fields.optional_text(address.get("city"), "Stripe customer address.city"),
                 properties={key: _as_text(obj.get(key)) for key in sorted(previous)},
             )
         elif event.event_type == "customer.deleted":
             event_type = "ClientDeleted"
-            payload = cv.ClientDeletedV1(client_id=obj["id"])
+            payload = cv.ClientDeletedV1(client_id=event.native_id)
         else:
             raise Unmappable(f"no mapping for Stripe event type {event.event_type!r}")
         return canonical_from(self.platform, event_type, payload, event, delivery)
 
 
-def _money(amount: int, currency: str) -> Money:
+def _money(invoice: dict[str, Any], key: str, currency: str) -> Money:
+    """A Stripe amount: an integer count of the currency's smallest unit, never a fraction."""
     from pshub.canonical.envelope import Money
 
+    amount = fields.integer(invoice.get(key), f"Stripe invoice {key}")
     return Money(amount=minor_to_major(amount, currency), currency=currency)
 
 
-def _timestamp(value: int | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value else None
+def _timestamp(invoice: dict[str, Any], key: str, field: str) -> datetime | None:
+    value = invoice.get(key)
+    return None if value is None else fields.epoch_seconds(value, field)
 
 
 def _invoice_payload(invoice: dict[str, Any]) -> Any:
     from pshub.canonical.envelope import InvoicePaymentV1
 
-    try:
-        currency = invoice["currency"]
-        metadata = invoice.get("metadata") or {}
-        transitions = invoice.get("status_transitions") or {}
-        return InvoicePaymentV1(
-            invoice_id=invoice["id"],
-            invoice_number=invoice.get("number"),
-            client_id=invoice.get("customer"),
-            status=invoice["status"],
-            amount_due=_money(invoice["amount_due"], currency),
-            amount_paid=_money(invoice["amount_paid"], currency),
-            amount_remaining=_money(invoice["amount_remaining"], currency),
-            project_code=metadata.get("pshub_project_code"),
-            paid_at=_timestamp(transitions.get("paid_at")),
-            attempt_count=invoice.get("attempt_count"),
-            next_payment_attempt=_timestamp(invoice.get("next_payment_attempt")),
-        )
-    except KeyError as exc:
-        raise Unmappable(f"Stripe invoice {invoice.get('id')!r} has no {exc.args[0]!r}") from None
+    currency = fields.text(invoice.get("currency"), "Stripe invoice currency")
+    metadata = fields.mapping(invoice.get("metadata") or {}, "Stripe invoice metadata")
+    transitions = fields.mapping(invoice.get("status_transitions") or {}, "Stripe invoice status_transitions")
+    attempts = invoice.get("attempt_count")
+    return InvoicePaymentV1(
+        invoice_id=fields.identifier(invoice.get("id"), "Stripe invoice id"),
+        invoice_number=fields.optional_text(invoice.get("number"), "Stripe invoice number"),
+        client_id=fields.optional_text(invoice.get("customer"), "Stripe invoice customer"),
+        status=fields.text(invoice.get("status"), "Stripe invoice status"),
+        amount_due=_money(invoice, "amount_due", currency),
+        amount_paid=_money(invoice, "amount_paid", currency),
+        amount_remaining=_money(invoice, "amount_remaining", currency),
+        project_code=fields.optional_text(
+            metadata.get("pshub_project_code"), "Stripe invoice metadata.pshub_project_code"
+        ),
+        paid_at=_timestamp(transitions, "paid_at", "Stripe invoice status_transitions.paid_at"),
+        attempt_count=None
+        if attempts is None
+        else fields.integer(attempts, "Stripe invoice attempt_count", 0),
+        next_payment_attempt=_timestamp(
+            invoice, "next_payment_attempt", "Stripe invoice next_payment_attempt"
+        ),
+    )
 
 
 def _as_text(value: object) -> str | None:

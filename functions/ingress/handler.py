@@ -20,6 +20,7 @@ settings = read_settings(IngressSettings)
 # One client per service and execution environment, built on first use: the first
 # webhook needs SQS and its connection's secret, a claim check S3; nothing else does.
 _sqs = cache(lambda: boto3.client("sqs"))
+_s3 = cache(lambda: boto3.client("s3"))
 ingress = WebhookIngress(
     connections=load_registry(settings.pshub_connections),
     secrets=SecretsManagerSource(cache(lambda: boto3.client("secretsmanager"))),
@@ -27,10 +28,16 @@ ingress = WebhookIngress(
         sqs=_sqs,
         queue_url=settings.raw_delivery_queue_url,
         claim_check_bucket=settings.claim_check_bucket,
-        s3=cache(lambda: boto3.client("s3")),
+        s3=_s3,
         claim_check_threshold=settings.claim_check_threshold_bytes,
     ),
-    parking=ParkingQueue(_sqs, settings.unmappable_queue_url),
+    parking=ParkingQueue(
+        _sqs,
+        settings.unmappable_queue_url,
+        claim_check_bucket=settings.claim_check_bucket,
+        s3=_s3,
+        inline_limit=settings.claim_check_threshold_bytes,
+    ),
     max_body_bytes=settings.max_body_bytes,
     clock=time.time,
 )

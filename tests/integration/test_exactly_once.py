@@ -55,7 +55,10 @@ def normaliser(stores: Stores, publisher: RecordingPublisher) -> DeliveryNormali
         ),
         publisher=publisher,  # type: ignore[arg-type]
         parking=ParkingQueue(
-            lambda: boto3.client("sqs", region_name=REGION), name("queue", "unmappable_deliveries").url or ""
+            lambda: boto3.client("sqs", region_name=REGION),
+            name("queue", "unmappable_deliveries").url or "",
+            claim_check_bucket=name("bucket", "claim_checks").name,
+            s3=lambda: boto3.client("s3", region_name=REGION),
         ),
         archive=RawArchive(
             boto3.client("firehose", region_name=REGION), name("stream", "raw_archive_stream").name

@@ -196,3 +196,54 @@ def test_salesforce_message_is_parsed_once_on_the_ack_path(monkeypatch: pytest.M
     # Then verification (its OrganizationId) and the shape check shared one parse
     assert calls == [len(body)]
     assert len(queue.stored) == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["t=1795000000,v1=\u00e9\u00e9", "t=1795000000,v1=\ud800", "t=\u0661\u0667\u0669,v1=ab", "t= 1_795 ,v1=ab",
+     "t=" + "9" * 400 + ",v1=ab", "t=-5,v1=ab"],
+    ids=["non-ascii-signature", "lone-surrogate", "arabic-indic-digits", "underscored", "400-digits", "negative"],
+)  # fmt: skip
+def test_a_signature_header_no_vendor_sends_is_401_never_500(header: str) -> None:
+    ingress, queue, parking = make_ingress()
+    status, answer = receive(ingress, "stripe-acme", sample("stripe/invoice.paid.json"), header)
+    assert status == 401 and answer["error"]["code"] == "signature_invalid"
+    assert queue.stored == [] and parking.parked == []
+
+
+def test_a_huge_but_authentic_timestamp_is_refused_not_a_500() -> None:
+    # A sender holding the secret signs t far in the past: the age is computed in integers
+    ingress, queue, _ = make_ingress()
+    body = sample("stripe/invoice.paid.json")
+    status, answer = receive(ingress, "stripe-acme", body, stripe_signature(body, at=0))
+    assert status == 401 and "s old" in answer["error"]["message"]
+    assert queue.stored == []
+
+
+def test_a_verifier_that_fails_unexpectedly_refuses_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pshub.platforms.stripe import StripeAdapter
+
+    def broken(*args: object) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(StripeAdapter, "verify", broken)
+    ingress, queue, parking = make_ingress()
+    status, answer = receive(ingress, "stripe-acme", sample("stripe/invoice.paid.json"), "t=1,v1=x")
+    assert status == 401 and "could not be verified (KeyError" in answer["error"]["message"]
+    assert queue.stored == [] and parking.parked == []
+
+
+def test_an_authentic_body_the_check_fails_on_unexpectedly_is_kept_and_answered_400(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pshub.platforms.stripe import StripeAdapter
+
+    def broken(self: object, body: bytes) -> None:
+        raise OverflowError("surprise")
+
+    monkeypatch.setattr(StripeAdapter, "parse", broken)
+    ingress, queue, parking = make_ingress()
+    body = sample("stripe/invoice.paid.json")
+    status, answer = receive(ingress, "stripe-acme", body, stripe_signature(body))
+    assert status == 400 and answer["error"]["code"] == "unparseable_body"
+    assert_kept_for_a_person(queue, parking, body, "could not be read (OverflowError)")

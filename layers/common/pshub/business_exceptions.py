@@ -39,7 +39,7 @@ class Status(StrEnum):
 
 
 class BusinessException(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     id: str
     category: Category

@@ -8,7 +8,6 @@ parseable delivery is acknowledged only after SQS has it.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from pshub.errors import (
     UnknownConnection,
     UnparseableBody,
 )
-from pshub.http import HttpResponse, InboundRequest
+from pshub.http import HttpResponse, InboundRequest, redact_query
 from pshub.observability import SERVICE, logger
 from pshub.platforms import adapter_for
 from pshub.raw_delivery import RawDelivery
@@ -102,10 +101,26 @@ class WebhookIngress:
                 f"body is {len(request.body)} bytes; the limit is {self._max_body_bytes} bytes"
             )
         adapter = adapter_for(connection.platform)
-        adapter.verify(request, connection, self._secrets(connection.secret_name), request.received_at_epoch)
+        secret = self._secrets(connection.secret_name)  # an AWS outage here is a 500: the vendor retries
+        try:
+            adapter.verify(request, connection, secret, request.received_at_epoch)
+        except SignatureInvalid:
+            raise
+        except Exception as error:
+            # A request the checks could not even read is not shown to be authentic: refused, not kept.
+            raise SignatureInvalid(
+                f"the request could not be verified ({type(error).__name__} reading its signature)"
+            ) from error
         delivery = self._delivery(connection, request)
         try:
-            adapter.parse(request.body)
+            try:
+                adapter.parse(request.body)
+            except UnparseableBody:
+                raise
+            except Exception as error:  # authentic, but nothing the checks foresaw: kept all the same
+                raise UnparseableBody(
+                    f"{connection.platform} body could not be read ({type(error).__name__})"
+                ) from error
         except UnparseableBody as error:
             # Authentic but unreadable: keep it for a person, then tell the sender.
             for name, value in RawDelivery.body_fields(request.body).items():
@@ -147,12 +162,10 @@ class WebhookIngress:
         )
 
 
-_SECRET_PARAMS = re.compile(r"([?&](?:token|secret|key)=)[^&#]*", re.IGNORECASE)
-
-
 def _redacted(url: str) -> str:
     """The URL without secrets some platforms carry in it (Salesforce's endpoint token)."""
-    return _SECRET_PARAMS.sub(r"\1REDACTED", url) if "?" in url else url
+    base, question, query = url.partition("?")
+    return f"{base}?{redact_query(query)}" if question else url
 
 
 def request_from_http_api(event: Mapping[str, Any], now: float) -> InboundRequest:

@@ -15,7 +15,7 @@ from pshub.canonical.model import Client, Contract, Opportunity, Project, RateCa
 
 
 class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 def provisional_id(connection_id: str, object_type: str, native_id: str) -> str:

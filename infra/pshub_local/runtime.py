@@ -37,6 +37,7 @@ from pshub_infra.topology import (
 )
 from pshub_local import functions
 from pshub_local.consumers import Poller, QueueConsumer
+from pshub_local.moto_patches import step_functions_patches
 from pshub_local.resources import (
     Resources,
     create_state_machines,
@@ -106,7 +107,7 @@ class LocalRuntime:
         self._pollers: list[Poller] = []
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
-        self._lambda_patch: mock._patch[Any] | None = None
+        self._patches: list[mock._patch[Any]] = []
         self._sqs: SQSClient | None = None
         self._logs: Any = None  # CloudWatch Logs (no type stubs installed)
         self._sfn: Any = None
@@ -152,9 +153,9 @@ class LocalRuntime:
             functions.unload(function.module)
         self._functions.clear()
         self._by_name.clear()
-        if self._lambda_patch is not None:
-            self._lambda_patch.stop()
-            self._lambda_patch = None
+        for patch in reversed(self._patches):
+            patch.stop()
+        self._patches.clear()
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -216,7 +217,7 @@ class LocalRuntime:
             batch = self.pump()
             handled += batch
             if batch == 0:
-                busy = self._busy()
+                busy = self._busy(first_only=True)
                 if not busy:
                     # A parked execution may have just been resumed (send_task_success): its
                     # history moves on a moment later, so look again before calling it done.
@@ -227,21 +228,29 @@ class LocalRuntime:
                     continue
                 confirmed = False
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"still busy after {timeout_s} s: {', '.join(busy)}")
+                    raise TimeoutError(f"still busy after {timeout_s} s: {', '.join(self._busy())}")
                 time.sleep(0.05)  # in flight with a poller, delayed, or a workflow running
             elif time.monotonic() > deadline:
                 raise TimeoutError(f"queues still busy after {timeout_s} s")
 
-    def _busy(self) -> list[str]:
-        """What still works: consumer queues holding messages, executions not parked."""
+    def _busy(self, first_only: bool = False) -> list[str]:
+        """What still works: consumer queues holding messages, executions not parked.
+
+        ``first_only`` stops at the first busy thing: reading every running execution's
+        history on each turn of a drain costs seconds with a hundred workflows parked.
+        """
         busy = [
             f"{c.spec.queue}: {n} message(s)"
             for c in self._consumers
             if (n := self.queue_depth(c.spec.queue))
         ]
+        if busy and first_only:
+            return busy
         for execution in self.executions("RUNNING"):
             if not self.waiting_for_callback(execution["executionArn"]):
                 busy.append(f"execution {execution['name']} running")
+                if first_only:
+                    break
         return busy
 
     def start_pollers(self) -> None:
@@ -405,8 +414,13 @@ class LocalRuntime:
         def _invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
             return runtime._invoke_by_name(fn.function_name, event)
 
-        self._lambda_patch = mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda)
-        self._lambda_patch.start()
+        patches = [
+            mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda),
+            *step_functions_patches(),
+        ]
+        for patch in patches:
+            patch.start()
+            self._patches.append(patch)
 
     def _invoke_by_name(self, function_name: str, event: Any) -> tuple[str, bool, str]:
         function = self._by_name.get(function_name)

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pshub.http import redact_query, redact_text
 from pshub_local import apigw
 
 if TYPE_CHECKING:
@@ -23,6 +24,16 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("pshub_local.access")
 
 _READ_CHUNK = 1024 * 1024
+# Past API Gateway's limit the rest of a body is read and dropped (so the client sees the
+# 413, not a reset) up to this much more; a client sending beyond it is cut off.
+_DISCARD_LIMIT = 16 * 1024 * 1024
+# A chunk-size line longer than this is not HTTP/1.1 any client sends.
+_MAX_CHUNK_LINE = 1024
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class _BadRequest(Exception):
+    """The request is not well-formed HTTP/1.1: answered 400 and the connection closed."""
 
 
 class WebhookServer:
@@ -67,6 +78,9 @@ class WebhookServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The listen backlog: socketserver's default of 5 resets connections as soon as a few
+    # dozen clients connect at once (vendors retry in bursts after an outage).
+    request_queue_size = 1024
     runtime: LocalRuntime
 
 
@@ -75,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pshub-local"
     sys_version = ""
+    # A client that stops sending mid-request is dropped after this long (API Gateway: 30 s).
+    timeout = 30
 
     def do_GET(self) -> None:
         self._handle()
@@ -95,7 +111,12 @@ class _Handler(BaseHTTPRequestHandler):
         runtime = self.server.runtime
         target = urlsplit(self.path)
         raw_path, raw_query = target.path, target.query
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except _BadRequest as error:
+            self.close_connection = True
+            self._write(apigw.error_result(400, f"Bad Request: {error}"))
+            return
         if body is None:
             self._write(apigw.error_result(413, "Request Entity Too Large"))
             return
@@ -126,35 +147,69 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(apigw.to_http_result(result, request_id))
 
     def _read_body(self) -> bytes | None:
-        """The request body, or None when it is over API Gateway's limit (read and dropped)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        """The request body, or None when it is over API Gateway's limit (read and dropped).
+
+        ``_BadRequest`` for framing no HTTP/1.1 client sends: a Content-Length that is not
+        digits, two that differ, one beside chunked encoding (a request-smuggling shape),
+        a transfer coding other than chunked, or a malformed chunk.
+        """
+        lengths = self.headers.get_all("Content-Length") or []
+        codings = ",".join(self.headers.get_all("Transfer-Encoding") or []).lower()
+        if codings:
+            if lengths:
+                raise _BadRequest("Content-Length together with Transfer-Encoding")
+            if [c.strip() for c in codings.split(",")] != ["chunked"]:
+                raise _BadRequest("the only transfer coding accepted is chunked")
             return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
+        values = {value.strip() for value in lengths}
+        if len(values) > 1:
+            raise _BadRequest("more than one Content-Length")
+        text = values.pop() if values else "0"
+        if not (text.isascii() and text.isdigit()):
+            raise _BadRequest("Content-Length is not a number of bytes")
+        length = int(text)
         if length > apigw.MAX_REQUEST_BODY_BYTES:
             self._discard(length)
             return None
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise _BadRequest("the body ended before Content-Length bytes")
+        return body
 
     def _read_chunked(self) -> bytes | None:
         parts: list[bytes] = []
         size_total = 0
         while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+            if len(line) > _MAX_CHUNK_LINE or not line.endswith(b"\n"):
+                raise _BadRequest("malformed chunk-size line")
+            digits = line.split(b";", 1)[0].strip().decode("latin-1")
+            if not digits or not set(digits) <= _HEX or len(digits) > 16:
+                raise _BadRequest("malformed chunk size")
+            size = int(digits, 16)
             if size == 0:
                 # Trailer lines may follow the last chunk; like API Gateway, ignore them.
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    continue
+                while (trailer := self.rfile.readline(_MAX_CHUNK_LINE + 1)) not in (b"\r\n", b"\n"):
+                    if not trailer or len(trailer) > _MAX_CHUNK_LINE:
+                        raise _BadRequest("malformed trailer")
                 break
-            chunk = self.rfile.read(size)
-            self.rfile.readline()
             size_total += size
-            if size_total <= apigw.MAX_REQUEST_BODY_BYTES:
-                parts.append(chunk)
-        return b"".join(parts) if size_total <= apigw.MAX_REQUEST_BODY_BYTES else None
+            if size_total > apigw.MAX_REQUEST_BODY_BYTES:
+                # Stop reading: the rest could be anything up to 16 hex digits of size.
+                self.close_connection = True
+                return None
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BadRequest("chunk shorter than its size, or not followed by CRLF")
+            parts.append(chunk)
+        return b"".join(parts)
 
     def _discard(self, length: int) -> None:
-        # Read the rest so the client sees the 413 instead of a reset connection.
+        # Read the rest so the client sees the 413 instead of a reset connection, within reason.
         remaining = length
+        if remaining > _DISCARD_LIMIT:
+            self.close_connection = True
+            return
         while remaining > 0:
             chunk = self.rfile.read(min(_READ_CHUNK, remaining))
             if not chunk:
@@ -169,12 +224,23 @@ class _Handler(BaseHTTPRequestHandler):
         for cookie in result.cookies:
             self.send_header("set-cookie", cookie)
         self.send_header("content-length", str(len(result.body)))
+        if self.close_connection:
+            self.send_header("connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(result.body)
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The request line with credential-like query parameters masked (Salesforce's token).
+        method, _, rest = getattr(self, "requestline", "").partition(" ")
+        target, _, version = rest.rpartition(" ") if " " in rest else (rest, "", "")
+        path, question, query = target.partition("?")
+        line = f"{method} {path}{question}{redact_query(query)} {version}".strip()
+        access_log.info("%s - %s %s %s", self.client_address[0], line, code, size)
+
     def log_message(self, format: str, *args: Any) -> None:
-        access_log.info("%s - %s", self.client_address[0], format % args)
+        # Errors the base class reports (bad request lines) can quote the request line too.
+        access_log.info("%s - %s", self.client_address[0], redact_text(format % args))
 
 
 def _is_loopback(host: str) -> bool:

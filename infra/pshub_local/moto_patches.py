@@ -1,0 +1,61 @@
+"""What moto's Step Functions interpreter needs to survive concurrent executions.
+
+Each execution runs in its own thread, and the interpreter parses the definition
+there with ANTLR (and JSONPath with PLY), whose generated parsers share caches at
+class level: two executions parsing at once can corrupt them (seen as an
+``IndexError`` in one worker thread). And an exception in a worker thread ends the
+thread but leaves the execution RUNNING for ever. So: parsing is serialised, and an
+execution whose interpreter fails is marked FAILED (``States.Runtime``, with the
+cause) as Step Functions itself would, so nothing waits on it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
+
+log = logging.getLogger(__name__)
+
+
+def step_functions_patches() -> list[mock._patch[Any]]:
+    """The patches, not started; start them after ``mock_aws`` and stop them before it ends."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.intrinsic.intrinsic_parser import IntrinsicParser
+    from moto.stepfunctions.parser.asl.utils import json_path
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    parsing = threading.RLock()  # re-entrant: the ASL preprocessor parses intrinsic functions
+
+    def serialised(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+        def locked(source: str) -> Any:
+            with parsing:
+                return parse(source)
+
+        return locked
+
+    run_execution = ExecutionWorker._execution_logic
+
+    def guarded(worker: Any) -> None:
+        try:
+            run_execution(worker)  # type: ignore[no-untyped-call]
+        except Exception as error:
+            execution = worker._execution_communication.execution
+            log.exception("execution %s failed inside the local Step Functions interpreter", execution.name)
+            execution.exec_status = ExecutionStatus.FAILED
+            execution.error = "States.Runtime"
+            execution.cause = f"local Step Functions interpreter: {type(error).__name__}: {error}"
+            execution.stop_date = datetime.datetime.now(tz=datetime.UTC)
+
+    return [
+        mock.patch.object(
+            AmazonStateLanguageParser, "parse", staticmethod(serialised(AmazonStateLanguageParser.parse))
+        ),
+        mock.patch.object(IntrinsicParser, "parse", staticmethod(serialised(IntrinsicParser.parse))),
+        mock.patch.object(json_path, "parse", serialised(json_path.parse)),  # type: ignore[attr-defined]
+        mock.patch.object(ExecutionWorker, "_execution_logic", guarded),
+    ]

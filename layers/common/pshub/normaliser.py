@@ -66,6 +66,10 @@ class DeliveryOutcome:
     stale: int = 0
     echoes: int = 0
     conflicts: int = 0
+    # Platform event id -> what became of it: "published", "duplicate", "parked", or
+    # "not_propagated" (every change stale, an echo or an ownership conflict). A delivery
+    # parked whole is under its delivery id. Every event of a delivery ends in one of these.
+    settled: dict[str, str] = field(default_factory=dict)
 
 
 class DeliveryNormaliser:
@@ -123,7 +127,13 @@ class DeliveryNormaliser:
 
         staged: list[Staged] = []
         in_flight: list[str] = []
+        seen: set[str] = set()
         for event in platform_events:
+            if event.event_id in seen and not event.problem:
+                # The same event twice in one batch: once is the event, twice is not news.
+                outcome.duplicates.append(event.event_id)
+                continue
+            seen.add(event.event_id)
             try:
                 ready = self._stage(adapter.to_canonical, event, delivery, outcome, remaining_ms)
             except _Refused as refused:
@@ -189,6 +199,7 @@ class DeliveryNormaliser:
         """
         if self._claims.completed(delivery.connection, event.event_id):
             outcome.duplicates.append(event.event_id)
+            outcome.settled[event.event_id] = "duplicate"
             return None
         publishable, applied_elsewhere = self._refusing_invalid_records(
             self._sync, canonical, delivery, outcome
@@ -209,6 +220,7 @@ class DeliveryNormaliser:
         claim = self._claims.claim(delivery.connection, event.event_id, remaining_ms)
         if claim is Claim.DONE:
             outcome.duplicates.append(event.event_id)
+            outcome.settled[event.event_id] = "duplicate"
             return None
         if claim is Claim.IN_FLIGHT:
             return _IN_FLIGHT
@@ -310,6 +322,7 @@ class DeliveryNormaliser:
                 continue
             self._claims.complete(delivery.connection, item.platform_event.event_id, ids)
             outcome.published += ids
+            outcome.settled[item.platform_event.event_id] = "published" if ids else "not_propagated"
             for event in item.events:
                 logger.info(
                     "canonical event published",
@@ -343,6 +356,7 @@ class DeliveryNormaliser:
         )
         self._parking.park(delivery, code, reason, platform_event_id=event_id)
         outcome.parked.append(event_id or delivery.delivery_id)
+        outcome.settled[event_id or delivery.delivery_id] = "parked"
         metrics.add_metric(name="DeliveryParked", unit="Count", value=1)
 
 

@@ -6,24 +6,24 @@ import time
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pshub.connections import load_registry
+from pshub.dal.clients import lean_client
 from pshub.dal.raw_queue import ParkingQueue, RawDeliveryQueue
 from pshub.dal.secrets import SecretsManagerSource
 from pshub.ingress import WebhookIngress, request_from_http_api
-from pshub.observability import logger
+from pshub.observability import bind_invocation, logger
 from pshub.settings import IngressSettings, read_settings
 
 settings = read_settings(IngressSettings)
 # One client per service and execution environment, built on first use: the first
 # webhook needs SQS and its connection's secret, a claim check S3; nothing else does.
-_sqs = cache(lambda: boto3.client("sqs"))
-_s3 = cache(lambda: boto3.client("s3"))
+_sqs = cache(lambda: lean_client("sqs"))
+_s3 = cache(lambda: lean_client("s3"))
 ingress = WebhookIngress(
     connections=load_registry(settings.pshub_connections),
-    secrets=SecretsManagerSource(cache(lambda: boto3.client("secretsmanager"))),
+    secrets=SecretsManagerSource(cache(lambda: lean_client("secretsmanager"))),
     queue=RawDeliveryQueue(
         sqs=_sqs,
         queue_url=settings.raw_delivery_queue_url,
@@ -41,15 +41,25 @@ ingress = WebhookIngress(
     max_body_bytes=settings.max_body_bytes,
     clock=time.time,
 )
+_cold_start = [True]
 
 
-# No metrics decorator: API Gateway counts accepted webhooks, and each rejection flushes
-# its own metric (pshub.ingress), so there is never anything left to flush here.
-@logger.inject_lambda_context(clear_state=True)
+# No logger or metrics decorator: a quiet accept logs nothing, so the Lambda context is put
+# on the logger only when a line is written (bind_invocation); each rejection flushes its
+# own metric, and API Gateway counts accepted webhooks.
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    cold_start, _cold_start[0] = _cold_start[0], False
     request = request_from_http_api(event, time.time())
-    # The API Gateway request id, read once (a JMESPath correlation path costs ~10 us).
-    logger.set_correlation_id(request.request_id)
     connection_id = (event.get("pathParameters") or {}).get("connection", "")
-    response = ingress.receive(connection_id, request)
+
+    def bind_log() -> None:
+        bind_invocation(context, request.request_id, cold_start)
+
+    try:
+        response = ingress.receive(connection_id, request, bind_log)
+    except Exception:
+        # Not stored (an AWS outage): the vendor retries on the 500. Say which webhook, then fail.
+        bind_log()
+        logger.exception("webhook not stored; the vendor will retry", extra={"connection": connection_id})
+        raise
     return {"statusCode": response.status, "headers": response.headers, "body": response.body}

@@ -224,6 +224,85 @@ def warm_benchmark(requests: int) -> dict[str, Any]:
     }
 
 
+def stubber_benchmark(requests: int, rounds: int, lean_client: bool = True) -> dict[str, Any]:
+    """Ours and the floor with ``botocore.stub.Stubber`` on every client, as public receivers were
+    measured: the stub answers at ``before-call``, after parameter validation and serialisation,
+    so both sides pay botocore's request building but neither pays signing nor HTTP.
+
+    ``lean_client=False`` gives our ingress a default boto3 SQS client, like the floor's: the
+    ratio then shows our own code's cost alone, without the client's User-Agent caching."""
+    from botocore.stub import Stubber
+
+    install_stub()  # answers the first GetSecretValue (the secret is then cached, as in Lambda)
+    handler = load_handler()
+    import boto3
+
+    body = (REPO / "events/stripe/invoice.paid.json").read_bytes()
+    context = Context()
+    ours_sqs = handler._sqs() if lean_client else boto3.client("sqs")
+    if not lean_client:
+        handler.ingress._queue._sqs = lambda: ours_sqs
+    floor_sqs = boto3.client("sqs")
+    reply = {"MessageId": "2bd7d3e4-5e35-4f6f-9f49-6e4c0c5b1a11"}
+    with _stdout_to_devnull():
+        # The first request builds the clients and caches the secret; not measured.
+        assert handler.lambda_handler(stripe_event(body, int(time.time())), context)["statusCode"] == 200
+    ours_stub, floor_stub = Stubber(ours_sqs), Stubber(floor_sqs)
+    ours_stub.activate()
+    floor_stub.activate()
+
+    def ours() -> float:
+        ours_stub.add_response("send_message", reply)
+        event = stripe_event(body, int(time.time()))
+        start = time.perf_counter()
+        response = handler.lambda_handler(event, context)
+        elapsed = time.perf_counter() - start
+        assert response["statusCode"] == 200, response
+        return elapsed
+
+    def floor() -> float:
+        floor_stub.add_response("send_message", reply)
+        timestamp = int(time.time())
+        header = stripe_event(body, timestamp)["headers"]["stripe-signature"]
+        start = time.perf_counter()
+        expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(expected, header.split("v1=")[1])
+        floor_sqs.send_message(QueueUrl=QUEUE_URL, MessageBody=body.decode())
+        return time.perf_counter() - start
+
+    medians, p99s = [], []
+    ours_all: list[float] = []
+    floor_all: list[float] = []
+    with _stdout_to_devnull():
+        for _ in range(200):
+            ours()
+            floor()
+        for _round in range(rounds):
+            ours_samples, floor_samples = [], []
+            for index in range(requests):
+                if index % 2:
+                    ours_samples.append(ours())
+                    floor_samples.append(floor())
+                else:
+                    floor_samples.append(floor())
+                    ours_samples.append(ours())
+            medians.append(statistics.median(ours_samples) / statistics.median(floor_samples))
+            p99s.append(percentile(ours_samples, 0.99) / percentile(floor_samples, 0.99))
+            ours_all += ours_samples
+            floor_all += floor_samples
+    ours_stub.deactivate()
+    floor_stub.deactivate()
+    return {
+        "stubber_rounds": rounds,
+        "stubber_ours_median_ms": statistics.median(ours_all) * 1000,
+        "stubber_floor_median_ms": statistics.median(floor_all) * 1000,
+        "stubber_ours_p99_ms": percentile(ours_all, 0.99) * 1000,
+        "stubber_floor_p99_ms": percentile(floor_all, 0.99) * 1000,
+        "stubber_median_ratios": medians,
+        "stubber_p99_ratios": p99s,
+    }
+
+
 COLD_OURS = """
 import time, sys, os
 t0 = time.perf_counter()
@@ -298,17 +377,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--cold-runs", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the Stubber measurement")
+    parser.add_argument("--only-stubber", action="store_true", help="skip the cold and HTTP-stub figures")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     os.environ.update(ENV)
     sys.path[:0] = [str(REPO / "layers/common"), str(REPO)]
 
+    if args.only_stubber:
+        stubbed = stubber_benchmark(args.requests, args.rounds)
+        default_client = stubber_benchmark(args.requests, args.rounds, lean_client=False)
+        stubbed["stubber_default_client_median_ratios"] = default_client["stubber_median_ratios"]
+        stubbed["stubber_default_client_p99_ratios"] = default_client["stubber_p99_ratios"]
+        print(json.dumps(stubbed, indent=2))
+        return
     print(f"cold start: {args.cold_runs} fresh processes each ...", file=sys.stderr)
     cold = cold_runs(args.cold_runs)
     print(f"warm: {args.requests} requests each, interleaved ...", file=sys.stderr)
     warm = warm_benchmark(args.requests)
+    print(f"warm, Stubber on every client: {args.rounds} rounds of {args.requests} ...", file=sys.stderr)
+    stubbed = stubber_benchmark(args.requests, args.rounds)
+    default_client = stubber_benchmark(args.requests, args.rounds, lean_client=False)
+    stubbed["stubber_default_client_median_ratios"] = default_client["stubber_median_ratios"]
+    stubbed["stubber_default_client_p99_ratios"] = default_client["stubber_p99_ratios"]
     figures = {
         **warm,
+        **stubbed,
         **cold,
         "median_ratio": warm["ours_median_ms"] / warm["floor_median_ms"],
         "p99_ratio": warm["ours_p99_ms"] / warm["floor_p99_ms"],
@@ -325,6 +419,22 @@ def main() -> None:
     print(f"  floor  median {warm['floor_median_ms']:.3f} ms   p99 {warm['floor_p99_ms']:.3f} ms")
     print(f"  ours / floor: median {figures['median_ratio']:.2f}x   p99 {figures['p99_ratio']:.2f}x")
     print(f"  AWS requests per accepted webhook (warm): {warm['aws_requests_per_accepted_webhook']:.2f}")
+    print(
+        f"ingress with botocore Stubber on every client (as public receivers were measured), "
+        f"{stubbed['stubber_rounds']} rounds of {warm['requests']}"
+    )
+    print(
+        f"  ours   median {stubbed['stubber_ours_median_ms']:.3f} ms   p99 {stubbed['stubber_ours_p99_ms']:.3f} ms"
+    )
+    print(
+        f"  floor  median {stubbed['stubber_floor_median_ms']:.3f} ms   p99 {stubbed['stubber_floor_p99_ms']:.3f} ms"
+    )
+    medians = " ".join(f"{r:.2f}x" for r in stubbed["stubber_median_ratios"])
+    p99s = " ".join(f"{r:.2f}x" for r in stubbed["stubber_p99_ratios"])
+    print(f"  ours / floor per round: median {medians}   p99 {p99s}   (goal <= 1.10x)")
+    medians = " ".join(f"{r:.2f}x" for r in stubbed["stubber_default_client_median_ratios"])
+    p99s = " ".join(f"{r:.2f}x" for r in stubbed["stubber_default_client_p99_ratios"])
+    print(f"  ... with a default boto3 SQS client like the floor's (our code alone): median {medians}   p99 {p99s}")
     print(f"cold start, median of {args.cold_runs} fresh processes")
     print(
         f"  import: ingress module {cold['ours_import_ms']:.0f} ms vs import boto3 {cold['boto3_import_ms']:.0f} ms"

@@ -434,7 +434,9 @@ def main() -> None:
     print(f"  ours / floor per round: median {medians}   p99 {p99s}   (goal <= 1.10x)")
     medians = " ".join(f"{r:.2f}x" for r in stubbed["stubber_default_client_median_ratios"])
     p99s = " ".join(f"{r:.2f}x" for r in stubbed["stubber_default_client_p99_ratios"])
-    print(f"  ... with a default boto3 SQS client like the floor's (our code alone): median {medians}   p99 {p99s}")
+    print(
+        f"  ... with a default boto3 SQS client like the floor's (our code alone): median {medians}   p99 {p99s}"
+    )
     print(f"cold start, median of {args.cold_runs} fresh processes")
     print(
         f"  import: ingress module {cold['ours_import_ms']:.0f} ms vs import boto3 {cold['boto3_import_ms']:.0f} ms"

@@ -180,10 +180,6 @@ class WebhookIngress:
         )
 
 
-def _nothing() -> None:
-    return None
-
-
 _last_second: tuple[int, str] = (-1, "")
 
 

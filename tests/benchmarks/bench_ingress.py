@@ -169,16 +169,17 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def warm_benchmark(requests: int) -> dict[str, Any]:
-    calls = install_stub()
-    handler = load_handler()
-    import boto3
+Timer = Any  # () -> seconds for one request
 
-    floor_sqs = boto3.client("sqs")
+
+def timers(handler: Any, floor_sqs: Any, before: Any = None) -> tuple[Timer, Timer]:
+    """One request through our handler, and one through the floor; ``before`` runs untimed first."""
     body = (REPO / "events/stripe/invoice.paid.json").read_bytes()
     context = Context()
+    ready = before or (lambda: None)
 
     def ours() -> float:
+        ready()
         event = stripe_event(body, int(time.time()))
         start = time.perf_counter()
         response = handler.lambda_handler(event, context)
@@ -187,6 +188,7 @@ def warm_benchmark(requests: int) -> dict[str, Any]:
         return elapsed
 
     def floor() -> float:
+        ready()
         timestamp = int(time.time())
         header = stripe_event(body, timestamp)["headers"]["stripe-signature"]
         start = time.perf_counter()
@@ -195,25 +197,38 @@ def warm_benchmark(requests: int) -> dict[str, Any]:
         floor_sqs.send_message(QueueUrl=QUEUE_URL, MessageBody=body.decode())
         return time.perf_counter() - start
 
+    return ours, floor
+
+
+def interleaved(ours: Timer, floor: Timer, requests: int) -> tuple[list[float], list[float]]:
+    """Samples of both, alternating which goes first, so that machine noise hits both sides alike."""
+    ours_samples: list[float] = []
+    floor_samples: list[float] = []
+    for index in range(requests):
+        if index % 2:
+            ours_samples.append(ours())
+            floor_samples.append(floor())
+        else:
+            floor_samples.append(floor())
+            ours_samples.append(ours())
+    return ours_samples, floor_samples
+
+
+def warm_benchmark(requests: int) -> dict[str, Any]:
+    calls = install_stub()
+    handler = load_handler()
+    import boto3
+
+    ours, floor = timers(handler, boto3.client("sqs"))
     # Log and metric lines are written to stdout as in Lambda, but stdout is /dev/null here.
     with _stdout_to_devnull():
         for _ in range(200):  # warm both paths (secret cache, client endpoints)
             ours()
             floor()
         calls.clear()
-        ours_samples: list[float] = []
-        floor_samples: list[float] = []
-        for index in range(requests):
-            # Interleave so that machine noise hits both sides alike.
-            if index % 2:
-                ours_samples.append(ours())
-                floor_samples.append(floor())
-            else:
-                floor_samples.append(floor())
-                ours_samples.append(ours())
-    ours_calls = list(calls)
+        ours_samples, floor_samples = interleaved(ours, floor, requests)
     # Every floor() made one SendMessage, every ours() the rest.
-    aws_per_webhook = (len(ours_calls) - requests) / requests
+    aws_per_webhook = (len(calls) - requests) / requests
     return {
         "requests": requests,
         "ours_median_ms": statistics.median(ours_samples) * 1000,
@@ -237,55 +252,31 @@ def stubber_benchmark(requests: int, rounds: int, lean_client: bool = True) -> d
     handler = load_handler()
     import boto3
 
-    body = (REPO / "events/stripe/invoice.paid.json").read_bytes()
-    context = Context()
     ours_sqs = handler._sqs() if lean_client else boto3.client("sqs")
     if not lean_client:
         handler.ingress._queue._sqs = lambda: ours_sqs
     floor_sqs = boto3.client("sqs")
     reply = {"MessageId": "2bd7d3e4-5e35-4f6f-9f49-6e4c0c5b1a11"}
+    ours_stub, floor_stub = Stubber(ours_sqs), Stubber(floor_sqs)
+
+    def queue_replies() -> None:  # one reply each: the side measured next takes its own
+        ours_stub.add_response("send_message", reply)
+        floor_stub.add_response("send_message", reply)
+
+    ours, floor = timers(handler, floor_sqs, before=queue_replies)
     with _stdout_to_devnull():
         # The first request builds the clients and caches the secret; not measured.
-        assert handler.lambda_handler(stripe_event(body, int(time.time())), context)["statusCode"] == 200
-    ours_stub, floor_stub = Stubber(ours_sqs), Stubber(floor_sqs)
-    ours_stub.activate()
-    floor_stub.activate()
-
-    def ours() -> float:
-        ours_stub.add_response("send_message", reply)
-        event = stripe_event(body, int(time.time()))
-        start = time.perf_counter()
-        response = handler.lambda_handler(event, context)
-        elapsed = time.perf_counter() - start
-        assert response["statusCode"] == 200, response
-        return elapsed
-
-    def floor() -> float:
-        floor_stub.add_response("send_message", reply)
-        timestamp = int(time.time())
-        header = stripe_event(body, timestamp)["headers"]["stripe-signature"]
-        start = time.perf_counter()
-        expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(expected, header.split("v1=")[1])
-        floor_sqs.send_message(QueueUrl=QUEUE_URL, MessageBody=body.decode())
-        return time.perf_counter() - start
-
-    medians, p99s = [], []
-    ours_all: list[float] = []
-    floor_all: list[float] = []
-    with _stdout_to_devnull():
+        ours()
+        ours_stub.activate()
+        floor_stub.activate()
         for _ in range(200):
             ours()
             floor()
+        medians, p99s = [], []
+        ours_all: list[float] = []
+        floor_all: list[float] = []
         for _round in range(rounds):
-            ours_samples, floor_samples = [], []
-            for index in range(requests):
-                if index % 2:
-                    ours_samples.append(ours())
-                    floor_samples.append(floor())
-                else:
-                    floor_samples.append(floor())
-                    ours_samples.append(ours())
+            ours_samples, floor_samples = interleaved(ours, floor, requests)
             medians.append(statistics.median(ours_samples) / statistics.median(floor_samples))
             p99s.append(percentile(ours_samples, 0.99) / percentile(floor_samples, 0.99))
             ours_all += ours_samples

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from pshub.connections import Connection, parse_registry
-from pshub.http import InboundRequest
+from pshub.pipeline.http import InboundRequest
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "events"

@@ -9,12 +9,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pshub.connections import load_registry
-from pshub.dal.clients import lean_client
-from pshub.dal.raw_queue import ParkingQueue, RawDeliveryQueue
-from pshub.dal.secrets import SecretsManagerSource
-from pshub.ingress import WebhookIngress, request_from_http_api
 from pshub.observability import bind_invocation, logger
+from pshub.pipeline.ingress import WebhookIngress, request_from_http_api
 from pshub.settings import IngressSettings, read_settings
+from pshub.store.clients import lean_client
+from pshub.store.raw_queue import ParkingQueue, RawDeliveryQueue
+from pshub.store.secrets import SecretsManagerSource
 
 settings = read_settings(IngressSettings)
 # One client per service and execution environment, built on first use: the first

@@ -13,18 +13,18 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pshub.dal.archive import RawArchive
-from pshub.dal.bodies import DeliveryBodies
-from pshub.dal.event_bus import EventBusPublisher
-from pshub.dal.event_claims import PlatformEventClaims
-from pshub.dal.exceptions_store import ExceptionStore
-from pshub.dal.identity import IdentityStore
-from pshub.dal.raw_queue import ParkingQueue
-from pshub.entity_sync import EntitySync
-from pshub.normaliser import DeliveryNormaliser
 from pshub.observability import logger, metrics
-from pshub.policy import load_policy
+from pshub.pipeline.normaliser import DeliveryNormaliser
 from pshub.settings import NormaliserSettings, read_settings
+from pshub.store.archive import RawArchive
+from pshub.store.bodies import DeliveryBodies
+from pshub.store.event_bus import EventBusPublisher
+from pshub.store.event_claims import PlatformEventClaims
+from pshub.store.exceptions_store import ExceptionStore
+from pshub.store.identity import IdentityStore
+from pshub.store.raw_queue import ParkingQueue
+from pshub.sync.entity_sync import EntitySync
+from pshub.sync.ownership import load_policy
 from pshub.tracing import tracer
 
 settings = read_settings(NormaliserSettings)

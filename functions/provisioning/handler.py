@@ -9,13 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pshub.connections import load_registry
 from pshub.connectors.registry import connector_for_id
-from pshub.dal.exceptions_store import ExceptionStore
-from pshub.dal.identity import IdentityStore
 from pshub.observability import logger, metrics
-from pshub.provisioning.config import load_provisioning_config
-from pshub.provisioning.errors import as_workflow_error
-from pshub.provisioning.steps import ProvisioningSteps
 from pshub.settings import ProvisioningSettings, read_settings
+from pshub.store.exceptions_store import ExceptionStore
+from pshub.store.identity import IdentityStore
+from pshub.workflows.provisioning.config import load_provisioning_config
+from pshub.workflows.provisioning.errors import as_workflow_error
+from pshub.workflows.provisioning.steps import ProvisioningSteps
 
 settings = read_settings(ProvisioningSettings)
 _dynamodb = boto3.client("dynamodb")

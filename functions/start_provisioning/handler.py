@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pshub.observability import logger, metrics
-from pshub.provisioning.starter import ProvisioningStarter
 from pshub.settings import StarterSettings, read_settings
+from pshub.workflows.provisioning.starter import ProvisioningStarter
 
 settings = read_settings(StarterSettings)
 starter = ProvisioningStarter(boto3.client("stepfunctions"), settings.provisioning_state_machine_arn)

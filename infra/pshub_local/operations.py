@@ -44,8 +44,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     import boto3
 
     from pshub.business_exceptions import Status
-    from pshub.dal.exceptions_store import ExceptionStore
-    from pshub.provisioning.resolution import NotResumable, resolve_parked
+    from pshub.store.exceptions_store import ExceptionStore
+    from pshub.workflows.provisioning.resolution import NotResumable, resolve_parked
 
     session = boto3.Session()
     store = ExceptionStore(session.client("dynamodb", endpoint_url=args.endpoint_url), _table(args, session))

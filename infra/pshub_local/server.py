@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pshub.http import redact_query, redact_text
+from pshub.pipeline.http import redact_query, redact_text
 from pshub_local import apigw
 
 if TYPE_CHECKING:

@@ -42,8 +42,8 @@ def scenario(name: str, prepare: Any, resume: bool = False) -> dict[str, Any]:
     import boto3
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-    from pshub.dal.exceptions_store import ExceptionStore
-    from pshub.provisioning.resolution import resolve_parked
+    from pshub.store.exceptions_store import ExceptionStore
+    from pshub.workflows.provisioning.resolution import resolve_parked
     from pshub_local.runtime import LocalRuntime
     from pshub_local.server import WebhookServer
     from tests.e2e.stack import LocalStack

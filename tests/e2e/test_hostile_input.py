@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 import pytest
 
-from pshub.dal.bodies import DeliveryBodies
 from pshub.observability import logger
-from pshub.raw_delivery import RawDelivery
+from pshub.pipeline.raw_delivery import RawDelivery
+from pshub.store.bodies import DeliveryBodies
 from pshub_local.client import Response, send
 from pshub_local.runtime import QueueMessage
 from tests.e2e.stack import LocalStack

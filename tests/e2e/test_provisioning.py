@@ -15,8 +15,8 @@ from pshub.business_exceptions import Category, OwnerTeam, Status
 from pshub.canonical.model import ContractStatus
 from pshub.connectors.errors import PermanentConnectorError, RateLimited, TransientConnectorError
 from pshub.connectors.registry import sandbox_for
-from pshub.dal.exceptions_store import ExceptionStore
-from pshub.provisioning.resolution import resolve_parked
+from pshub.store.exceptions_store import ExceptionStore
+from pshub.workflows.provisioning.resolution import resolve_parked
 from tests.e2e.stack import LocalStack
 
 HUBSPOT_DEAL = "27182818284"

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import boto3
 from moto import mock_aws
 
-from pshub.dal.exceptions_store import ExceptionStore
-from pshub.dal.identity import IdentityStore
-from pshub.entity_sync import EntitySync
-from pshub.policy import OwnershipPolicy, load_policy
+from pshub.store.exceptions_store import ExceptionStore
+from pshub.store.identity import IdentityStore
+from pshub.sync.entity_sync import EntitySync
+from pshub.sync.ownership import OwnershipPolicy, load_policy
 from pshub_infra.topology import OWNERSHIP_POLICY_FILE, PIPELINE
 from pshub_local.resources import Resources, provision
 from tests.helpers import connections

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pshub.business_exceptions import Category
 from pshub.canonical.envelope import CanonicalEvent, ClientUpsertedV1, make_event
-from pshub.entity_sync import record_write
+from pshub.sync.entity_sync import record_write
 from tests.integration.aws import Stores, aws_stores
 
 BASE = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

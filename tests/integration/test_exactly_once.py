@@ -11,15 +11,15 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from pshub.canonical.envelope import CanonicalEvent, ClientUpsertedV1, make_event
-from pshub.dal.archive import RawArchive
-from pshub.dal.bodies import DeliveryBodies
-from pshub.dal.event_claims import PlatformEventClaims
-from pshub.dal.identity import EntityState, IdentityStore
-from pshub.dal.raw_queue import ParkingQueue
-from pshub.entity_sync import EntitySync
 from pshub.errors import TransientError
-from pshub.normaliser import DeliveryNormaliser
-from pshub.raw_delivery import RawDelivery
+from pshub.pipeline.normaliser import DeliveryNormaliser
+from pshub.pipeline.raw_delivery import RawDelivery
+from pshub.store.archive import RawArchive
+from pshub.store.bodies import DeliveryBodies
+from pshub.store.event_claims import PlatformEventClaims
+from pshub.store.identity import EntityState, IdentityStore
+from pshub.store.raw_queue import ParkingQueue
+from pshub.sync.entity_sync import EntitySync
 from tests.integration.aws import REGION, Stores, aws_stores
 
 

@@ -36,16 +36,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pshub.canonical.model import Money
-from pshub.dal.archive import RawArchive
-from pshub.dal.bodies import DeliveryBodies
-from pshub.dal.event_bus import EventBusPublisher
-from pshub.dal.event_claims import PlatformEventClaims
-from pshub.dal.raw_queue import ParkingQueue, RawDeliveryQueue
-from pshub.http import InboundRequest
-from pshub.ingress import WebhookIngress
-from pshub.normaliser import DeliveryNormaliser
+from pshub.pipeline.http import InboundRequest
+from pshub.pipeline.ingress import WebhookIngress
+from pshub.pipeline.normaliser import DeliveryNormaliser
+from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms import adapter_for
-from pshub.raw_delivery import RawDelivery
+from pshub.store.archive import RawArchive
+from pshub.store.bodies import DeliveryBodies
+from pshub.store.event_bus import EventBusPublisher
+from pshub.store.event_claims import PlatformEventClaims
+from pshub.store.raw_queue import ParkingQueue, RawDeliveryQueue
 from pshub_infra.topology import CLAIM_CHECK_THRESHOLD_BYTES, MAX_WEBHOOK_BODY_BYTES
 from pshub_local import vendors
 from tests.helpers import connections, sample

@@ -9,12 +9,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from pshub.dal.bodies import DeliveryBodies
-from pshub.dal.identity import EntityState, IdentityStore
-from pshub.dal.raw_queue import ParkingQueue
-from pshub.entity_sync import EntitySync
-from pshub.normaliser import DeliveryNormaliser
-from pshub.raw_delivery import RawDelivery
+from pshub.pipeline.normaliser import DeliveryNormaliser
+from pshub.pipeline.raw_delivery import RawDelivery
+from pshub.store.bodies import DeliveryBodies
+from pshub.store.identity import EntityState, IdentityStore
+from pshub.store.raw_queue import ParkingQueue
+from pshub.sync.entity_sync import EntitySync
 from tests.integration.aws import REGION, Stores, aws_stores
 from tests.integration.test_exactly_once import RecordingPublisher, company_change, normaliser, remaining
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pshub.client_matching import decide, match_keys, normalise_domain, normalise_name, normalise_tax_id
+from pshub.sync.client_matching import decide, match_keys, normalise_domain, normalise_name, normalise_tax_id
 
 
 def test_names_domains_and_tax_ids_normalise_to_comparable_keys() -> None:

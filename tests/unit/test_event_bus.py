@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pshub.canonical.envelope import ClientUpsertedV1, make_event
-from pshub.dal.event_bus import MAX_REQUEST_BYTES, EventBusPublisher, entry_size
+from pshub.store.event_bus import MAX_REQUEST_BYTES, EventBusPublisher, entry_size
 
 
 def client_event(n: int, name_bytes: int) -> Any:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pshub import fastjson
-from pshub.platforms.hubspot import HubSpotAdapter
-from pshub.platforms.stripe import StripeAdapter
+from pshub.pipeline import fastjson
+from pshub.platforms.hubspot.inbound import HubSpotAdapter
+from pshub.platforms.stripe.inbound import StripeAdapter
 from tests.helpers import EVENTS, sample
 
 JSON_SAMPLES = sorted(EVENTS.rglob("*.json"))

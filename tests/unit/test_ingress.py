@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pshub.http import InboundRequest
-from pshub.ingress import WebhookIngress, request_from_http_api
-from pshub.raw_delivery import RawDelivery
+from pshub.pipeline.http import InboundRequest
+from pshub.pipeline.ingress import WebhookIngress, request_from_http_api
+from pshub.pipeline.raw_delivery import RawDelivery
 from tests.helpers import connections, sample
 
 SECRET = "whsec_unit_only"  # test-only
@@ -182,7 +182,7 @@ def test_salesforce_message_with_a_wrong_token_and_broken_xml_is_401_and_not_kep
 
 def test_salesforce_message_is_parsed_once_on_the_ack_path(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a counter on the Salesforce XML parser
-    from pshub.platforms import salesforce
+    from pshub.platforms.salesforce import inbound as salesforce
 
     calls: list[int] = []
     real = salesforce._parse
@@ -221,7 +221,7 @@ def test_a_huge_but_authentic_timestamp_is_refused_not_a_500() -> None:
 
 
 def test_a_verifier_that_fails_unexpectedly_refuses_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pshub.platforms.stripe import StripeAdapter
+    from pshub.platforms.stripe.inbound import StripeAdapter
 
     def broken(*args: object) -> None:
         raise KeyError("surprise")
@@ -236,7 +236,7 @@ def test_a_verifier_that_fails_unexpectedly_refuses_the_request(monkeypatch: pyt
 def test_an_authentic_body_the_check_fails_on_unexpectedly_is_kept_and_answered_400(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pshub.platforms.stripe import StripeAdapter
+    from pshub.platforms.stripe.inbound import StripeAdapter
 
     def broken(self: object, body: bytes) -> None:
         raise OverflowError("surprise")

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pshub.dal.raw_queue import RawDeliveryQueue
-from pshub.raw_delivery import MESSAGE_SCHEMA, SCHEMA, BodyRef, RawDelivery
+from pshub.pipeline.raw_delivery import MESSAGE_SCHEMA, SCHEMA, BodyRef, RawDelivery
+from pshub.store.raw_queue import RawDeliveryQueue
 from tests.helpers import sample
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/pshub-raw-deliveries"

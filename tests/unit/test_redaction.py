@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from pshub.http import redact_query, redact_text
+from pshub.pipeline.http import redact_query, redact_text
 from tests.helpers import inbound, sample
 from tests.unit.test_ingress import SECRET, make_ingress
 

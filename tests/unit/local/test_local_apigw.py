@@ -144,9 +144,9 @@ def test_textual_type_with_invalid_utf8_falls_back_to_base64() -> None:
 
 
 def test_ingress_rebuilds_the_url_the_platform_called() -> None:
-    # Imported here: pshub.ingress creates Powertools objects that read the environment
+    # Imported here: pshub.pipeline.ingress creates Powertools objects that read the environment
     # at import, which must not happen at collection, before any runtime set it.
-    from pshub.ingress import request_from_http_api
+    from pshub.pipeline.ingress import request_from_http_api
 
     # HubSpot signs the URL it called: the event must let the ingress rebuild it exactly.
     event = build(raw_query="a=%3A1&b=2")

@@ -17,7 +17,7 @@ import pytest
 import stripe
 
 from pshub.errors import SignatureInvalid
-from pshub.http import InboundRequest
+from pshub.pipeline.http import InboundRequest
 from pshub.platforms import adapter_for
 from pshub_local import vendors
 from tests.helpers import connections, sample

@@ -13,8 +13,8 @@ import pytest
 from hubspot.utils.signature import Signature
 
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
-from pshub.platforms.hubspot import HubSpotAdapter, signed_uri
-from pshub.raw_delivery import RawDelivery
+from pshub.pipeline.raw_delivery import RawDelivery
+from pshub.platforms.hubspot.inbound import HubSpotAdapter, signed_uri
 from tests.helpers import connections, inbound, sample
 
 SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"  # the placeholder HubSpot's docs use

@@ -42,5 +42,5 @@ def test_only_the_adapters_asked_for_are_imported() -> None:
     # Then neither HubSpot's nor Salesforce's module (nor its XML parser) was loaded
     assert (
         result.stdout.strip()
-        == "['pshub.platforms.base', 'pshub.platforms.fields', 'pshub.platforms.stripe']"
+        == "['pshub.platforms.base', 'pshub.platforms.fields', 'pshub.platforms.stripe', 'pshub.platforms.stripe.inbound']"
     )

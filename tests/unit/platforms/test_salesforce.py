@@ -9,9 +9,15 @@ import pytest
 from defusedxml.ElementTree import fromstring
 
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
+from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms.fields import FieldProblem
-from pshub.platforms.salesforce import OUTBOUND_NS, SOAP_NS, SalesforceAdapter, case_safe_id, salesforce_id
-from pshub.raw_delivery import RawDelivery
+from pshub.platforms.salesforce.inbound import (
+    OUTBOUND_NS,
+    SOAP_NS,
+    SalesforceAdapter,
+    case_safe_id,
+    salesforce_id,
+)
 from tests.helpers import connections, inbound, sample
 
 TOKEN = "localtest-token-7f3a"  # test-only

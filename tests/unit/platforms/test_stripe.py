@@ -13,8 +13,8 @@ import pytest
 import stripe
 
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
-from pshub.platforms.stripe import StripeAdapter, minor_to_major
-from pshub.raw_delivery import RawDelivery
+from pshub.pipeline.raw_delivery import RawDelivery
+from pshub.platforms.stripe.inbound import StripeAdapter, minor_to_major
 from tests.helpers import connections, inbound, sample
 
 SECRET = "whsec_test_5f1c0ffee0ddba11"  # test-only

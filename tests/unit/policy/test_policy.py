@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pshub.canonical.model import OBJECT_TYPES
-from pshub.policy import (
+from pshub.sync.ownership import (
     BOOKKEEPING,
     DEFAULT_POLICY_PATH,
     POLICY_ENV_VAR,

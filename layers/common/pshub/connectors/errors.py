@@ -14,7 +14,7 @@ opens a ticket with the vendor. Retry decisions read the type, never the text:
 
 Lambda reports the concrete class name as the error type: a Step Functions Retry
 must either list ``TransientConnectorError`` and ``RateLimited`` by name or the
-handler re-raises every ``TransientError`` as that (``pshub.provisioning`` does).
+handler re-raises every ``TransientError`` as that (``pshub.workflows.provisioning`` does).
 """
 
 from __future__ import annotations

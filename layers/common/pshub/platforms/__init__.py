@@ -13,9 +13,9 @@ from pshub.platforms.base import PlatformAdapter, PlatformEvent
 
 # platform -> (module, class)
 _MODULES = {
-    "stripe": ("pshub.platforms.stripe", "StripeAdapter"),
-    "hubspot": ("pshub.platforms.hubspot", "HubSpotAdapter"),
-    "salesforce": ("pshub.platforms.salesforce", "SalesforceAdapter"),
+    "stripe": ("pshub.platforms.stripe.inbound", "StripeAdapter"),
+    "hubspot": ("pshub.platforms.hubspot.inbound", "HubSpotAdapter"),
+    "salesforce": ("pshub.platforms.salesforce.inbound", "SalesforceAdapter"),
 }
 _loaded: dict[str, PlatformAdapter] = {}
 

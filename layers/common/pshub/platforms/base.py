@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pshub.connections import Connection
-from pshub.http import HttpResponse, InboundRequest
+from pshub.pipeline.http import HttpResponse, InboundRequest
 
 if TYPE_CHECKING:  # pydantic stays off the ingress cold start
     from pshub.canonical.envelope import CanonicalEvent
-    from pshub.raw_delivery import RawDelivery
+    from pshub.pipeline.raw_delivery import RawDelivery
 
 ACCEPTED = HttpResponse.json(200, {"status": "accepted"})
 

@@ -14,7 +14,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pshub import fastjson
+from pshub.pipeline import fastjson
 
 # Unix seconds of 9999-12-31T23:59:59Z: the last instant a datetime holds.
 _MAX_EPOCH_SECONDS = 253_402_300_799

@@ -5,7 +5,7 @@ A customer is found again by any client id that was upserted into it (NetSuite
 then, where the platform's users de-duplicate on it, by normalised legal name.
 A name match is ignored when both records carry different tax ids: two companies
 may share a name, never a tax registration. Normalisation is pshub's own
-(``pshub.client_matching``), so the sandbox and the identity store agree.
+(``pshub.sync.client_matching``), so the sandbox and the identity store agree.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pshub.canonical.model import Client
-from pshub.client_matching import normalise_name, normalise_tax_id
 from pshub.connectors.results import ClientRecord
+from pshub.sync.client_matching import normalise_name, normalise_tax_id
 
 
 def _tax_id(client: Client) -> str | None:

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Literal
 
 from pshub.business_exceptions import BusinessException, Status
-from pshub.dal.exceptions_store import ExceptionStore
+from pshub.store.exceptions_store import ExceptionStore
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient

@@ -16,16 +16,16 @@ import hmac
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pshub import fastjson
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
-from pshub.http import HttpResponse, InboundRequest
+from pshub.pipeline import fastjson
+from pshub.pipeline.http import HttpResponse, InboundRequest
 from pshub.platforms import fields
 from pshub.platforms.base import ACCEPTED, PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
     from pshub.canonical.envelope import CanonicalEvent
-    from pshub.raw_delivery import RawDelivery
+    from pshub.pipeline.raw_delivery import RawDelivery
 
 MAX_AGE_MS = 5 * 60 * 1000
 SIGNATURE_HEADER = "x-hubspot-signature-v3"

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pshub import fastjson
+from pshub.pipeline import fastjson
 
 SCHEMA = "pshub.raw-delivery/1"  # the document form
 MESSAGE_SCHEMA = "pshub.raw-delivery-message/1"  # the queue form

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pshub.business_exceptions import Category, OwnerTeam
 from pshub.canonical.model import ContractStatus
 from pshub.connectors.results import OpportunityDetails
-from pshub.provisioning.config import ProvisioningConfig
+from pshub.workflows.provisioning.config import ProvisioningConfig
 
 _RATE_CARD_MODELS = {"time_and_materials", "retainer"}
 

@@ -22,17 +22,17 @@ from pydantic import ValidationError
 
 from pshub.canonical.envelope import CanonicalEvent
 from pshub.canonical.model import amounts_beyond
-from pshub.dal.archive import RawArchive
-from pshub.dal.bodies import DeliveryBodies
-from pshub.dal.event_bus import MAX_REQUEST_BYTES, EventBusPublisher, entry_size
-from pshub.dal.event_claims import Claim, PlatformEventClaims
-from pshub.dal.raw_queue import ParkingQueue
-from pshub.entity_sync import ENTITY_EVENTS, EntitySync
 from pshub.errors import PshubError, TransientError, Unmappable, UnparseableBody
 from pshub.observability import logger, metrics
+from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms import PlatformEvent, adapter_for
 from pshub.platforms.fields import FieldProblem
-from pshub.raw_delivery import RawDelivery
+from pshub.store.archive import RawArchive
+from pshub.store.bodies import DeliveryBodies
+from pshub.store.event_bus import MAX_REQUEST_BYTES, EventBusPublisher, entry_size
+from pshub.store.event_claims import Claim, PlatformEventClaims
+from pshub.store.raw_queue import ParkingQueue
+from pshub.sync.entity_sync import ENTITY_EVENTS, EntitySync
 
 _IN_FLIGHT = object()  # another invocation holds this platform event right now
 # The largest amount (in major units) an event may carry unless configured otherwise.

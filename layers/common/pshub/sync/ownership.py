@@ -27,8 +27,8 @@ SUPPORTED_VERSIONS = frozenset({1})
 BOOKKEEPING = frozenset({"id", "external_ids", "source_version"})  # not business attributes
 ALL = "*"
 POLICY_ENV_VAR = "PSHUB_OWNERSHIP_POLICY"
-# layers/common/pshub/policy.py -> the repository root; absent inside a deployed layer.
-DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[3] / "infra" / "config" / "ownership.toml"
+# layers/common/pshub/sync/ownership.py -> the repository root; absent inside a deployed layer.
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[4] / "infra" / "config" / "ownership.toml"
 
 _RULE_KEYS = frozenset({"object", "attributes", "owner", "owner_once_active", "flows_to"})
 _REQUIRED_RULE_KEYS = ("object", "attributes", "owner", "flows_to")
@@ -152,7 +152,7 @@ def load_default_policy(environ: Mapping[str, str] | None = None) -> OwnershipPo
 
 @cache
 def _object_fields() -> Mapping[str, frozenset[str]]:
-    # Imported here: the models pull in pydantic, which `import pshub.policy` need not pay for.
+    # Imported here: the models pull in pydantic, which `import pshub.sync.ownership` need not pay for.
     from pshub.canonical.model import OBJECT_TYPES
 
     return {

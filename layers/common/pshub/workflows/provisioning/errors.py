@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from pshub.business_exceptions import Category, OwnerTeam
 from pshub.connectors.errors import ConnectorError
 from pshub.errors import PermanentError, TransientError
-from pshub.provisioning.steps import StepFailed
+from pshub.workflows.provisioning.steps import StepFailed
 
 # Who fixes a permanent failure, by step.
 _STEP_OWNERS = {

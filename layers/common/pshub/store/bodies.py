@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pshub.raw_delivery import RawDelivery
+from pshub.pipeline.raw_delivery import RawDelivery
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

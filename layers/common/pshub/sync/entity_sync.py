@@ -21,11 +21,11 @@ from typing import Any
 
 from pshub.business_exceptions import BusinessException, Category, OwnerTeam, exception_id
 from pshub.canonical.envelope import CanonicalEvent
-from pshub.client_matching import decide, match_keys
-from pshub.dal.exceptions_store import ExceptionStore
-from pshub.dal.identity import ConcurrentUpdate, EntityState, IdentityStore, Resolution, new_canonical_id
 from pshub.observability import logger
-from pshub.policy import OwnershipPolicy
+from pshub.store.exceptions_store import ExceptionStore
+from pshub.store.identity import ConcurrentUpdate, EntityState, IdentityStore, Resolution, new_canonical_id
+from pshub.sync.client_matching import decide, match_keys
+from pshub.sync.ownership import OwnershipPolicy
 
 # Canonical event type -> the object type it is about.
 ENTITY_EVENTS = {

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from pshub import fastjson
-from pshub.raw_delivery import BodyRef, RawDelivery
+from pshub.pipeline import fastjson
+from pshub.pipeline.raw_delivery import BodyRef, RawDelivery
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

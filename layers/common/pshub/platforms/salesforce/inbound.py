@@ -24,13 +24,13 @@ from defusedxml.ElementTree import ParseError, fromstring
 
 from pshub.connections import Connection
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
-from pshub.http import HttpResponse, InboundRequest
+from pshub.pipeline.http import HttpResponse, InboundRequest
 from pshub.platforms import fields
 from pshub.platforms.base import PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
     from pshub.canonical.envelope import CanonicalEvent
-    from pshub.raw_delivery import RawDelivery
+    from pshub.pipeline.raw_delivery import RawDelivery
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"

@@ -25,16 +25,16 @@ from typing import Any
 from pshub.business_exceptions import BusinessException, Category, OwnerTeam, exception_id
 from pshub.canonical.envelope import CanonicalEvent, ProjectActivatedV1, make_event
 from pshub.canonical.model import Client, Contract, FinancialDimensions, Project, ProjectStatus, TaxProfile
-from pshub.client_matching import normalise_name
 from pshub.connections import Connection
 from pshub.connectors.results import OpportunityDetails
-from pshub.dal.exceptions_store import ExceptionStore
-from pshub.dal.identity import IdentityStore, new_canonical_id
-from pshub.entity_sync import record_write
 from pshub.errors import PermanentError
 from pshub.observability import logger
-from pshub.provisioning.config import ProvisioningConfig
-from pshub.provisioning.validation import exception_kind, find_problems
+from pshub.store.exceptions_store import ExceptionStore
+from pshub.store.identity import IdentityStore, new_canonical_id
+from pshub.sync.client_matching import normalise_name
+from pshub.sync.entity_sync import record_write
+from pshub.workflows.provisioning.config import ProvisioningConfig
+from pshub.workflows.provisioning.validation import exception_kind, find_problems
 
 _PROJECT_NAMESPACE = uuid.UUID("5f0c7c2e-9b7a-4c55-8f1e-2d7e0b3c4a61")
 ConnectorFor = Callable[[str, str], Any]  # (connection id, role) -> connector

@@ -17,7 +17,6 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from pshub.connections import Connection
-from pshub.dal.raw_queue import ParkingQueue, RawDeliveryQueue
 from pshub.errors import (
     PayloadTooLarge,
     PshubError,
@@ -25,10 +24,11 @@ from pshub.errors import (
     UnknownConnection,
     UnparseableBody,
 )
-from pshub.http import HttpResponse, InboundRequest, redact_query
 from pshub.observability import SERVICE, logger
+from pshub.pipeline.http import HttpResponse, InboundRequest, redact_query
+from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms import adapter_for
-from pshub.raw_delivery import RawDelivery
+from pshub.store.raw_queue import ParkingQueue, RawDeliveryQueue
 
 _STATUS = {UnknownConnection: 404, PayloadTooLarge: 413, SignatureInvalid: 401, UnparseableBody: 400}
 # Headers never worth keeping with a delivery.

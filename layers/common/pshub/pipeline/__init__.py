@@ -1,0 +1,1 @@
+"""The webhook pipeline: ingress (verify, keep, acknowledge), raw deliveries, the normaliser."""

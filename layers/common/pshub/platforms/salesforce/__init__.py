@@ -1,0 +1,1 @@
+"""Everything pshub knows about Salesforce: its inbound adapter, mapping and outbound client."""

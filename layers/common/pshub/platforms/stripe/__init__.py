@@ -1,0 +1,1 @@
+"""Everything pshub knows about Stripe: its inbound adapter, mapping and outbound client."""

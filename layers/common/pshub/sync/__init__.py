@@ -1,0 +1,1 @@
+"""Keeping records trustworthy across systems: identity, ownership, ordering, echo suppression."""

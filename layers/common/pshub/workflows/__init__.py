@@ -1,0 +1,1 @@
+"""The Step Functions workflows' logic, one package per workflow."""

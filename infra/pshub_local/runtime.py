@@ -219,12 +219,12 @@ class LocalRuntime:
             if batch == 0:
                 busy = self._busy(first_only=True)
                 if not busy:
-                    # A parked execution may have just been resumed (send_task_success): its
-                    # history moves on a moment later, so look again before calling it done.
+                    # A resumed execution counts as busy (its answered token), so one more look
+                    # only covers a step that moved between reading the queues and the executions.
                     if confirmed or not self.executions("RUNNING"):
                         return handled
                     confirmed = True
-                    time.sleep(0.1)
+                    time.sleep(0.05)
                     continue
                 confirmed = False
                 if time.monotonic() > deadline:
@@ -323,7 +323,21 @@ class LocalRuntime:
         if not events or events[-1]["type"] != "TaskSubmitted":
             return False
         resource = str(events[-1].get("taskSubmittedEventDetails", {}).get("resource", ""))
-        return resource.endswith(".waitForTaskToken")
+        return resource.endswith(".waitForTaskToken") and not self._callback_answered(execution_arn)
+
+    def _callback_answered(self, execution_arn: str) -> bool:
+        """Whether the token the execution waits on was already answered (``send_task_success``):
+        it is resuming, and its history moves on a moment later, however long that moment is."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        account_id = execution_arn.split(":")[4]
+        backend = stepfunctions_parser_backends[account_id][self.region]
+        for execution in backend._get_executions():  # moto internals: no API tells this
+            if execution.exec_arn == execution_arn and execution.exec_worker and execution.exec_worker.env:
+                pool = execution.exec_worker.env.callback_pool_manager._pool
+                latest = next(reversed(pool.values()), None) if pool else None
+                return latest is not None and latest.get_outcome() is not None
+        return False
 
     def dead_letters(self) -> list[QueueMessage]:
         """Everything on any dead-letter queue of the topology."""

@@ -16,26 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Platforms that push webhooks to pshub (an inbound adapter exists for each).
-WEBHOOK_PLATFORMS = frozenset({"stripe", "hubspot", "salesforce"})
-# Every platform a connection may name; outbound connectors select an implementation.
-PLATFORMS = WEBHOOK_PLATFORMS | frozenset(
-    {
-        "netsuite",
-        "dynamics365",
-        "s4hana",
-        "oracle_fusion",
-        "kantata",
-        "certinia",
-        "workday",
-        "zuora",
-        "harvest",
-        "toggl",
-        "concur",
-        "expensify",
-        "navan",
-    }
-)
 # How pshub reaches the platform's API. Only in-memory sandboxes exist so far; a real
 # connector slots in by adding its name here and its module in pshub.connectors.
 IMPLEMENTATIONS = frozenset({"sandbox"})
@@ -60,7 +40,10 @@ class Connection:
 
     @property
     def receives_webhooks(self) -> bool:
-        return self.platform in WEBHOOK_PLATFORMS
+        """Whether its platform pushes to ``POST /webhooks/{connection}`` (its manifest says)."""
+        from pshub.platforms import platform
+
+        return platform(self.platform).inbound == "webhook"
 
     @property
     def secret_name(self) -> str:
@@ -73,6 +56,8 @@ def secret_name(connection_id: str) -> str:
 
 def parse_registry(document: Mapping[str, Any], source: str = "connections") -> dict[str, Connection]:
     """Validate a registry document and index it by connection id."""
+    from pshub.platforms import platform_names  # the package list only: no platform is imported
+
     entries = document.get("connections")
     if not isinstance(entries, list):
         raise ConnectionConfigError(f"{source}: expected a 'connections' list")
@@ -87,9 +72,10 @@ def parse_registry(document: Mapping[str, Any], source: str = "connections") -> 
         if conn_id in registry:
             raise ConnectionConfigError(f"{where}.id: {conn_id!r} is declared twice")
         platform = entry.get("platform")
-        if platform not in PLATFORMS:
+        known = platform_names()
+        if platform not in known:
             raise ConnectionConfigError(
-                f"{where}.platform: {platform!r} is not supported (one of {sorted(PLATFORMS)})"
+                f"{where}.platform: {platform!r} has no package in pshub.platforms (one of {sorted(known)})"
             )
         role = entry.get("role")
         if role not in ROLES:

@@ -22,6 +22,7 @@ from typing import Any
 from pshub.business_exceptions import BusinessException, Category, OwnerTeam, exception_id
 from pshub.canonical.envelope import CanonicalEvent
 from pshub.observability import logger
+from pshub.platforms import platform
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.store.identity import ConcurrentUpdate, EntityState, IdentityStore, Resolution, new_canonical_id
 from pshub.sync.client_matching import decide, match_keys
@@ -51,17 +52,6 @@ _PAYLOAD_ATTRIBUTES = {
         "client_id": "client_id",
     },
 }
-# Native property -> canonical attribute, for payloads that carry the platform's properties.
-NATIVE_OPPORTUNITY_ATTRIBUTES = {
-    "hubspot": {"dealname": "name", "amount": "amount", "dealstage": "stage", "closedate": "close_date"},
-    "salesforce": {
-        "Name": "name",
-        "Amount": "amount",
-        "StageName": "stage",
-        "CloseDate": "close_date",
-        "AccountId": "client_id",
-    },
-}
 _MAX_ATTEMPTS = 5
 
 
@@ -81,7 +71,8 @@ class SyncDecision:
 
 def _attribute_of(event: CanonicalEvent, key: str) -> str | None:
     if event.event_type == "OpportunityUpdated":
-        return NATIVE_OPPORTUNITY_ATTRIBUTES.get(event.source_platform, {}).get(key)
+        # Native properties: the platform's manifest says which canonical attribute each carries.
+        return platform(event.source_platform).native_attributes.get("Opportunity", {}).get(key)
     return _PAYLOAD_ATTRIBUTES.get(event.event_type, {}).get(key)
 
 

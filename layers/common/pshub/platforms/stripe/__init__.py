@@ -1,1 +1,11 @@
-"""Everything pshub knows about Stripe: its inbound adapter, mapping and outbound client."""
+"""Stripe Billing: signed webhooks in (invoices, customers); the billing role out."""
+
+from pshub.platforms.manifest import Platform
+
+PLATFORM = Platform(
+    name="stripe",
+    title="Stripe Billing",
+    roles=frozenset({"billing"}),
+    inbound="webhook",
+    adapter="pshub.platforms.stripe.inbound:StripeAdapter",
+)

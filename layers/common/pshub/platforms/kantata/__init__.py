@@ -1,0 +1,5 @@
+"""Kantata (Mavenlink): the PSA role (projects from templates, rate cards)."""
+
+from pshub.platforms.manifest import Platform
+
+PLATFORM = Platform(name="kantata", title="Kantata", roles=frozenset({"psa"}))

@@ -1,0 +1,27 @@
+"""What a platform package declares about itself: the one place the core learns of a vendor.
+
+Each ``pshub.platforms.<vendor>`` package defines ``PLATFORM = Platform(...)`` in its
+``__init__``; ``pshub.platforms.platform(name)`` reads it. The core (pipeline, sync,
+workflows, stores) asks the manifest, never names a vendor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Inbound = Literal["webhook", "poll"]
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str  # the package name, and what a connection's ``platform`` says
+    title: str  # how people call it: "Oracle NetSuite"
+    roles: frozenset[str]  # the roles a connection to it may play (crm, erp, psa, billing, ...)
+    # How changes come in: pushed to POST /webhooks/{connection}, polled, or not at all (yet).
+    inbound: Inbound | None = None
+    adapter: str | None = None  # "module:Class" of its inbound adapter, imported when first needed
+    # Object type -> the platform's own property name -> the canonical attribute it carries,
+    # for events whose payload holds native properties (an opportunity's changed fields).
+    native_attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

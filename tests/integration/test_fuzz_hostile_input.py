@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 from xml.etree import ElementTree
 
@@ -315,11 +316,9 @@ def signed_request(
     url = signed.url
     if query:
         url += ("&" if "?" in url else "?") + "&".join(f"{k}={v}" for k, v in query)
-    if connection.platform == "hubspot":  # HubSpot signs the URL it called: sign the final one
-        signed = vendors.SignedRequest(
-            signed.connection, signed.platform, signed.method, url,
-            vendors._hubspot_headers(url, body, SECRETS[connection_id], int(time.time() * 1000)), body,
-        )  # fmt: skip
+    # Signed over the final URL (HubSpot signs the URL it called, query string included)
+    signed = replace(signed, url=url, headers=vendors.signer_for(connection.platform).headers(
+        url, body, SECRETS[connection_id], time.time()))  # fmt: skip
     merged = {k.lower(): v for k, v in headers.items()} | {k.lower(): v for k, v in signed.headers.items()}
     path, _, raw_query = url.split("://", 1)[1].partition("/")[2].partition("?")
     return InboundRequest(

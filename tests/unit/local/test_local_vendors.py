@@ -20,6 +20,7 @@ from pshub.errors import SignatureInvalid
 from pshub.pipeline.http import InboundRequest
 from pshub.platforms import adapter_for
 from pshub_local import vendors
+from pshub_local.platforms.hubspot import signer as hubspot_signer
 from tests.helpers import connections, sample
 
 BASE_URL = "http://127.0.0.1:8080"
@@ -105,12 +106,12 @@ def test_hubspot_v3_signature_matches_the_documented_algorithm() -> None:
 def test_hubspot_uri_has_the_documented_percent_encodings_decoded() -> None:
     url = "https://hooks.example.com/webhooks/x?next=%2Fa%3Fb%3Dc&who=%40me%21%24%27%28%29%2A%2C%3B%3A%20"
     assert (
-        vendors.hubspot_signed_uri(url)
+        hubspot_signer.signed_uri(url)
         == "https://hooks.example.com/webhooks/x?next=/a?b%3Dc&who=@me!$'()*,;:%20"
     )
 
-    signature = vendors.hubspot_v3_signature("POST", url, b"[]", "s", 1)
-    assert signature == documented_hubspot_v3("s", "POST", vendors.hubspot_signed_uri(url), b"[]", "1")
+    signature = hubspot_signer.v3_signature("POST", url, b"[]", "s", 1)
+    assert signature == documented_hubspot_v3("s", "POST", hubspot_signer.signed_uri(url), b"[]", "1")
 
 
 def test_hubspot_stale_copy_is_just_outside_five_minutes() -> None:

@@ -1,0 +1,1 @@
+"""The local runtime's Hubspot: how it signs a webhook."""

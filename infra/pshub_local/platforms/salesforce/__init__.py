@@ -1,0 +1,1 @@
+"""The local runtime's Salesforce: how it signs a webhook."""

@@ -1,0 +1,1 @@
+"""The local runtime's Stripe: how it signs a webhook."""

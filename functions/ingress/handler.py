@@ -18,7 +18,7 @@ from pshub.store.secrets import SecretsManagerSource
 
 settings = read_settings(IngressSettings)
 # One client per service and execution environment, built on first use: the first
-# webhook needs SQS and its connection's secret, a claim check S3; nothing else does.
+# webhook needs SQS and its connection's signing secret, a claim check S3; nothing else does.
 _sqs = cache(lambda: lean_client("sqs"))
 _s3 = cache(lambda: lean_client("s3"))
 ingress = WebhookIngress(

@@ -45,3 +45,6 @@ API_THROTTLE_BURST_LIMIT = 400
 
 # Length of the generated placeholder in each connection secret (replaced by operators).
 PLACEHOLDER_SECRET_LENGTH = 64
+# The one field of a generated API credentials placeholder ({"placeholder": "<random>"}):
+# the whole object is replaced by the platform's credential fields.
+API_PLACEHOLDER_KEY = "placeholder"

@@ -130,9 +130,13 @@ class FunctionSpec:
     reads_writes_tables: tuple[str, ...] = ()
     puts_events_to: tuple[str, ...] = ()
     writes_streams: tuple[str, ...] = ()
-    # Receives the connection registry (``PSHUB_CONNECTIONS``) and may read the
-    # connections' signing secrets.
+    # Receives the connection registry (``PSHUB_CONNECTIONS``).
     uses_connections: bool = False
+    # Which connection secrets its role may read, each secret granted by its ARN: the
+    # webhook signing secrets (of every connection that receives webhooks) and the API
+    # credentials of the connections whose role is listed here. No function gets both.
+    reads_signing_secrets: bool = False
+    reads_api_credentials_for: tuple[str, ...] = ()
     # Environment variable -> configuration file (relative to the repository root) whose
     # text the variable receives, e.g. the ownership policy. Deployed with the stack.
     config_env: dict[str, str] = field(default_factory=dict)
@@ -292,6 +296,12 @@ PIPELINE = Topology(
             sort_key="sk",
         ),
         TableSpec(
+            key="connector_state",
+            purpose="What every connector invocation shares: API tokens, rate-limit cells, daily quotas",
+            partition_key="pk",
+            ttl_attribute="purge_at",
+        ),
+        TableSpec(
             key="business_exceptions",
             purpose="Business exceptions a person resolves: ownership conflicts, duplicates, parked work",
             partition_key="id",
@@ -348,6 +358,7 @@ PIPELINE = Topology(
             sends_to_queues=("raw_deliveries", "unmappable_deliveries"),
             writes_buckets=("claim_checks",),
             uses_connections=True,
+            reads_signing_secrets=True,
         ),
         FunctionSpec(
             key="normaliser",
@@ -396,10 +407,13 @@ PIPELINE = Topology(
             environment={
                 "IDENTITY_TABLE": Ref("table", "identity"),
                 "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
+                "CONNECTOR_STATE_TABLE": Ref("table", "connector_state"),
             },
             uses_connections=True,
+            # The workflow's connectors call these platforms (the CRM for the deal's details).
+            reads_api_credentials_for=("erp", "psa", "crm", "billing"),
             config_env={"PSHUB_PROVISIONING": "infra/config/provisioning.json"},
-            reads_writes_tables=("identity", "business_exceptions"),
+            reads_writes_tables=("identity", "business_exceptions", "connector_state"),
         ),
     ),
     consumers=(

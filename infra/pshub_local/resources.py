@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pshub.connections import Connection, secret_name
+from pshub.connections import SECRET_PREFIX, Connection, api_secret_name
 from pshub_infra.topology import (
     BASE_FUNCTION_ENVIRONMENT,
     CANONICAL_EVENT_SOURCE,
@@ -29,6 +29,7 @@ from pshub_infra.topology import (
 
 if TYPE_CHECKING:
     from boto3.session import Session
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 LAMBDA_RUNTIME = "python3.12"
 MAX_RETENTION_S = 14 * 24 * 3600
@@ -214,15 +215,61 @@ def _create_buses_and_rules(topology: Topology, session: Session, resources: Res
 def _create_secrets(
     connections: Mapping[str, Connection], secrets: Mapping[str, str], session: Session, resources: Resources
 ) -> None:
-    secretsmanager = session.client("secretsmanager")
+    """As in AWS: a signing secret for each connection that receives webhooks (``secrets`` has
+    its LOCAL-ONLY value), an API credentials secret for every connection."""
+    client = session.client("secretsmanager")
     for connection in connections.values():
-        name = secret_name(connection.id)
-        arn = secretsmanager.create_secret(
+        if connection.receives_webhooks:
+            name = connection.signing_secret_name
+            arn = client.create_secret(
+                Name=name,
+                SecretString=secrets[connection.id],
+                Description=f"LOCAL-ONLY demo signing secret of connection {connection.id}",
+            )["ARN"]
+            resources.add(Resource("secret", name.removeprefix(SECRET_PREFIX), name, arn))
+        name = connection.api_secret_name
+        # An empty object, unless credentials were already stored (put_api_credentials).
+        arn = _secret_arn(client, name) or put_api_credentials(client, connection.id, {})
+        resources.add(Resource("secret", name.removeprefix(SECRET_PREFIX), name, arn))
+
+
+def put_api_credentials(
+    session_or_client: Session | SecretsManagerClient, connection_id: str, mapping: Mapping[str, Any]
+) -> str:
+    """Store LOCAL-ONLY API credentials (a JSON object of credential fields) for a connection.
+
+    Creates ``pshub/connections/<id>/api`` or puts a new version of it, where a connector
+    reads its platform's credentials; local fakes use it to hand a connector the values they
+    expect. Returns the secret's ARN. The values are never logged.
+    """
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"API credentials of {connection_id!r} must be a mapping of credential fields")
+    client = _secretsmanager(session_or_client)
+    name = api_secret_name(connection_id)
+    value = json.dumps(dict(mapping), separators=(",", ":"), sort_keys=True)
+    try:
+        return client.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+    except client.exceptions.ResourceNotFoundException:
+        return client.create_secret(
             Name=name,
-            SecretString=secrets[connection.id],
-            Description=f"LOCAL-ONLY demo signing secret of connection {connection.id}",
+            SecretString=value,
+            Description=f"LOCAL-ONLY API credentials of connection {connection_id}",
         )["ARN"]
-        resources.add(Resource("secret", connection.id, name, arn))
+
+
+def _secretsmanager(session_or_client: Session | SecretsManagerClient) -> SecretsManagerClient:
+    from boto3.session import Session as Boto3Session
+
+    if isinstance(session_or_client, Boto3Session):
+        return session_or_client.client("secretsmanager")
+    return session_or_client
+
+
+def _secret_arn(client: SecretsManagerClient, name: str) -> str | None:
+    try:
+        return client.describe_secret(SecretId=name)["ARN"]
+    except client.exceptions.ResourceNotFoundException:
+        return None
 
 
 def _create_queues(topology: Topology, session: Session, resources: Resources) -> None:

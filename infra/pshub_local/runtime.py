@@ -97,7 +97,10 @@ class LocalRuntime:
         self.connections: dict[str, Connection] = parse_registry(document, str(connections_file))
         # The registry reaches the functions as compact JSON, as CDK writes it.
         self._connections_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-        self.secrets = {c.id: local_secret(c.id, c.platform) for c in self.connections.values()}
+        # Signing secrets of the connections that receive webhooks (as in AWS; by connection id).
+        self.secrets = {
+            c.id: local_secret(c.id, c.platform) for c in self.connections.values() if c.receives_webhooks
+        }
         self.resources = Resources()
         self.started_in_s: float | None = None
         self._instance = uuid.uuid4().hex[:8]
@@ -192,7 +195,7 @@ class LocalRuntime:
         return self.resources.get("state_machine", key).arn
 
     def signing_secret(self, connection_id: str) -> str:
-        """The LOCAL-ONLY signing secret the runtime stored for a connection."""
+        """The LOCAL-ONLY signing secret the runtime stored for a connection that receives webhooks."""
         return self.secrets[connection_id]
 
     # --- invoking -----------------------------------------------------------------------------

@@ -1,35 +1,57 @@
-"""Connections: the registry reaches the functions that need it; one KMS-encrypted secret per connection."""
+"""Connections: the registry reaches the functions that need it; KMS-encrypted secrets by purpose.
+
+Who may read which secret is proven on the template in ``test_secrets_least_privilege``.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
 
-from pshub.connections import load_registry, parse_registry, secret_name
-from pshub_infra.constants import CONNECTIONS_ENV_VAR
+from pshub.connections import api_secret_name, load_registry, parse_registry, signing_secret_name
+from pshub_infra.constants import API_PLACEHOLDER_KEY, CONNECTIONS_ENV_VAR
+from pshub_infra.constructs.connections import ConnectionSecrets
 from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.topology import CONNECTIONS_FILE, PIPELINE, FunctionSpec
 
-from .support import Synth, as_list, get_att, ref, statements_allowing
+from .support import Synth, get_att
 
 REGISTRY = parse_registry(json.loads(CONNECTIONS_FILE.read_text()))
 
 
-def test_one_secret_per_connection_encrypted_with_the_rotating_key(synth: Synth) -> None:
+def test_a_signing_secret_per_webhook_connection_and_api_credentials_for_every_one(synth: Synth) -> None:
     # Given the connection registry
-    key_id = synth.logical_id("Connections/Key/Resource")
-    secrets = synth.resources("AWS::SecretsManager::Secret")
+    signing_key = synth.logical_id("Connections/Key/Resource")
+    api_key = synth.logical_id("Connections/ApiKey/Resource")
+    secrets = {
+        s["Properties"]["Name"]: s["Properties"]
+        for s in synth.resources("AWS::SecretsManager::Secret").values()
+    }
+    signing = {signing_secret_name(c.id) for c in REGISTRY.values() if c.receives_webhooks}
+    api = {api_secret_name(c.id) for c in REGISTRY.values()}
 
-    # Then there is exactly one secret per connection, named as pshub.connections expects
-    assert sorted(s["Properties"]["Name"] for s in secrets.values()) == sorted(
-        secret_name(conn_id) for conn_id in REGISTRY
-    )
-    # And each is encrypted with the customer-managed key and starts with a generated placeholder
-    for secret in secrets.values():
-        assert secret["Properties"]["KmsKeyId"] == get_att(key_id)
-        assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
-    assert synth.props("Connections/Key/Resource")["EnableKeyRotation"] is True
+    # Then there is a signing secret per connection that receives webhooks and an API
+    # credentials secret per connection, named as pshub.connections expects
+    assert signing and len(signing) < len(REGISTRY)
+    assert set(secrets) == signing | api
+    # And a signing secret starts as a long random placeholder, under the signing key
+    for name in signing:
+        assert secrets[name]["KmsKeyId"] == get_att(signing_key)
+        assert secrets[name]["GenerateSecretString"]["PasswordLength"] >= 32
+    # And API credentials start as a JSON object with one random placeholder field, under their own key
+    for name in api:
+        assert secrets[name]["KmsKeyId"] == get_att(api_key)
+        generated = secrets[name]["GenerateSecretString"]
+        assert generated["SecretStringTemplate"] == "{}"
+        assert generated["GenerateStringKey"] == API_PLACEHOLDER_KEY
+        assert generated["PasswordLength"] >= 32
+    for key in ("Connections/Key/Resource", "Connections/ApiKey/Resource"):
+        assert synth.props(key)["EnableKeyRotation"] is True
 
 
 @pytest.mark.parametrize("spec", PIPELINE.functions, ids=lambda spec: spec.key)
@@ -43,26 +65,38 @@ def test_registry_env_only_where_declared(synth: Synth, spec: FunctionSpec) -> N
         assert CONNECTIONS_ENV_VAR not in variables
 
 
-@pytest.mark.parametrize("spec", PIPELINE.functions, ids=lambda spec: spec.key)
-def test_only_connection_users_can_read_the_secrets(synth: Synth, spec: FunctionSpec) -> None:
-    # Given a function's role
-    role_path = f"Functions/{pascal_id(spec.key)}/Role/Resource"
-    reads = statements_allowing(synth.policy_statements(role_path), "secretsmanager:GetSecretValue")
-    secret_refs = [ref(synth.logical_id(f"Connections/{conn_id}/Resource")) for conn_id in REGISTRY]
+def test_api_credentials_are_granted_by_connection_role(tmp_path: Path) -> None:
+    # Given a registry with a connection of a role the grant does not name (hr)
+    document = json.loads(CONNECTIONS_FILE.read_text())
+    document["connections"].append({"id": "netsuite-hr", "platform": "netsuite", "role": "hr"})
+    connections_file = tmp_path / "connections.json"
+    connections_file.write_text(json.dumps(document))
+    stack = cdk.Stack(cdk.App(), "Probe")
+    secrets = ConnectionSecrets(stack, "Connections", connections_file=connections_file)
+    role = iam.Role(stack, "Caller", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
 
-    # Then it may read every connection secret if it uses connections, and none otherwise
-    readable = [resource for s in reads for resource in as_list(s["Resource"])]
-    if spec.uses_connections:
-        assert sorted(map(json.dumps, readable)) == sorted(map(json.dumps, secret_refs))
-    else:
-        assert readable == []
+    # When a role is granted the API credentials of the erp and crm connections
+    secrets.grant_read_api(role, ("erp", "crm"))
 
-    # And decryption through Secrets Manager is granted on the key for exactly those roles
-    key_statements = synth.props("Connections/Key/Resource")["KeyPolicy"]["Statement"]
-    role_arn = get_att(synth.logical_id(role_path))
-    decrypt_for_role = [
-        s
-        for s in key_statements
-        if role_arn in as_list(s["Principal"].get("AWS")) and "kms:Decrypt" in as_list(s["Action"])
-    ]
-    assert bool(decrypt_for_role) == spec.uses_connections
+    # Then the hr connection has API credentials too, and the role reads only erp and crm ones
+    assert "netsuite-hr" in secrets.api and "netsuite-hr" not in secrets.signing
+    template = Template.from_stack(stack).to_json()
+    readable = {
+        resource["Ref"]
+        for policy in template["Resources"].values()
+        if policy["Type"] == "AWS::IAM::Policy"
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "secretsmanager:GetSecretValue" in statement["Action"]
+        for resource in (
+            [statement["Resource"]] if isinstance(statement["Resource"], dict) else statement["Resource"]
+        )
+    }
+    expected = {
+        stack.resolve((secret.node.default_child).logical_id)  # type: ignore[union-attr]
+        for connection_id, secret in secrets.api.items()
+        if REGISTRY.get(connection_id) is not None and REGISTRY[connection_id].role in ("erp", "crm")
+    }
+    assert readable == expected
+    # And an unknown role is refused at synth
+    with pytest.raises(ValueError, match="no connection role"):
+        secrets.grant_read_api(role, ("accounting",))

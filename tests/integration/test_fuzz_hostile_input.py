@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pshub.canonical.model import Money
+from pshub.connections import signing_secret_name
 from pshub.pipeline.http import InboundRequest
 from pshub.pipeline.ingress import WebhookIngress
 from pshub.pipeline.normaliser import DeliveryNormaliser
@@ -263,7 +264,7 @@ def pipeline() -> Iterator[tuple[Stores, WebhookIngress, DeliveryNormaliser]]:
         )  # fmt: skip
         ingress = WebhookIngress(
             connections=connections(),
-            secrets=lambda name: SECRETS[name.rsplit("/", 1)[-1]],
+            secrets=lambda name: {signing_secret_name(c): value for c, value in SECRETS.items()}[name],
             queue=RawDeliveryQueue(
                 sqs=lambda: sqs,
                 queue_url=get("queue", "raw_deliveries").url or "",

@@ -1,14 +1,20 @@
-"""The connection registry and one Secrets Manager secret per connection.
+"""The connection registry and the connections' Secrets Manager secrets, one per purpose.
 
 The registry (``infra/config/connections.json``) is configuration, not a secret: it
-reaches the functions as the ``PSHUB_CONNECTIONS`` variable. Each connection's
-secret (webhook signing secret, API credentials) is issued by the platform; the stack
-creates it with a random placeholder and an operator puts the real value there.
+reaches the functions as the ``PSHUB_CONNECTIONS`` variable. Each connection has up to
+two secrets, both issued by the platform, so that a function is granted only the one it
+needs: the webhook signing secret (``pshub/connections/<id>/signing``, only for a
+connection whose platform sends webhooks; read by the ingress) and the API credentials
+(``pshub/connections/<id>/api``, every connection: a JSON object of the platform's
+credential fields; read by the functions that call the platform). The stack creates
+them with a generated placeholder and an operator puts the real value there. Each
+purpose has its own KMS key, so a key policy never lets a role decrypt the other kind.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -17,8 +23,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from pshub.connections import parse_registry, secret_name
-from pshub_infra.constants import PLACEHOLDER_SECRET_LENGTH
+from pshub.connections import ROLES, api_secret_name, parse_registry, signing_secret_name
+from pshub_infra.constants import API_PLACEHOLDER_KEY, PLACEHOLDER_SECRET_LENGTH
 from pshub_infra.constructs.acknowledgments import acknowledge
 
 # Lambda allows 4 KB for all variables of a function together; leave room for the rest.
@@ -26,12 +32,15 @@ MAX_REGISTRY_ENV_BYTES = 3 * 1024
 
 
 class ConnectionSecrets(Construct):
-    """``self.secrets`` is indexed by connection id; ``self.registry_json`` is the env value."""
+    """``self.signing`` and ``self.api`` are indexed by connection id; ``self.registry_json`` is the env value.
+
+    ``self.signing`` has the connections that receive webhooks; ``self.api`` has every one.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, connections_file: Path) -> None:
         super().__init__(scope, construct_id)
         document = json.loads(connections_file.read_text(encoding="utf-8"))
-        registry = parse_registry(document, source=str(connections_file))
+        self.registry = parse_registry(document, source=str(connections_file))
         self.registry_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
         if len(self.registry_json.encode()) > MAX_REGISTRY_ENV_BYTES:
             raise ValueError(
@@ -46,30 +55,69 @@ class ConnectionSecrets(Construct):
             enable_key_rotation=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        self.secrets: dict[str, secretsmanager.Secret] = {}
-        for connection in registry.values():
-            secret = secretsmanager.Secret(
-                self,
-                connection.id,
-                secret_name=secret_name(connection.id),
+        self.api_key = kms.Key(
+            self,
+            "ApiKey",
+            description="Encrypts pshub's connection API credentials",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.signing: dict[str, secretsmanager.Secret] = {}
+        self.api: dict[str, secretsmanager.Secret] = {}
+        for connection in self.registry.values():
+            # One scope per connection: the acknowledgment below covers both of its secrets.
+            owner = Construct(self, connection.id)
+            if connection.receives_webhooks:
+                self.signing[connection.id] = secretsmanager.Secret(
+                    owner,
+                    "Signing",
+                    secret_name=signing_secret_name(connection.id),
+                    description=(
+                        f"Webhook signing secret of connection {connection.id} ({connection.platform}); "
+                        "replace the generated placeholder with the platform's value after deploy"
+                    ),
+                    encryption_key=self.key,
+                    generate_secret_string=secretsmanager.SecretStringGenerator(
+                        password_length=PLACEHOLDER_SECRET_LENGTH, exclude_punctuation=True
+                    ),
+                )
+            self.api[connection.id] = secretsmanager.Secret(
+                owner,
+                "Api",
+                secret_name=api_secret_name(connection.id),
                 description=(
-                    f"Secret of connection {connection.id} ({connection.platform}): the platform's webhook "
-                    "signing secret or API credentials; replace the generated placeholder after deploy"
+                    f"API credentials of connection {connection.id} ({connection.platform}): a JSON "
+                    "object; fill in with the platform's credentials (replace the whole placeholder "
+                    f'object {{"{API_PLACEHOLDER_KEY}": ...}}) after deploy'
                 ),
-                encryption_key=self.key,
+                encryption_key=self.api_key,
+                # A JSON object from the start, so a reader never has to guess the shape.
                 generate_secret_string=secretsmanager.SecretStringGenerator(
-                    password_length=PLACEHOLDER_SECRET_LENGTH, exclude_punctuation=True
+                    secret_string_template="{}",  # noqa: S106 - the shape, not a secret
+                    generate_string_key=API_PLACEHOLDER_KEY,
+                    password_length=PLACEHOLDER_SECRET_LENGTH,
+                    exclude_punctuation=True,
                 ),
             )
             acknowledge(
-                secret,
+                owner,
                 "AwsSolutions-SMG4",
                 "The value is issued by the platform (a webhook signing secret or API credentials) and "
                 "rotated in the platform's console, then pasted here by an operator; a Secrets Manager "
                 "rotation function cannot mint a value the platform would accept.",
             )
-            self.secrets[connection.id] = secret
 
-    def grant_read(self, grantee: iam.IGrantable) -> None:
-        for secret in self.secrets.values():
+    def grant_read_signing(self, grantee: iam.IGrantable) -> None:
+        """Read every webhook signing secret, one grant per secret ARN (the ingress)."""
+        for secret in self.signing.values():
             secret.grant_read(grantee)
+
+    def grant_read_api(self, grantee: iam.IGrantable, roles: Iterable[str]) -> None:
+        """Read the API credentials of the connections in ``roles`` only, one grant per secret ARN."""
+        wanted = set(roles)
+        unknown = wanted - ROLES
+        if unknown:
+            raise ValueError(f"no connection role {sorted(unknown)} (one of {sorted(ROLES)})")
+        for connection_id, secret in self.api.items():
+            if self.registry[connection_id].role in wanted:
+                secret.grant_read(grantee)

@@ -163,8 +163,15 @@ class Functions(Construct):
             index.buses[key].grant_put_events_to(role)
         for key in spec.writes_streams:
             index.streams[key].grant_put_records(role)
-        if spec.uses_connections:
-            self._connections.grant_read(role)
+        if spec.reads_signing_secrets and spec.reads_api_credentials_for:
+            raise ValueError(
+                f"function {spec.key!r} would read webhook signing secrets and API credentials; "
+                "each kind of connection secret belongs to a different function"
+            )
+        if spec.reads_signing_secrets:
+            self._connections.grant_read_signing(role)
+        if spec.reads_api_credentials_for:
+            self._connections.grant_read_api(role, spec.reads_api_credentials_for)
 
     def grant_state_machine_starts(self) -> None:
         """Call once the state machines exist (they may name these functions in their definitions)."""

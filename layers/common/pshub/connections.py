@@ -2,8 +2,11 @@
 
 A connection is configuration, not code: its id, the platform, the role the
 platform plays for the firm, optional legal entity/region and platform options.
-Its signing secret lives in Secrets Manager under ``secret_name(id)``; the
-registry (everything but the secret) reaches the functions as the JSON value of
+Its secrets live in Secrets Manager, one per purpose, so each function can be given
+only the one it needs: the webhook signing secret under ``signing_secret_name(id)``
+(only for a connection whose platform sends webhooks) and the platform's API
+credentials, a JSON object of credential fields, under ``api_secret_name(id)``. The
+registry (everything but the secrets) reaches the functions as the JSON value of
 ``PSHUB_CONNECTIONS``, written from ``infra/config/connections.json`` by CDK and by
 the local runtime alike.
 """
@@ -16,12 +19,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# How pshub reaches the platform's API. Only in-memory sandboxes exist so far; a real
-# connector slots in by adding its name here and its module in pshub.connectors.
-IMPLEMENTATIONS = frozenset({"sandbox"})
+# How pshub reaches the platform's API: "http", the platform's real connector (the
+# default), or "sandbox", an in-memory stand-in for unit tests that a deployed stack
+# refuses (``cdk synth`` fails on one).
+IMPLEMENTATIONS = frozenset({"http", "sandbox"})
+DEFAULT_IMPLEMENTATION = "http"
 ROLES = frozenset({"crm", "psa", "erp", "hr", "billing", "time", "expense"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 SECRET_PREFIX = "pshub/connections/"  # noqa: S105 - a name prefix, not a secret
+# The purposes of a connection's secrets, the last part of their names.
+SIGNING_PURPOSE = "signing"
+API_PURPOSE = "api"
 
 
 class ConnectionConfigError(ValueError):
@@ -36,7 +44,7 @@ class Connection:
     legal_entity: str | None = None
     region: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
-    implementation: str = "sandbox"
+    implementation: str = DEFAULT_IMPLEMENTATION
 
     @property
     def receives_webhooks(self) -> bool:
@@ -46,12 +54,24 @@ class Connection:
         return platform(self.platform).inbound == "webhook"
 
     @property
-    def secret_name(self) -> str:
-        return secret_name(self.id)
+    def signing_secret_name(self) -> str:
+        """Where its webhook signing secret is (only ingress reads it; only if it receives webhooks)."""
+        return signing_secret_name(self.id)
+
+    @property
+    def api_secret_name(self) -> str:
+        """Where its API credentials are (only functions that call the platform read them)."""
+        return api_secret_name(self.id)
 
 
-def secret_name(connection_id: str) -> str:
-    return f"{SECRET_PREFIX}{connection_id}"
+def signing_secret_name(connection_id: str) -> str:
+    """``pshub/connections/<id>/signing``: the platform's webhook signing secret."""
+    return f"{SECRET_PREFIX}{connection_id}/{SIGNING_PURPOSE}"
+
+
+def api_secret_name(connection_id: str) -> str:
+    """``pshub/connections/<id>/api``: a JSON object of the platform's API credential fields."""
+    return f"{SECRET_PREFIX}{connection_id}/{API_PURPOSE}"
 
 
 def parse_registry(document: Mapping[str, Any], source: str = "connections") -> dict[str, Connection]:
@@ -83,7 +103,7 @@ def parse_registry(document: Mapping[str, Any], source: str = "connections") -> 
         options = entry.get("options", {})
         if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
             raise ConnectionConfigError(f"{where}.options: expected an object of strings")
-        implementation = entry.get("implementation", "sandbox")
+        implementation = entry.get("implementation", DEFAULT_IMPLEMENTATION)
         if implementation not in IMPLEMENTATIONS:
             raise ConnectionConfigError(
                 f"{where}.implementation: {implementation!r} is not available (one of {sorted(IMPLEMENTATIONS)})"

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pshub.connections import secret_name
+from pshub.connections import api_secret_name, signing_secret_name
 from pshub_infra.topology import (
     CANONICAL_EVENT_SOURCE,
     CONNECTIONS_FILE,
@@ -26,6 +26,7 @@ from pshub_infra.topology import (
     TableSpec,
     Topology,
 )
+from pshub_local.resources import put_api_credentials
 from pshub_local.runtime import LocalRuntime
 from pshub_local.vendors import local_secret
 
@@ -229,13 +230,34 @@ def test_resources_are_named_from_the_topology(runtime: LocalRuntime) -> None:
     assert ttl["AttributeName"] == "expiration"
 
 
-def test_each_connection_gets_its_local_signing_secret(runtime: LocalRuntime) -> None:
+def test_each_webhook_connection_gets_its_local_signing_secret(runtime: LocalRuntime) -> None:
     secrets = boto3.client("secretsmanager")
     for connection in runtime.connections.values():
-        value = secrets.get_secret_value(SecretId=secret_name(connection.id))["SecretString"]
+        if not connection.receives_webhooks:
+            with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+                secrets.get_secret_value(SecretId=signing_secret_name(connection.id))
+            continue
+        value = secrets.get_secret_value(SecretId=signing_secret_name(connection.id))["SecretString"]
         assert (
             value == local_secret(connection.id, connection.platform) == runtime.signing_secret(connection.id)
         )
+
+
+def test_each_connection_gets_empty_api_credentials_that_can_be_replaced(runtime: LocalRuntime) -> None:
+    secrets = boto3.client("secretsmanager")
+    for connection in runtime.connections.values():
+        value = secrets.get_secret_value(SecretId=api_secret_name(connection.id))["SecretString"]
+        assert json.loads(value) == {}
+
+    # When credentials are stored for a local fake, Then a reader gets them
+    connection_id = next(iter(runtime.connections))
+    arn = put_api_credentials(secrets, connection_id, {"client_id": "local-only"})
+    stored = secrets.get_secret_value(SecretId=api_secret_name(connection_id))
+    assert stored["ARN"] == arn
+    assert json.loads(stored["SecretString"]) == {"client_id": "local-only"}
+    # And a session works as well as a client
+    put_api_credentials(boto3.Session(region_name=runtime.region), connection_id, {"token": "t"})
+    assert json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"]) == {"token": "t"}
 
 
 def test_drain_runs_the_consumer_and_events_reach_the_log(runtime: LocalRuntime) -> None:

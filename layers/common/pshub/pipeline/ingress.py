@@ -115,7 +115,8 @@ class WebhookIngress:
                 f"body is {len(request.body)} bytes; the limit is {self._max_body_bytes} bytes"
             )
         adapter = adapter_for(connection.platform)
-        secret = self._secrets(connection.secret_name)  # an AWS outage here is a 500: the vendor retries
+        # An AWS outage here is a 500: the vendor retries.
+        secret = self._secrets(connection.signing_secret_name)
         try:
             adapter.verify(request, connection, secret, request.received_at_epoch)
         except SignatureInvalid:

@@ -1,4 +1,4 @@
-"""Connection signing secrets from Secrets Manager, cached in the execution environment."""
+"""Connection webhook signing secrets from Secrets Manager, cached in the execution environment."""
 
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ opens a ticket with the vendor. Retry decisions read the type, never the text:
   period, missing reference). Retrying will not help; raise a business exception.
 - ``Conflict``: a record with the same unique key exists with different content.
 - ``NotFound``: the record addressed does not exist.
+- ``OutcomeUnknown``: the request was sent and no answer came (a read timeout, a
+  dropped connection): the platform may or may not have applied it. Resolved by
+  reading back, never by sending the write again blind.
 
 Lambda reports the concrete class name as the error type: a Step Functions Retry
 must either list ``TransientConnectorError`` and ``RateLimited`` by name or the
@@ -82,6 +85,12 @@ class RateLimited(TransientConnectorError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "retry_after_s": self.retry_after_s}
+
+
+class OutcomeUnknown(TransientConnectorError):
+    """A write was sent and its answer lost: read back before deciding whether to send it again."""
+
+    code = "connector_outcome_unknown"
 
 
 class PermanentConnectorError(ConnectorError, PermanentError):

@@ -1,7 +1,10 @@
 """Which connector stands behind a connection, and the process's sandboxes.
 
-``connector_for(connection, role)`` returns the implementation the connection names
-(``implementation``: only ``"sandbox"`` exists today). Sandboxes are kept ONE per
+``connector_for(connection, role)`` returns the implementation the connection names:
+``"http"`` is the platform's real connector (its manifest's ``outbound`` factory,
+built once per process with the connection's API credentials from its ``api``
+secret, so pooled connections and tokens are reused across invocations);
+``"sandbox"`` is an in-memory stand-in that a deployed stack refuses. Sandboxes are kept ONE per
 connection id per process, so separate Lambda invocations in one process (the
 local runtime and the tests run handlers in-process) see the same platform state,
 as they would see the same real system. A connection whose configuration changed
@@ -12,7 +15,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from pshub.connections import Connection, ConnectionConfigError, load_registry
@@ -38,6 +42,8 @@ _SANDBOX_TYPES: dict[str, type[SandboxSystem]] = {
     "billing": SandboxBilling,
 }
 if TYPE_CHECKING:  # mypy proves each sandbox implements its role's interface
+    from pshub.connectors.http import ConnectorContext
+
     _erp: type[ErpConnector] = SandboxErp
     _psa: type[PsaConnector] = SandboxPsa
     _crm: type[CrmConnector] = SandboxCrm
@@ -63,6 +69,8 @@ def connector_for(connection: Connection, role: str) -> AnyConnector:
             f"connection {connection.id!r} is the {connection.role} connection to {connection.platform}, "
             f"not a {role} connection"
         )
+    if connection.implementation == "http":
+        return _http_connector(connection, role)
     if connection.implementation != "sandbox":
         raise ConnectionConfigError(
             f"connection {connection.id!r}: no {connection.implementation!r} connector "
@@ -70,6 +78,86 @@ def connector_for(connection: Connection, role: str) -> AnyConnector:
         )
     # The sandbox type picked by role implements that role's interface (checked below).
     return cast(AnyConnector, sandbox_for(connection))
+
+
+# -- real connectors -----------------------------------------------------------------------
+ContextFactory = Callable[[Connection], "ConnectorContext"]
+_http_connectors: dict[str, tuple[Connection, AnyConnector]] = {}
+_http_lock = threading.Lock()
+_context_factory: ContextFactory | None = None
+
+
+def _http_connector(connection: Connection, role: str) -> AnyConnector:
+    with _http_lock:
+        cached = _http_connectors.get(connection.id)
+        if cached is not None and cached[0] == connection:
+            return cached[1]
+    from pshub.platforms import platform
+
+    reference = platform(connection.platform).outbound.get(role)
+    if reference is None:
+        raise ConnectionConfigError(
+            f"connection {connection.id!r}: {connection.platform} has no outbound {role} connector"
+        )
+    module, _, name = reference.partition(":")
+    factory = getattr(import_module(module), name)
+    connector = cast(AnyConnector, factory(connection, (_context_factory or default_context)(connection)))
+    with _http_lock:
+        _http_connectors[connection.id] = (connection, connector)
+    return connector
+
+
+def default_context(connection: Connection) -> ConnectorContext:
+    """Credentials from the connection's ``api`` secret (a JSON object of strings), shared state
+    from ``CONNECTOR_STATE_TABLE``."""
+    from pshub.connectors.http import ConnectorContext
+
+    return ConnectorContext(credentials=api_credentials(connection))
+
+
+def api_credentials(connection: Connection) -> dict[str, str]:
+    import json
+
+    from pshub.store.secrets import SecretsManagerSource
+
+    global _secrets  # noqa: PLW0603 - one cached source per execution environment
+    if _secrets is None:
+        import boto3
+
+        _secrets = SecretsManagerSource(lambda: boto3.client("secretsmanager"))
+    try:
+        document = json.loads(_secrets(connection.api_secret_name))
+    except (LookupError, ValueError) as error:
+        raise ConnectionConfigError(
+            f"connection {connection.id!r}: its api secret {connection.api_secret_name} is not a JSON object "
+            f"of strings ({type(error).__name__})"
+        ) from None
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise ConnectionConfigError(
+            f"connection {connection.id!r}: its api secret {connection.api_secret_name} is not a JSON object "
+            "of strings"
+        )
+    return document
+
+
+_secrets: Any = None
+
+
+def use_context(factory: ContextFactory | None) -> None:
+    """Build real connectors with ``factory``'s context (the local runtime, tests); None: the default.
+    Forgets the connectors built so far."""
+    global _context_factory  # noqa: PLW0603 - process-wide, like the connectors it builds
+    with _http_lock:
+        _context_factory = factory
+        _http_connectors.clear()
+
+
+def reset_connectors() -> None:
+    """Forget every real connector built in this process (tests)."""
+    global _secrets  # noqa: PLW0603
+    with _http_lock:
+        _http_connectors.clear()
+        _secrets = None
 
 
 def connector_for_id(connections: Mapping[str, Connection], connection_id: str, role: str) -> AnyConnector:

@@ -25,3 +25,6 @@ class Platform:
     # Object type -> the platform's own property name -> the canonical attribute it carries,
     # for events whose payload holds native properties (an opportunity's changed fields).
     native_attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Role -> "module:function" building its outbound connector over HTTP
+    # (``function(connection, context: pshub.connectors.http.ConnectorContext)``).
+    outbound: Mapping[str, str] = field(default_factory=dict)

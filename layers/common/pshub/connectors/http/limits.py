@@ -1,0 +1,119 @@
+"""A connection's declared request budget, enforced across every Lambda invocation.
+
+Why a shared cell in DynamoDB rather than queue-level concurrency: the vendors' limits
+are per account and per time window (Stripe 100/s, HubSpot 190 per 10 s, Salesforce
+per 24 h), and the calls come from several functions and workflow steps at once;
+reserved concurrency bounds how many calls run at a time, not how many are sent per
+second. The cell is a generic cell-rate algorithm (GCRA): one number, the
+theoretical arrival time; a request reserves ``1/rate`` of send time behind it and
+may go once that reservation is within ``burst`` of now. A request that would have to
+wait longer than ``max_wait_s`` reserves nothing and raises ``RateLimited`` with the
+wait, so the workflow sleeps instead of a Lambda.
+
+A vendor's ``Retry-After`` holds the cell (no invocation sends before it passes), and
+the daily quota is a counter per UTC day. Both are shared the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pshub.connectors.http.state import SharedState
+
+Clock = Callable[[], float]  # seconds since the epoch
+Sleep = Callable[[float], None]
+_DAY_S = 86_400
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """Not sent: the budget allows the next request only after ``retry_after_s``."""
+
+    retry_after_s: float
+    reason: str  # "rate" | "daily quota"
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        state: SharedState,
+        connection_id: str,
+        *,
+        rate_per_s: float | None,
+        burst: int = 1,
+        daily_quota: int | None = None,
+        max_wait_s: float = 20.0,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self._state = state
+        self._key = f"rate#{connection_id}"
+        self._quota_key = f"quota#{connection_id}"
+        self._cost_us = max(1, round(1_000_000 / rate_per_s)) if rate_per_s else 0
+        self._tau_us = self._cost_us * (max(1, burst) - 1)  # how far ahead of now a slot may start
+        self._daily_quota = daily_quota
+        self._max_wait_us = round(max_wait_s * 1_000_000)
+        self._clock = clock
+        self._sleep = sleep
+        # Slots are reserved in blocks of at most 50 ms of budget (never more than the burst):
+        # one shared write per block. Each slot still waits for its own time, and a slot whose
+        # time has passed unused is dropped, so a block never lets a process send above the rate.
+        self._block = max(1, min(max(1, burst), int((rate_per_s or 0) * 0.05)))
+        self._slots: list[int] = []  # reserved slot start times, oldest first
+        self.waited_s = 0.0  # total time this limiter slept (benchmarks, logs)
+        self.reservations = 0  # shared writes made (benchmarks)
+
+    @property
+    def declared(self) -> bool:
+        return bool(self._cost_us or self._daily_quota)
+
+    def acquire(self) -> Throttled | None:
+        """Wait for a slot and take it; ``Throttled`` (nothing taken) if the wait is too long."""
+        if self._daily_quota is not None:
+            throttled = self._count_today()
+            if throttled is not None:
+                return throttled
+        if not self._cost_us:
+            return None
+        now_us = self._now_us()
+        while self._slots and self._slots[0] + self._cost_us < now_us:
+            self._slots.pop(0)  # its time passed unused: sending on it now could exceed the rate
+        if not self._slots:
+            block = self._block
+            first = self._state.take(
+                self._key,
+                now_us=now_us,
+                cost_us=self._cost_us * block,
+                cap_us=now_us + self._tau_us + self._max_wait_us,
+                ttl_s=3600,
+            )
+            self.reservations += 1
+            if first is None:
+                return Throttled(retry_after_s=self._max_wait_us / 1_000_000, reason="rate")
+            self._slots = [first + i * self._cost_us for i in range(block)]
+        slot = self._slots.pop(0)
+        wait_us = slot - self._tau_us - now_us
+        if wait_us > 0:
+            self.waited_s += wait_us / 1_000_000
+            self._sleep(wait_us / 1_000_000)
+        return None
+
+    def hold(self, retry_after_s: float) -> None:
+        """The vendor said wait: no invocation sends to this connection before then."""
+        until_us = self._now_us() + round(retry_after_s * 1_000_000) + self._tau_us
+        self._slots.clear()  # reserved before the vendor's word: not to be used
+        self._state.hold_until(self._key, until_us=until_us, ttl_s=3600)
+
+    def _count_today(self) -> Throttled | None:
+        now = self._clock()
+        day = int(now // _DAY_S)
+        assert self._daily_quota is not None
+        total = self._state.add(f"{self._quota_key}#{day}", 1, ceiling=self._daily_quota, ttl_s=2 * _DAY_S)
+        if total is None:
+            return Throttled(retry_after_s=(day + 1) * _DAY_S - now, reason="daily quota")
+        return None
+
+    def _now_us(self) -> int:
+        return int(self._clock() * 1_000_000)

@@ -1,0 +1,230 @@
+"""The HTTP kit's client: where requests may go, how answers are classified, what is retried."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from pshub.connections import ConnectionConfigError
+from pshub.connectors.errors import (
+    Conflict,
+    NotFound,
+    OutcomeUnknown,
+    PermanentConnectorError,
+    RateLimited,
+    TransientConnectorError,
+)
+from pshub.connectors.http import ApiResponse, ApiSettings, VendorError, retry_after
+from tests.unit.connectors.http.support import Clock, Script, client, json_response
+
+
+# -- where requests may go ----------------------------------------------------------------
+def test_a_path_goes_under_the_base_url_with_the_credential() -> None:
+    script = Script([json_response(200, {"id": "1"})])
+    answer = client(script).request("read_thing", "GET", "/things/1", params={"expand": "all"})
+    assert answer.json() == {"id": "1"}
+    [sent] = script.requests
+    assert str(sent.url) == "https://api.vendor.example/v1/things/1?expand=all"
+    assert sent.headers["authorization"] == "Bearer sk_test_secret"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/v1/things",
+        "https://api.vendor.example.evil.example/v1/things",
+        "http://api.vendor.example/v1/things",  # same host, plain http
+        "https://api.vendor.example:8443/v1/things",  # another port
+        "https://user:pw@api.vendor.example/v1/things",
+    ],
+)
+def test_no_request_leaves_for_a_host_the_configuration_did_not_name(url: str) -> None:
+    script = Script()
+    with pytest.raises(PermanentConnectorError, match="not under the configured base URL"):
+        client(script).request("follow_link", "GET", url)
+    assert script.requests == []
+
+
+def test_a_next_page_link_on_the_configured_host_is_followed() -> None:
+    script = Script([json_response(200, {"page": 2})])
+    client(script).request("list", "GET", "https://api.vendor.example/v1/things?page=2")
+    assert str(script.requests[0].url) == "https://api.vendor.example/v1/things?page=2"
+
+
+def test_a_redirect_is_not_followed() -> None:
+    script = Script([httpx.Response(302, headers={"Location": "https://evil.example/steal"})])
+    with pytest.raises(PermanentConnectorError, match="HTTP 302"):
+        client(script).request("read", "GET", "/things/1")
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"base_url": ""}, "base_url is required"),
+        ({"base_url": "ftp://vendor.example"}, "not an absolute http"),
+        ({"base_url": "http://vendor.example/api"}, "must be https"),
+        ({"base_url": "https://vendor.example/api?key=1"}, "no credentials, query"),
+        ({"base_url": "https://vendor.example", "rate_per_s": "-1"}, "positive number"),
+        ({"base_url": "https://vendor.example", "rate_per_s": "nan"}, "positive number"),
+        ({"base_url": "https://vendor.example", "daily_quota": "1.5"}, "whole number"),
+    ],
+)
+def test_settings_refuse_what_would_be_unsafe_or_meaningless(options: dict[str, str], message: str) -> None:
+    with pytest.raises(ConnectionConfigError, match=message):
+        ApiSettings.of("acme-api", options)
+
+
+def test_plain_http_is_allowed_to_the_loopback_only() -> None:
+    settings = ApiSettings.of("acme-api", {"base_url": "http://127.0.0.1:9001/api/"})
+    assert (settings.base_url, settings.host) == ("http://127.0.0.1:9001/api", "127.0.0.1:9001")
+
+
+# -- classification --------------------------------------------------------------------------
+def test_429_waits_exactly_the_retry_after_then_succeeds() -> None:
+    clock = Clock()
+    script = Script([json_response(429, {}, {"Retry-After": "7"}), json_response(200, {"ok": True})])
+    assert client(script, clock).request("read", "GET", "/x").json() == {"ok": True}
+    assert clock.slept == [7.0]
+    assert len(script.requests) == 2
+
+
+def test_429_with_an_http_date_waits_until_then() -> None:
+    clock = Clock(now=datetime.now(UTC).timestamp())
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=5), usegmt=True)
+    assert 3.5 <= (retry_after(when) or 0) <= 5.0
+    script = Script([json_response(429, {}, {"Retry-After": when}), json_response(200, {})])
+    client(script, clock).request("read", "GET", "/x")
+    assert 3.5 <= clock.slept[0] <= 5.0
+
+
+def test_429_without_retry_after_backs_off_the_platforms_default() -> None:
+    clock = Clock()
+    script = Script([json_response(429, {}), json_response(200, {})])
+    client(script, clock).request("read", "GET", "/x")
+    assert clock.slept == [1.0]
+
+
+def test_a_retry_after_longer_than_a_lambda_should_sleep_goes_back_to_the_workflow() -> None:
+    clock = Clock()
+    script = Script([json_response(429, {}, {"Retry-After": "120"})])
+    with pytest.raises(RateLimited) as raised:
+        client(script, clock).request("create_customer", "POST", "/customers", json={})
+    assert raised.value.retry_after_s == 120
+    assert raised.value.http_status == 429
+    assert clock.slept == []
+    assert len(script.requests) == 1
+
+
+def _throttle_in_body(response: ApiResponse) -> VendorError:
+    document = response.json_or_none()
+    code = document[0]["errorCode"] if isinstance(document, list) and document else None
+    return VendorError(code=code, message="limit", throttled=code == "REQUEST_LIMIT_EXCEEDED")
+
+
+def test_a_vendor_throttle_signal_in_a_4xx_body_is_rate_limiting_not_a_refusal() -> None:
+    clock = Clock()
+    spent = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    script = Script([json_response(403, spent), json_response(200, {})])
+    client(script, clock, describe=_throttle_in_body).request("read", "GET", "/x")
+    assert clock.slept == [1.0]
+
+
+def test_503_is_retried_with_backoff_until_it_passes() -> None:
+    clock = Clock()
+    script = Script([json_response(503, {}), json_response(503, {}), json_response(201, {"id": "9"})])
+    assert client(script, clock).request("create", "POST", "/things", json={}).status == 201
+    assert len(script.requests) == 3
+    assert len(clock.slept) == 2 and all(0 <= s <= 4 for s in clock.slept)
+
+
+def test_503_that_never_passes_gives_up_after_max_attempts() -> None:
+    script = Script(default=json_response(503, {"error": {"code": "down", "message": "maintenance"}}))
+    with pytest.raises(TransientConnectorError) as raised:
+        client(script, max_attempts="3").request("read", "GET", "/x")
+    assert len(script.requests) == 3
+    assert (raised.value.platform_code, raised.value.platform_message) == ("down", "maintenance")
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_an_ambiguous_5xx_after_a_write_is_an_unknown_outcome_never_resent(status: int) -> None:
+    script = Script(default=json_response(status, {}))
+    with pytest.raises(OutcomeUnknown, match="outcome unknown"):
+        client(script).request("create", "POST", "/things", json={"name": "x"})
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_an_ambiguous_5xx_of_a_repeatable_call_is_retried(status: int) -> None:
+    script = Script([json_response(status, {}), json_response(200, {})])
+    client(script).request("upsert", "PUT", "/things/eid:P-1", json={})
+    assert len(script.requests) == 2
+
+
+def test_a_lost_answer_to_a_write_is_an_unknown_outcome_never_resent() -> None:
+    script = Script(default=httpx.ReadTimeout("timed out"))
+    with pytest.raises(OutcomeUnknown):
+        client(script).request("create", "POST", "/things", json={})
+    assert len(script.requests) == 1
+
+
+def test_a_lost_answer_to_a_keyed_write_is_retried() -> None:
+    script = Script([httpx.RemoteProtocolError("closed"), json_response(200, {"id": "1"})])
+    client(script).request("create", "POST", "/things", json={}, repeatable=True)
+    assert len(script.requests) == 2
+
+
+def test_a_connection_that_was_never_made_is_retried_even_for_a_write() -> None:
+    script = Script([httpx.ConnectError("refused"), json_response(201, {"id": "1"})])
+    client(script).request("create", "POST", "/things", json={})
+    assert len(script.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, NotFound), (409, Conflict), (400, PermanentConnectorError), (422, PermanentConnectorError)],
+)
+def test_refusals_are_permanent_with_the_platforms_words(status: int, error: type[Exception]) -> None:
+    body = {"error": {"code": "field_invalid", "message": "entityId is too long"}}
+    script = Script(default=json_response(status, body))
+    with pytest.raises(error) as raised:
+        client(script).request("create_project", "POST", "/job", json={})
+    assert len(script.requests) == 1
+    assert isinstance(raised.value, PermanentConnectorError)
+    assert raised.value.platform_code == "field_invalid"
+    assert raised.value.platform_message == "entityId is too long"
+    assert raised.value.http_status == status
+    assert raised.value.operation == "create_project"
+    assert raised.value.connection_id == "acme-api"
+
+
+def test_a_static_credential_refused_is_permanent_after_one_request() -> None:
+    script = Script(default=json_response(401, {"message": "invalid api key"}))
+    with pytest.raises(PermanentConnectorError, match="refused this connection's API credentials"):
+        client(script).request("read", "GET", "/x")
+    assert len(script.requests) == 1
+
+
+# -- masking --------------------------------------------------------------------------------
+def test_debug_logs_never_show_the_credential_or_token_fields(caplog: pytest.LogCaptureFixture) -> None:
+    script = Script(
+        [
+            json_response(
+                200,
+                {"access_token": "tok_LEAK", "owner": {"email": "pat@example.com"}, "id": "1"},
+                {"Set-Cookie": "session=LEAKCOOKIE"},
+            )
+        ]
+    )
+    caplog.set_level(logging.DEBUG, logger="pshub.connectors.http")
+    client(script).request("read", "GET", "/x?api_key=LEAKKEY&page=2")
+    [record] = [r for r in caplog.records if r.name == "pshub.connectors.http"]
+    text = repr(record.__dict__)
+    for secret in ("sk_test_secret", "tok_LEAK", "LEAKCOOKIE", "LEAKKEY"):
+        assert secret not in text
+    assert record.__dict__["response_body"]["id"] == "1"
+    assert "page=2" in record.getMessage()

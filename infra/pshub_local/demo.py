@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pshub.connections import Connection
-from pshub.connectors.registry import sandbox_snapshot
 from pshub_infra.topology import MAX_WEBHOOK_BODY_BYTES, REPO_ROOT
 from pshub_local import vendors
 from pshub_local.client import Response, send
@@ -76,7 +75,7 @@ class Outcome:
     dead_letters: list[QueueMessage]
     exceptions: list[dict[str, Any]]
     executions: list[dict[str, Any]]
-    # connection id -> what its (sandbox) system now holds
+    # connection id -> what its system (the platform's local fake) now holds
     systems: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -87,7 +86,7 @@ class Outcome:
             dead_letters=runtime.dead_letters(),
             exceptions=runtime.business_exceptions(),
             executions=[_execution_row(runtime, e) for e in runtime.executions()],
-            systems=sandbox_snapshot(runtime.connections),
+            systems=runtime.systems_snapshot(),
         )
 
     def correlation_ids(self) -> dict[str, set[str]]:
@@ -391,10 +390,10 @@ def render_json(report: DemoReport) -> str:
     return json.dumps(report.as_dict(), indent=2)
 
 
-# Which fields of a sandbox record say what a person checks first.
+# Which fields of a system's record say what a person checks first.
 _RECORD_FIELDS = (
     "code", "name", "client", "legal_entity", "tax_jurisdiction", "template", "currency", "kind",
-    "billing_model", "linked_project", "active", "archived", "cancelled",
+    "billing_model", "schedule_type", "project", "linked_project", "active", "archived", "cancelled",
 )  # fmt: skip
 
 
@@ -403,12 +402,13 @@ def _singular(kind: str) -> str:
 
 
 def _system_lines(systems: Mapping[str, Any]) -> list[str]:
-    lines = ["", "Records in each (sandbox) system"]
+    lines = ["", "Records in each system (local fakes of the vendors' APIs, reached over HTTP)"]
     for connection_id, system in sorted(systems.items()):
         records = {kind: rows for kind, rows in system.get("records", {}).items() if rows}
         if not records:
             continue
-        lines.append(f"  {connection_id} ({system['platform']}, {system['role']})")
+        requests = f", {system['calls']} HTTP requests" if system.get("implementation") == "http fake" else ""
+        lines.append(f"  {connection_id} ({system['platform']}, {system['role']}{requests})")
         for kind, rows in records.items():
             for row in rows:
                 fields = ", ".join(

@@ -26,7 +26,7 @@ import boto3
 from moto import mock_aws
 
 from pshub.connections import Connection, parse_registry
-from pshub.connectors.registry import reset_sandboxes
+from pshub.connectors.registry import reset_connectors, reset_sandboxes, sandbox_snapshot
 from pshub_infra.topology import (
     CANONICAL_EVENT_SOURCE,
     CONNECTIONS_FILE,
@@ -37,6 +37,8 @@ from pshub_infra.topology import (
 )
 from pshub_local import functions
 from pshub_local.consumers import Poller, QueueConsumer
+from pshub_local.fakes import FakeApi
+from pshub_local.fakes.local import LocalFake, start_fakes, stop_fakes
 from pshub_local.moto_patches import step_functions_patches
 from pshub_local.resources import (
     Resources,
@@ -44,6 +46,7 @@ from pshub_local.resources import (
     declare_compute,
     function_environment,
     provision,
+    put_api_credentials,
     register_functions,
 )
 from pshub_local.vendors import local_secret
@@ -94,7 +97,11 @@ class LocalRuntime:
         self.repo_root = repo_root
         self.region = region
         document = json.loads(connections_file.read_text(encoding="utf-8"))
+        self._document = document
+        self._connections_source = str(connections_file)
         self.connections: dict[str, Connection] = parse_registry(document, str(connections_file))
+        # Each connection with a real connector gets its platform's fake on 127.0.0.1 (on start).
+        self.fakes: dict[str, LocalFake] = {}
         # The registry reaches the functions as compact JSON, as CDK writes it.
         self._connections_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
         # Signing secrets of the connections that receive webhooks (as in AWS; by connection id).
@@ -130,7 +137,10 @@ class LocalRuntime:
             self._logs = session.client("logs")
             self._sfn = session.client("stepfunctions")
             self._dynamodb = session.client("dynamodb")
+            self._serve_fakes()
             self.resources = provision(self.topology, session, self.region, self.connections, self.secrets)
+            for connection_id, local in self.fakes.items():
+                put_api_credentials(session, connection_id, local.credentials)
             account_id = self.resources.get("role", "service").arn.split(":")[4]
             declare_compute(self.topology, self.resources, self.region, account_id)
             environments = {
@@ -139,8 +149,10 @@ class LocalRuntime:
             }
             register_functions(self.topology, session, self.resources, environments)
             create_state_machines(self.topology, session, self.resources)
-            # Each runtime starts with fresh SaaS sandboxes, as it starts with fresh AWS state.
+            # Each runtime starts with fresh SaaS sandboxes, as it starts with fresh AWS state,
+            # and builds its real connectors anew (pointed at this runtime's fakes).
             reset_sandboxes()
+            reset_connectors()
             self._load_functions(environments)
             self._consumers = [self._consumer(spec) for spec in self.topology.consumers]
         except BaseException:
@@ -152,6 +164,8 @@ class LocalRuntime:
 
     def stop(self) -> None:
         self.stop_pollers()
+        stop_fakes(self.fakes)
+        self.fakes = {}
         for function in self._functions.values():
             functions.unload(function.module)
         self._functions.clear()
@@ -176,6 +190,33 @@ class LocalRuntime:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _serve_fakes(self) -> None:
+        """Start the fakes and point their connections at them (base URL, token endpoints)."""
+        self.fakes = start_fakes(self.connections)
+        if not self.fakes:
+            return
+        document = json.loads(json.dumps(self._document))
+        for entry in document["connections"]:
+            local = self.fakes.get(entry["id"])
+            if local is not None:
+                entry["options"] = {**entry.get("options", {}), **local.fake.local_options()}
+        self.connections = parse_registry(document, self._connections_source)
+        self._connections_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+    def fake(self, connection_id: str) -> FakeApi:
+        """The local fake behind a connection (its controls: inject, drop_answer, set_outage, calls)."""
+        return self.fakes[connection_id].fake
+
+    def systems_snapshot(self) -> dict[str, Any]:
+        """Every outbound system's records by connection id: the fakes' and any sandbox's."""
+        systems = sandbox_snapshot(
+            {k: c for k, c in self.connections.items() if c.implementation == "sandbox"}
+        )
+        systems.update(
+            {k: {**local.fake.snapshot(), "role": local.connection.role} for k, local in self.fakes.items()}
+        )
+        return dict(sorted(systems.items()))
 
     # --- names --------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Provisioning figures: state transitions per provisioned project and their cost.
 
 Plays a closed-won deal through the local runtime (the ASL CDK deploys, executed by
-moto) on the happy path, with transient failures absorbed by retries, and parked then
+moto; the platforms are their vendors' local fakes over HTTP) on the happy path, with transient failures absorbed by retries, and parked then
 resumed; counts billed state transitions (every state entered, retries included) from
 the execution history and prices them at the Step Functions Standard list price.
 
@@ -66,31 +66,26 @@ def scenario(name: str, prepare: Any, resume: bool = False) -> dict[str, Any]:
             )
             runtime.drain()
         count, finished, status = transitions(runtime)
-    return {"scenario": name, "status": status, "transitions": count, "seconds": finished - started}
+        requests = {cid: len(local_fake.fake.calls()) for cid, local_fake in runtime.fakes.items()}
+    return {
+        "scenario": name,
+        "status": status,
+        "transitions": count,
+        "seconds": finished - started,
+        "requests": requests,
+    }
 
 
 def main() -> None:
-    from pshub.connectors.errors import PermanentConnectorError, TransientConnectorError
-    from pshub.connectors.registry import sandbox_for
-
     def nothing(runtime: Any) -> None:
         return None
 
     def flaky_erp(runtime: Any) -> None:
-        sandbox_for(runtime.connections["netsuite-acme"]).inject_failure(
-            "create_project",
-            TransientConnectorError("503", platform="netsuite", connection_id="netsuite-acme",
-                                    operation="create_project"),
-            times=2,
-        )  # fmt: skip
+        runtime.fake("netsuite-acme").inject("create_job", 503, times=2)
 
     def refusing_psa(runtime: Any) -> None:
-        sandbox_for(runtime.connections["kantata-acme"]).inject_failure(
-            "create_project_from_template",
-            PermanentConnectorError("template archived", platform="kantata", connection_id="kantata-acme",
-                                    operation="create_project_from_template"),
-            times=1,
-        )  # fmt: skip
+        archived = {"errors": [{"type": "validation", "message": "Workspace template is archived"}]}
+        runtime.fake("kantata-acme").inject("create_workspace", 422, archived)
 
     logging.disable(logging.CRITICAL)
     rows = []
@@ -105,6 +100,10 @@ def main() -> None:
             f"  {row['scenario']:32s} {row['status']:10s} {row['transitions']:3d} transitions  "
             f"${cost * 1000:.3f} per 1,000 projects  ({row['seconds']:.2f} s locally)"
         )
+    print("HTTP requests per provisioned project, per system (the real connectors against the local fakes)")
+    for row in rows:
+        systems = ", ".join(f"{cid} {n}" for cid, n in sorted(row["requests"].items()) if n)
+        print(f"  {row['scenario']:32s} {sum(row['requests'].values()):3d} in all: {systems}")
 
 
 if __name__ == "__main__":

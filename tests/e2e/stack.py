@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from pshub.connectors.registry import connector_for
 from pshub_local import vendors
 from pshub_local.client import Response, send
+from pshub_local.fakes import FakeApi
 from pshub_local.runtime import LocalRuntime
 from pshub_local.server import WebhookServer
 from tests.helpers import sample
@@ -29,3 +32,21 @@ class LocalStack:
 
     def queue_depths(self) -> dict[str, int]:
         return {q.key: self.runtime.queue_depth(q.key) for q in self.runtime.topology.queues}
+
+    def fake(self, connection_id: str) -> Any:
+        """The platform's local fake behind a connection: its records and its controls."""
+        fake: FakeApi = self.runtime.fake(connection_id)
+        return fake
+
+    def connector(self, connection_id: str) -> Any:
+        """The connection's real connector, pointed at its fake (reads as the workflow would)."""
+        connection = self.runtime.connections[connection_id]
+        return connector_for(connection, connection.role)
+
+    def records(self, connection_id: str, kind: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = self.fake(connection_id).records()[kind]
+        return records
+
+    def requests(self, connection_id: str, operation: str) -> int:
+        """How many HTTP requests of ``operation`` the platform received."""
+        return len(self.fake(connection_id).calls(operation))

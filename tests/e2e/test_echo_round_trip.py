@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-from pshub.canonical.model import BillingModel, Money
-from pshub.connectors.registry import sandbox_for
 from pshub_local.client import send
 from tests.e2e.stack import LocalStack
 from tests.helpers import sample
 
 SALESFORCE_OPPORTUNITY = "0065e00000KxYzAAAV"
+SALESFORCE_CONTRACT = "8005e00000CoNtRAAV"
 
 
 def stripe_customer_updated(customer_id: str, name: str, event_id: str) -> bytes:
@@ -24,26 +23,25 @@ def stripe_customer_updated(customer_id: str, name: str, event_id: str) -> bytes
 
 
 def test_billing_platforms_echo_of_pshubs_write_is_not_propagated(local: LocalStack) -> None:
-    # Given a won retainer deal, which pshub bills in the billing platform (Stripe)
-    crm = sandbox_for(local.runtime.connections["salesforce-acme"])
-    details = crm.get_opportunity(SALESFORCE_OPPORTUNITY)
-    assert details.contract is not None
-    retainer = details.contract.model_copy(
-        update={
-            "billing_model": BillingModel.RETAINER,
-            "retainer_per_month": Money(amount="10000.00", currency=details.contract.currency),
-        }
+    # Given a won retainer deal (its contract edited in Salesforce), which pshub bills in Stripe
+    local.fake("salesforce-acme").update_record(
+        "Contract",
+        SALESFORCE_CONTRACT,
+        {"pshub_Billing_Model__c": "Retainer", "pshub_Retainer_Per_Month__c": 10000.0},
     )
-    crm.add_opportunity(details.model_copy(update={"contract": retainer}))
+    details = local.connector("salesforce-acme").get_opportunity(SALESFORCE_OPPORTUNITY)
+    assert details.contract is not None and details.contract.retainer_per_month is not None
     local.deliver("salesforce-acme", "salesforce/account.updated.xml")  # the CRM's account, named
     local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml")
     local.runtime.drain()
     # ... so pshub wrote the client to Stripe as a customer
     [activated] = local.events_of_type("ProjectActivated")
     assert activated["detail"]["payload"]["billing_route"] == "billing_platform"
-    stripe = sandbox_for(local.runtime.connections["stripe-acme"])
-    [upsert] = stripe.calls("upsert_customer")
-    customer_id = stripe.snapshot()["records"]["customers"][0]["native_id"]
+    [customer] = local.records("stripe-acme", "customers")
+    customer_id = customer["native_id"]
+    assert local.requests("stripe-acme", "create_customer") == 1
+    [plan] = local.records("stripe-acme", "billing_plans")
+    assert (plan["kind"], plan["customer"], plan["cancelled"]) == ("subscription", customer_id, False)
     before = len(local.runtime.canonical_events())
 
     # When Stripe's webhook echoes that write back (same name)
@@ -77,4 +75,3 @@ def test_billing_platforms_echo_of_pshubs_write_is_not_propagated(local: LocalSt
     assert conflict["category"] == "ownership_conflict"
     assert conflict["context"]["incoming_value"] == "Acme Renamed In Billing"
     assert conflict["context"]["owner_current_value"] == details.client.name  # the CRM's name
-    assert upsert.outcome

@@ -1,7 +1,8 @@
 """Opportunity to project, end to end: a signed closed-won webhook in, every system set up once.
 
 The state machine is the ASL file CDK deploys, executed by moto, with its Lambda tasks
-dispatched to our real handlers; the SaaS platforms are the connectors' sandboxes.
+dispatched to our real handlers; the SaaS platforms are their vendors' local fakes, reached
+over HTTP by the real connectors (only the base URL and the credentials differ from production).
 """
 
 from __future__ import annotations
@@ -12,19 +13,15 @@ from typing import Any
 import boto3
 
 from pshub.business_exceptions import Category, OwnerTeam, Status
-from pshub.canonical.model import ContractStatus
-from pshub.connectors.errors import PermanentConnectorError, RateLimited, TransientConnectorError
-from pshub.connectors.registry import sandbox_for
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.workflows.provisioning.resolution import resolve_parked
 from tests.e2e.stack import LocalStack
 
 HUBSPOT_DEAL = "27182818284"
 SALESFORCE_OPPORTUNITY = "0065e00000KxYzAAAV"
-
-
-def sandbox(local: LocalStack, connection_id: str) -> Any:
-    return sandbox_for(local.runtime.connections[connection_id])
+SALESFORCE_ACCOUNT = "0015e00000AcMe1AAF"
+SALESFORCE_CONTRACT = "8005e00000CoNtRAAV"
+SALESFORCE_QUOTE = "a0A5e00000RaTe1EAF"
 
 
 def exceptions(local: LocalStack) -> ExceptionStore:
@@ -34,12 +31,17 @@ def exceptions(local: LocalStack) -> ExceptionStore:
     )
 
 
-def psa_refuses(local: LocalStack, operation: str, message: str, *, times: int = 1, **vendor: str) -> None:
-    """The PSA sandbox refuses the next ``times`` calls of ``operation`` permanently."""
-    error = PermanentConnectorError(
-        message, platform="kantata", connection_id="kantata-acme", operation=operation, **vendor
-    )
-    sandbox(local, "kantata-acme").inject_failure(operation, error, times=times)
+def psa_refuses(local: LocalStack, operation: str, message: str, *, times: int = 1) -> None:
+    """Kantata answers the next ``times`` requests of ``operation`` with its 422 validation error."""
+    body = {"errors": [{"type": "validation", "message": message}]}
+    local.fake("kantata-acme").inject(operation, 422, body, times=times)
+
+
+def salesforce_deal_changes(local: LocalStack, **sobjects: dict[str, Any]) -> None:
+    """Someone edits the seeded Salesforce deal's records in the org (by sObject: fields)."""
+    ids = {"Account": SALESFORCE_ACCOUNT, "Contract": SALESFORCE_CONTRACT, "SBQQ__Quote__c": SALESFORCE_QUOTE}
+    for sobject, values in sobjects.items():
+        local.fake("salesforce-acme").update_record(sobject, ids[sobject], values)
 
 
 def executions(local: LocalStack) -> list[dict[str, Any]]:
@@ -59,23 +61,26 @@ def test_closed_won_deal_is_provisioned_in_every_system_with_cross_references(lo
     [won] = local.events_of_type("OpportunityClosedWon")
     assert activated["detail"]["correlation_id"] == won["detail"]["correlation_id"]
     # ... the ERP holds exactly one project shell, with its financial dimensions ...
-    erp = sandbox(local, "netsuite-acme")
-    assert len(erp.snapshot()["records"]["projects"]) == 1
-    erp_project = erp.get_project(code)
-    assert erp_project.native_id == payload["system_ids"]["netsuite-acme"]
+    [erp_record] = local.records("netsuite-acme", "projects")
+    assert (erp_record["code"], erp_record["legal_entity"], erp_record["active"]) == (code, "ACME-US", True)
+    erp_project = local.connector("netsuite-acme").get_project(code)  # read back over NetSuite's API
+    assert erp_project.native_id == payload["system_ids"]["netsuite-acme"] == erp_record["native_id"]
     assert erp_project.project.dimensions.legal_entity == "ACME-US"
     assert erp_project.project.dimensions.cost_centre == "CC-410"
-    assert len(erp.snapshot()["records"]["customers"]) == 1
+    assert len(local.records("netsuite-acme", "customers")) == 1
     # ... the PSA holds one project from the consulting template, with the approved rate card ...
-    psa = sandbox(local, "kantata-acme")
-    assert len(psa.snapshot()["records"]["projects"]) == 1
-    psa_project = psa.get_project(code)
+    [psa_record] = local.records("kantata-acme", "projects")
+    assert psa_record["template"] == "TPL-CONSULT"
+    psa_project = local.connector("kantata-acme").get_project(code)
     assert psa_project.template == "TPL-CONSULT"
-    assert psa_project.rate_card is not None and len(psa_project.rate_card.rates) >= 2
+    assert psa_project.rate_card is not None
+    assert sorted(r.role for r in psa_project.rate_card.rates) == sorted(psa_record["rate_card_roles"])
+    assert len(psa_record["rate_card_roles"]) >= 2
     # ... the ERP bills it (time and materials), and the CRM deal links back to the project
-    assert len(erp.calls("create_billing_schedule")) == 1
-    crm = sandbox(local, "hubspot-acme")
-    assert crm.linked_project(HUBSPOT_DEAL).project_code == code
+    assert local.requests("netsuite-acme", "create_billing_schedule") == 1
+    assert len(local.records("netsuite-acme", "billing_schedules")) == 1
+    deal = local.fake("hubspot-acme").properties("deals", HUBSPOT_DEAL)
+    assert deal["pshub_project_code"] == code
     [execution] = executions(local)
     assert execution["status"] == "SUCCEEDED"
 
@@ -99,23 +104,22 @@ def test_duplicate_delivery_and_second_execution_create_nothing_twice(local: Loc
     )
     local.runtime.drain()
     assert len(executions(local)) == 1
-    assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
+    assert local.requests("netsuite-acme", "create_job") == 1
     assert len(local.events_of_type("ProjectActivated")) == 1
 
 
 def test_incomplete_terms_stop_before_anything_is_created_with_an_owned_exception(local: LocalStack) -> None:
-    # Given the Salesforce deal's contract is still a draft and has no tax jurisdiction
-    crm = sandbox(local, "salesforce-acme")
-    details = crm.get_opportunity(SALESFORCE_OPPORTUNITY)
-    assert details.contract is not None
-    draft = details.contract.model_copy(update={"status": ContractStatus.DRAFT, "tax_jurisdiction": None})
-    crm.add_opportunity(details.model_copy(update={"contract": draft}))
+    # Given the Salesforce deal's quote is still a draft and its account has no tax jurisdiction
+    salesforce_deal_changes(
+        local, SBQQ__Quote__c={"SBQQ__Status__c": "Draft"}, Account={"pshub_Tax_Jurisdiction__c": None}
+    )
     # When it is won
     local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml")
     local.runtime.drain()
     # Then nothing exists in the ERP, the PSA or billing ...
-    assert sandbox(local, "netsuite-acme").calls("upsert_client") == []
-    assert sandbox(local, "kantata-acme").calls("create_project_from_template") == []
+    assert local.fake("netsuite-acme").calls() == []
+    assert local.fake("kantata-acme").calls() == []
+    assert local.fake("stripe-acme").calls() == []
     # ... and sales ops owns one exception naming both problems, with the deal's keys
     [parked] = exceptions(local).list()
     assert parked.category is Category.COMMERCIAL_TERMS_INVALID
@@ -126,11 +130,7 @@ def test_incomplete_terms_stop_before_anything_is_created_with_an_owned_exceptio
 
 
 def test_tax_or_entity_problem_alone_goes_to_finance_ops(local: LocalStack) -> None:
-    crm = sandbox(local, "salesforce-acme")
-    details = crm.get_opportunity(SALESFORCE_OPPORTUNITY)
-    assert details.contract is not None
-    no_entity = details.contract.model_copy(update={"legal_entity": "ACME-DE"})
-    crm.add_opportunity(details.model_copy(update={"contract": no_entity}))
+    salesforce_deal_changes(local, Account={"pshub_Legal_Entity__c": "ACME-DE"})
     local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml")
     local.runtime.drain()
     [parked] = exceptions(local).list()
@@ -140,47 +140,22 @@ def test_tax_or_entity_problem_alone_goes_to_finance_ops(local: LocalStack) -> N
 
 
 def test_transient_failures_are_absorbed_by_the_workflows_retries(local: LocalStack) -> None:
-    erp = sandbox(local, "netsuite-acme")
-    psa = sandbox(local, "kantata-acme")
-    erp.inject_failure(
-        "create_project",
-        TransientConnectorError(
-            "503 Service Unavailable",
-            platform="netsuite",
-            connection_id="netsuite-acme",
-            operation="create_project",
-        ),
-        times=2,
-    )
-    psa.inject_failure(
-        "push_rate_card",
-        RateLimited(
-            "429 Too Many Requests",
-            retry_after_s=1.0,
-            platform="kantata",
-            connection_id="kantata-acme",
-            operation="push_rate_card",
-        ),
-        times=1,
-    )
+    # NetSuite is unavailable twice when the project is created, Kantata throttles a rate (429)
+    local.fake("netsuite-acme").inject("create_job", 503, times=2)
+    local.fake("kantata-acme").inject("create_rate_card_role", 429)
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
     [execution] = executions(local)
     assert execution["status"] == "SUCCEEDED"
-    assert len(erp.calls("create_project")) == 3  # two 503s, then created
+    assert local.requests("netsuite-acme", "create_job") == 3  # two 503s, then created
+    assert len(local.records("netsuite-acme", "projects")) == 1
     assert len(local.events_of_type("ProjectActivated")) == 1
     assert exceptions(local).list() == []
 
 
 def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctly(local: LocalStack) -> None:
     # Given the PSA refuses the project permanently (e.g. a template retired by the PMO)
-    psa_refuses(
-        local,
-        "create_project_from_template",
-        "template TPL-CONSULT is archived",
-        platform_code="422",
-        platform_message="Workspace template is archived",
-    )
+    psa_refuses(local, "create_workspace", "Workspace template is archived")
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
     # Then the execution waits, visible as a PMO exception that says what exists already
@@ -190,7 +165,7 @@ def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctl
     assert parked.owner_team is OwnerTeam.PMO
     assert "erp_project" in parked.context["already_created"]
     assert "Workspace template is archived" in json.dumps(parked.context)
-    assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
+    assert local.requests("netsuite-acme", "create_job") == 1
     assert local.events_of_type("ProjectActivated") == []
     # When the PMO fixes the template and retries
     sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
@@ -199,12 +174,13 @@ def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctl
     # Then provisioning resumes at the PSA step and finishes, with one ERP project
     assert resolved.status is Status.RESOLVED
     assert executions(local)[0]["status"] == "SUCCEEDED"
-    assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
+    assert local.requests("netsuite-acme", "create_job") == 1
+    assert len(local.records("kantata-acme", "projects")) == 1
     assert len(local.events_of_type("ProjectActivated")) == 1
 
 
 def test_abandoned_provisioning_compensates_what_was_created(local: LocalStack) -> None:
-    psa_refuses(local, "push_rate_card", "rate card currency not enabled")
+    psa_refuses(local, "create_rate_card_role", "Rate card currency is not enabled")
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
     [parked] = exceptions(local).list()
@@ -213,8 +189,11 @@ def test_abandoned_provisioning_compensates_what_was_created(local: LocalStack) 
     local.runtime.drain()
     assert executions(local)[0]["status"] == "FAILED"
     code = parked.business_keys["project_code"]
-    assert sandbox(local, "netsuite-acme").get_project(code).active is False
-    assert sandbox(local, "kantata-acme").get_project(code).archived is True
+    assert local.connector("netsuite-acme").get_project(code).active is False
+    assert local.connector("kantata-acme").get_project(code).archived is True
+    [erp_record] = local.records("netsuite-acme", "projects")
+    [psa_record] = local.records("kantata-acme", "projects")
+    assert (erp_record["active"], psa_record["archived"]) == (False, True)
     assert local.events_of_type("ProjectActivated") == []
 
 
@@ -234,16 +213,16 @@ def test_a_second_execution_under_another_name_creates_nothing_twice(local: Loca
     local.runtime.drain()
     # Then it succeeds without creating anything a second time, and announces the same project
     assert {e["status"] for e in executions(local)} == {"SUCCEEDED"}
-    assert len(sandbox(local, "netsuite-acme").snapshot()["records"]["projects"]) == 1
-    assert len(sandbox(local, "netsuite-acme").snapshot()["records"]["customers"]) == 1
-    assert len(sandbox(local, "kantata-acme").snapshot()["records"]["projects"]) == 1
+    assert len(local.records("netsuite-acme", "projects")) == 1
+    assert len(local.records("netsuite-acme", "customers")) == 1
+    assert len(local.records("kantata-acme", "projects")) == 1
     activated = local.events_of_type("ProjectActivated")
     assert len({e["detail"]["event_id"] for e in activated}) == 1  # same event id: consumers deduplicate
     assert len({e["detail"]["payload"]["project_code"] for e in activated}) == 1
 
 
 def test_a_step_that_fails_again_after_a_retry_parks_again_and_can_be_resumed(local: LocalStack) -> None:
-    psa_refuses(local, "create_project_from_template", "template TPL-CONSULT is archived", times=2)
+    psa_refuses(local, "create_workspace", "Workspace template is archived", times=2)
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
     sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
@@ -256,14 +235,15 @@ def test_a_step_that_fails_again_after_a_retry_parks_again_and_can_be_resumed(lo
     resolve_parked(exceptions(local), sfn, second.id, "retry", "template restored")
     local.runtime.drain()
     assert executions(local)[0]["status"] == "SUCCEEDED"
-    assert len(sandbox(local, "netsuite-acme").calls("create_project")) == 1
+    assert local.requests("netsuite-acme", "create_job") == 1
+    assert len(local.records("kantata-acme", "projects")) == 1
     assert len(local.events_of_type("ProjectActivated")) == 1
 
 
 def test_operator_resolves_a_parked_provisioning_from_the_command_line(local: LocalStack, capsys) -> None:
     from pshub_local.cli import main
 
-    psa_refuses(local, "create_project_from_template", "template archived")
+    psa_refuses(local, "create_workspace", "Workspace template is archived")
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
     table = ["--table", local.runtime.resource_name("table", "business_exceptions")]

@@ -100,3 +100,36 @@ def test_api_credentials_are_granted_by_connection_role(tmp_path: Path) -> None:
     # And an unknown role is refused at synth
     with pytest.raises(ValueError, match="no connection role"):
         secrets.grant_read_api(role, ("accounting",))
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"implementation": "sandbox"}, "kantata-acme is an in-memory sandbox"),
+        ({"platform": "hubspot", "role": "psa"}, "kantata-acme: hubspot has no psa connector yet"),
+    ],
+)
+def test_a_deployed_stack_refuses_a_connection_without_a_real_connector(
+    tmp_path: Path, change: dict[str, str], refusal: str
+) -> None:
+    # Given the registry with the PSA connection made a stand-in
+    document = json.loads(CONNECTIONS_FILE.read_text())
+    [psa] = [c for c in document["connections"] if c["id"] == "kantata-acme"]
+    psa.update(change)
+    connections_file = tmp_path / "connections.json"
+    connections_file.write_text(json.dumps(document))
+    # When the stack is synthesized, Then it fails and names the connection and what to do
+    stack = cdk.Stack(cdk.App(), "Probe")
+    with pytest.raises(ValueError, match="a deployed stack needs a real connector") as refused:
+        ConnectionSecrets(stack, "Connections", connections_file=connections_file)
+    assert refusal in str(refused.value)
+    assert '"implementation": "http"' in str(refused.value)
+
+
+def test_every_configured_connection_of_a_workflow_role_has_its_platforms_connector() -> None:
+    from pshub.platforms import platform
+
+    for connection in REGISTRY.values():
+        assert connection.implementation == "http"
+        if connection.role in {"erp", "psa", "crm", "billing"}:
+            assert connection.role in platform(connection.platform).outbound

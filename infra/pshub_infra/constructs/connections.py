@@ -23,12 +23,34 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from pshub.connections import ROLES, api_secret_name, parse_registry, signing_secret_name
+from pshub.connections import ROLES, Connection, api_secret_name, parse_registry, signing_secret_name
 from pshub_infra.constants import API_PLACEHOLDER_KEY, PLACEHOLDER_SECRET_LENGTH
 from pshub_infra.constructs.acknowledgments import acknowledge
 
 # Lambda allows 4 KB for all variables of a function together; leave room for the rest.
 MAX_REGISTRY_ENV_BYTES = 3 * 1024
+
+
+def refuse_stand_ins(connections: Iterable[Connection], source: str) -> None:
+    """A deployed stack talks to real systems only: no in-memory sandbox, and every connection
+    of a role the workflows call has its platform's real connector for that role."""
+    from pshub.connectors.registry import CONNECTOR_ROLES
+    from pshub.platforms import platform
+
+    problems = []
+    for connection in connections:
+        if connection.implementation == "sandbox":
+            problems.append(f"{connection.id} is an in-memory sandbox")
+        elif (
+            connection.role in CONNECTOR_ROLES
+            and connection.role not in platform(connection.platform).outbound
+        ):
+            problems.append(f"{connection.id}: {connection.platform} has no {connection.role} connector yet")
+    if problems:
+        raise ValueError(
+            f"{source}: a deployed stack needs a real connector behind every connection ({'; '.join(problems)}); "
+            'set "implementation": "http" (the default) and the platform\'s options'
+        )
 
 
 class ConnectionSecrets(Construct):
@@ -41,6 +63,7 @@ class ConnectionSecrets(Construct):
         super().__init__(scope, construct_id)
         document = json.loads(connections_file.read_text(encoding="utf-8"))
         self.registry = parse_registry(document, source=str(connections_file))
+        refuse_stand_ins(self.registry.values(), str(connections_file))
         self.registry_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
         if len(self.registry_json.encode()) > MAX_REGISTRY_ENV_BYTES:
             raise ValueError(

@@ -164,6 +164,11 @@ class FakeApi:
     def not_routed(self, request: FakeRequest) -> FakeResponse:
         return FakeResponse(404, {"error": f"no route {request.method} {request.path}"})
 
+    def local_options(self) -> dict[str, str]:
+        """The connection options that point its connector here (the local runtime writes them
+        over the configured ones): the base URL, and token endpoints where the platform has them."""
+        return {"base_url": self.base_url}
+
     def records(self) -> dict[str, Any]:
         """Every record, JSON-able and without rates or personal data, for the demo's printout."""
         return {}
@@ -223,7 +228,10 @@ class FakeApi:
             self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
             self._server.daemon_threads = True
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name=f"fake-{self.platform}", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # stop() waits at most this long
+                name=f"fake-{self.platform}",
+                daemon=True,
             )
             self._thread.start()
         return self.base_url

@@ -34,7 +34,11 @@ class FakeClock:
 
 def connection(platform: str, role: str, conn_id: str | None = None, **options: str) -> Connection:
     return Connection(
-        id=conn_id or f"{platform}-test", platform=platform, role=role, options=options, implementation="sandbox"
+        id=conn_id or f"{platform}-test",
+        platform=platform,
+        role=role,
+        options=options,
+        implementation="sandbox",
     )
 
 

@@ -1,4 +1,5 @@
-"""One sandbox per connection per process, chosen by the connection's role and implementation."""
+"""Which connector stands behind a connection: the platform's real one (built from its manifest,
+once per process) or one sandbox per connection per process."""
 
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ from pshub.connectors.registry import (
 )
 from pshub.connectors.sandbox.erp import SandboxErp
 from pshub.errors import UnknownConnection
-from tests.helpers import REPO, connections
+from tests.helpers import REPO, connections, sandboxed
 from tests.unit.connectors.builders import client, project
 
 
 def test_every_lookup_of_a_connection_returns_the_same_sandbox() -> None:
     # Given the configured connections
-    config = connections()
+    config = sandboxed()
     # When two invocations ask for the ERP, by connection and by id
     first = connector_for(config["netsuite-acme"], "erp")
     second = registry.erp("netsuite-acme", config)
@@ -38,14 +39,17 @@ def test_every_lookup_of_a_connection_returns_the_same_sandbox() -> None:
 
 
 def test_helpers_read_the_registry_every_function_receives(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PSHUB_CONNECTIONS", (REPO / "infra/config/connections.json").read_text())
-    assert registry.psa("kantata-acme") is connector_for(connections()["kantata-acme"], "psa")
+    document = json.loads((REPO / "infra/config/connections.json").read_text())
+    for entry in document["connections"]:
+        entry["implementation"] = "sandbox"
+    monkeypatch.setenv("PSHUB_CONNECTIONS", json.dumps(document))
+    assert registry.psa("kantata-acme") is connector_for(sandboxed()["kantata-acme"], "psa")
     assert registry.crm("hubspot-acme").platform == "hubspot"
     assert registry.billing("stripe-acme").connection_id == "stripe-acme"
 
 
 def test_a_connection_is_only_used_in_its_own_role() -> None:
-    config = connections()
+    config = sandboxed()
     with pytest.raises(ConnectionConfigError, match="'hubspot-acme' is the crm connection"):
         connector_for(config["hubspot-acme"], "erp")
     with pytest.raises(UnknownConnection):
@@ -53,7 +57,7 @@ def test_a_connection_is_only_used_in_its_own_role() -> None:
 
 
 def test_reset_starts_again_from_seed_data() -> None:
-    config = connections()
+    config = sandboxed()
     erp = registry.erp("netsuite-acme", config)
     erp.upsert_client(client())
     reset_sandboxes()
@@ -63,7 +67,7 @@ def test_reset_starts_again_from_seed_data() -> None:
 
 
 def test_a_changed_configuration_is_another_system() -> None:
-    netsuite = connections()["netsuite-acme"]
+    netsuite = sandboxed()["netsuite-acme"]
     before = sandbox_for(netsuite)
     after = sandbox_for(
         replace(netsuite, options={**netsuite.options, "closed_periods_through": "2026-10-31"})
@@ -72,7 +76,7 @@ def test_a_changed_configuration_is_another_system() -> None:
 
 
 def test_the_snapshot_can_show_every_configured_sandbox_before_any_call() -> None:
-    snapshot = sandbox_snapshot(connections())
+    snapshot = sandbox_snapshot(sandboxed())
     assert sorted(snapshot) == [
         "hubspot-acme",
         "kantata-acme",
@@ -96,7 +100,7 @@ def test_a_seeded_deal_provisions_end_to_end_and_the_snapshot_prints(
     crm_connection: str, deal_id: str, code: str
 ) -> None:
     # Given the configured connections and the deal behind a sample closed-won webhook
-    config = connections()
+    config = sandboxed()
     crm = registry.crm(crm_connection, config)
     details = crm.get_opportunity(deal_id)
     contract = details.contract
@@ -131,3 +135,44 @@ def test_a_seeded_deal_provisions_end_to_end_and_the_snapshot_prints(
     linked = [o for o in snapshot[crm_connection]["records"]["opportunities"] if o["linked_project"]]
     assert [o["native_id"] for o in linked] == [deal_id]
     assert all(str(rate.hourly_rate.amount) not in printed for rate in contract.rate_card.rates)
+
+
+def test_an_http_connection_gets_its_platforms_real_connector_once_per_process() -> None:
+    from pshub.connectors.http import ConnectorContext
+    from pshub.platforms.kantata.outbound import KantataPsa
+
+    config = connections()
+    built: list[str] = []
+
+    def context(connection: object) -> ConnectorContext:
+        built.append(getattr(connection, "id", ""))
+        return ConnectorContext(credentials={"access_token": "local-test-token"})
+
+    registry.use_context(context)
+    try:
+        first = connector_for(config["kantata-acme"], "psa")
+        second = registry.psa("kantata-acme", config)
+        assert isinstance(first, KantataPsa)
+        assert first is second  # its pooled connections and tokens are reused
+        assert built == ["kantata-acme"]
+        # A changed configuration is another system: a new connector
+        moved = replace(
+            config["kantata-acme"],
+            options={**config["kantata-acme"].options, "base_url": "https://eu.mavenlink.example/api/v1"},
+        )
+        assert connector_for(moved, "psa") is not first
+    finally:
+        registry.use_context(None)
+
+
+def test_an_http_connection_without_credentials_says_which_field_and_where() -> None:
+    from pshub.connectors.http import ConnectorContext
+
+    registry.use_context(lambda connection: ConnectorContext(credentials={}))
+    try:
+        with pytest.raises(
+            ConnectionConfigError, match=r"'access_token'.*pshub/connections/kantata-acme/api"
+        ):
+            connector_for(connections()["kantata-acme"], "psa")
+    finally:
+        registry.use_context(None)

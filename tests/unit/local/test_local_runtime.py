@@ -189,7 +189,18 @@ def test_handlers_load_with_resolved_environment_and_their_own_helpers(runtime: 
     assert os.environ["CLAIMS"] == "pshub-claims"
     assert os.environ["BETA_ARN"] == runtime.function_arn("beta")
     assert os.environ["POWERTOOLS_SERVICE_NAME"] == "pshub"
-    assert json.loads(os.environ["PSHUB_CONNECTIONS"]) == json.loads(CONNECTIONS_FILE.read_text())
+    # The configured registry, each connection with a real connector pointed at its local fake
+    configured = json.loads(CONNECTIONS_FILE.read_text())
+    received = json.loads(os.environ["PSHUB_CONNECTIONS"])
+    for entry in configured["connections"]:
+        local = runtime.fakes.get(entry["id"])
+        if local is not None:
+            entry["options"] = {**entry.get("options", {}), **local.fake.local_options()}
+            assert local.fake.base_url.startswith("http://127.0.0.1:")
+    assert received == configured
+    assert set(runtime.fakes) == {
+        c["id"] for c in configured["connections"] if c["role"] in {"erp", "psa", "crm", "billing"}
+    }
     assert "\n" not in os.environ["PSHUB_CONNECTIONS"]
     assert os.environ["PSHUB_OWNERSHIP_POLICY"] == "[policy]\nversion = 1\n"
 
@@ -243,11 +254,13 @@ def test_each_webhook_connection_gets_its_local_signing_secret(runtime: LocalRun
         )
 
 
-def test_each_connection_gets_empty_api_credentials_that_can_be_replaced(runtime: LocalRuntime) -> None:
+def test_each_connection_gets_the_api_credentials_its_fake_accepts(runtime: LocalRuntime) -> None:
     secrets = boto3.client("secretsmanager")
     for connection in runtime.connections.values():
-        value = secrets.get_secret_value(SecretId=api_secret_name(connection.id))["SecretString"]
-        assert json.loads(value) == {}
+        value = json.loads(secrets.get_secret_value(SecretId=api_secret_name(connection.id))["SecretString"])
+        local = runtime.fakes.get(connection.id)
+        assert value == (local.credentials if local is not None else {})
+        assert local is None or value  # a fake's connection is handed credentials, never nothing
 
     # When credentials are stored for a local fake, Then a reader gets them
     connection_id = next(iter(runtime.connections))

@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args, overload
 
 from pshub.connections import Connection, ConnectionConfigError, load_registry
 from pshub.connectors.billing import BillingConnector
@@ -32,6 +32,7 @@ from pshub.connectors.sandbox.psa import SandboxPsa
 from pshub.errors import UnknownConnection
 
 Role = Literal["erp", "psa", "crm", "billing"]
+CONNECTOR_ROLES: frozenset[str] = frozenset(get_args(Role))  # the roles workflows call through connectors
 AnyConnector = ErpConnector | PsaConnector | CrmConnector | BillingConnector
 CONNECTIONS_ENV_VAR = "PSHUB_CONNECTIONS"
 

@@ -8,6 +8,7 @@ PLATFORM = Platform(
     roles=frozenset({"crm"}),
     inbound="webhook",
     adapter="pshub.platforms.hubspot.inbound:HubSpotAdapter",
+    outbound={"crm": "pshub.platforms.hubspot.outbound:connect"},
     native_attributes={
         "Opportunity": {
             "dealname": "name",

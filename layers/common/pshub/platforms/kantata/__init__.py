@@ -2,4 +2,9 @@
 
 from pshub.platforms.manifest import Platform
 
-PLATFORM = Platform(name="kantata", title="Kantata", roles=frozenset({"psa"}))
+PLATFORM = Platform(
+    name="kantata",
+    title="Kantata",
+    roles=frozenset({"psa"}),
+    outbound={"psa": "pshub.platforms.kantata.outbound:connect"},
+)

@@ -2,4 +2,9 @@
 
 from pshub.platforms.manifest import Platform
 
-PLATFORM = Platform(name="netsuite", title="Oracle NetSuite", roles=frozenset({"erp"}))
+PLATFORM = Platform(
+    name="netsuite",
+    title="Oracle NetSuite",
+    roles=frozenset({"erp"}),
+    outbound={"erp": "pshub.platforms.netsuite.outbound:connect"},
+)

@@ -8,6 +8,7 @@ PLATFORM = Platform(
     roles=frozenset({"crm"}),
     inbound="webhook",
     adapter="pshub.platforms.salesforce.inbound:SalesforceAdapter",
+    outbound={"crm": "pshub.platforms.salesforce.outbound:connect"},
     native_attributes={
         "Opportunity": {
             "Name": "name",

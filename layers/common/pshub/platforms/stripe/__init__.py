@@ -8,4 +8,5 @@ PLATFORM = Platform(
     roles=frozenset({"billing"}),
     inbound="webhook",
     adapter="pshub.platforms.stripe.inbound:StripeAdapter",
+    outbound={"billing": "pshub.platforms.stripe.outbound:connect"},
 )

@@ -1,0 +1,1 @@
+"""The local runtime's Kantata OX: its HTTP API fake (``fake.KantataFake``)."""

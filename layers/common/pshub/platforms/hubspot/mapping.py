@@ -1,0 +1,475 @@
+"""HubSpot CRM objects <-> canonical objects for the CRM role (pure functions, no I/O).
+
+How a won deal and its terms are held in the portal (what ``get_opportunity`` reads,
+CRM v3 objects whose property values are all strings):
+
+- The deal (``GET /crm/v3/objects/deals/{id}``): ``dealname``, ``dealstage``,
+  ``amount``, ``deal_currency_code``, ``closedate`` (a date and time; its date in the
+  portal's time zone, option ``time_zone``), ``hubspot_owner_id``, and pshub's custom deal
+  properties: ``pshub_service_line``, and the agreed terms ``pshub_billing_model``
+  (``time_and_materials``, ``fixed_fee_milestone``, ``retainer``, ``usage``),
+  ``pshub_contract_start_date``, ``pshub_contract_end_date`` and
+  ``pshub_payment_terms_days``. The deal's ``updatedAt`` in Unix milliseconds is the
+  source version (the webhooks' ``occurredAt`` form).
+- Its company (the primary ``deal_to_company`` association): ``name``, ``domain``,
+  ``lifecyclestage`` (lead to opportunity: a prospect), ``address``, ``address2``,
+  ``city``, ``state``, ``zip``, ``country`` (free text: an ISO code or a common English
+  name), and custom ``pshub_legal_name``, ``pshub_segment``, ``pshub_legal_entity``,
+  ``pshub_tax_id``, ``pshub_tax_jurisdiction``. HubSpot companies hold no currency: the
+  deal's is the client's.
+- Its quote (``deal_to_quote``; of several, the approved one last changed) is the
+  contract and the rate card: ``hs_title`` names the rate card, ``hs_status`` (``APPROVED``
+  or ``APPROVAL_NOT_NEEDED``: approved terms; else a draft), ``hs_currency``,
+  ``hs_quote_amount`` (the contract value), and one line item per role
+  (``quote_to_line_item``, read with ``line_items/batch/read``): ``name`` is the role,
+  ``price`` the hourly rate, ordered by ``hs_position_on_quote``. No quote: no terms yet.
+
+The write-back sets the custom deal properties ``pshub_project_code`` and
+``pshub_project_ids`` (the ids as compact JSON). HubSpot text properties hold at most
+65,536 characters; longer values are refused before sending.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from pshub.canonical.currencies import minor_unit
+from pshub.canonical.model import (
+    Address,
+    BillingModel,
+    Client,
+    ClientStatus,
+    Contract,
+    ContractStatus,
+    Money,
+    Opportunity,
+    Rate,
+    RateCard,
+    TaxProfile,
+)
+from pshub.connectors.results import OpportunityDetails, provisional_id
+from pshub.platforms import fields
+from pshub.platforms.fields import FieldProblem
+
+PROJECT_CODE_PROPERTY = "pshub_project_code"
+PROJECT_IDS_PROPERTY = "pshub_project_ids"
+TEXT_MAX = 65_536
+LINK_PROPERTIES = (PROJECT_CODE_PROPERTY, PROJECT_IDS_PROPERTY)
+
+DEAL_PROPERTIES = (
+    "dealname",
+    "dealstage",
+    "pipeline",
+    "amount",
+    "deal_currency_code",
+    "closedate",
+    "hubspot_owner_id",
+    "pshub_service_line",
+    "pshub_billing_model",
+    "pshub_contract_start_date",
+    "pshub_contract_end_date",
+    "pshub_payment_terms_days",
+)
+COMPANY_PROPERTIES = (
+    "name",
+    "domain",
+    "lifecyclestage",
+    "address",
+    "address2",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "pshub_legal_name",
+    "pshub_segment",
+    "pshub_legal_entity",
+    "pshub_tax_id",
+    "pshub_tax_jurisdiction",
+)
+QUOTE_PROPERTIES = ("hs_title", "hs_status", "hs_currency", "hs_quote_amount")
+LINE_ITEM_PROPERTIES = ("name", "price", "quantity", "hs_position_on_quote")
+# Object type -> the properties a poller reads, for ``changed_since``.
+CHANGE_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "deals": ("dealname", "dealstage", "amount", "closedate", "pipeline", "hs_lastmodifieddate"),
+    "companies": ("name", "domain", "hs_lastmodifieddate"),
+}
+OBJECT_TYPE_OF = {"Opportunity": "deals", "deals": "deals", "Client": "companies", "companies": "companies"}
+PRIMARY_COMPANY = "deal_to_company"  # the primary association's type; unlabeled ones are "..._unlabeled"
+APPROVED_QUOTES = frozenset({"APPROVED", "APPROVAL_NOT_NEEDED"})
+PROSPECT_STAGES = frozenset(
+    {"subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity"}
+)
+
+# Personal data and money in response bodies, erased from DEBUG logs.
+MASK_FIELDS = (
+    "$..properties.amount",
+    "$..properties.price",
+    "$..properties.hs_quote_amount",
+    "$..properties.address",
+    "$..properties.address2",
+    "$..properties.zip",
+    "$..properties.pshub_tax_id",
+)
+
+
+class MappingProblem(FieldProblem):
+    """An object cannot become a canonical object; the message names the property, never its value."""
+
+
+def object_id(value: str, what: str) -> str:
+    """A HubSpot object id (digits), or ``MappingProblem``: only a checked id goes into a path."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not (text.isascii() and text.isdigit() and 0 < len(text) <= 20):
+        raise MappingProblem(f"{what} is not a HubSpot object id (digits)")
+    return text
+
+
+# -- values -----------------------------------------------------------------------------------
+_COUNTRY_NAMES = {
+    "UNITED STATES": "US",
+    "UNITED STATES OF AMERICA": "US",
+    "USA": "US",
+    "UNITED KINGDOM": "GB",
+    "GREAT BRITAIN": "GB",
+    "UK": "GB",
+    "ENGLAND": "GB",
+    "SCOTLAND": "GB",
+    "WALES": "GB",
+    "NORTHERN IRELAND": "GB",
+    "IRELAND": "IE",
+    "CANADA": "CA",
+    "AUSTRALIA": "AU",
+    "NEW ZEALAND": "NZ",
+    "GERMANY": "DE",
+    "DEUTSCHLAND": "DE",
+    "FRANCE": "FR",
+    "SPAIN": "ES",
+    "ITALY": "IT",
+    "NETHERLANDS": "NL",
+    "BELGIUM": "BE",
+    "SWITZERLAND": "CH",
+    "SWEDEN": "SE",
+    "DENMARK": "DK",
+    "NORWAY": "NO",
+    "JAPAN": "JP",
+    "SINGAPORE": "SG",
+    "INDIA": "IN",
+}
+
+
+def country_code(value: object) -> str | None:
+    """An ISO 3166 alpha-2 code from HubSpot's free-text ``country``: the code itself or a
+    common English name; None for anything else (the address keeps its other parts)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if len(text) == 2 and text.isascii() and text.isalpha():
+        return text.upper()
+    return _COUNTRY_NAMES.get(" ".join(text.upper().split()))
+
+
+def web_domain(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    host = value.strip().split("://", 1)[-1].split("/", 1)[0].lower()
+    return host.removeprefix("www.") or None
+
+
+def _text(properties: dict[str, Any], name: str, where: str) -> str | None:
+    value = properties.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    raise MappingProblem(f"{where} property {name} is {fields.kind_of(value)}, expected text")
+
+
+def money(value: str | None, currency: str, field: str) -> Money | None:
+    """A HubSpot number property (a string) as Money, rounded half-up to the currency's minor unit."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value.replace(",", ""))
+        return Money(amount=amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP), currency=currency)
+    except (InvalidOperation, ValueError):
+        raise MappingProblem(f"{field} is not an amount in {currency}") from None
+
+
+def moment(value: str | None, field: str) -> datetime | None:
+    """A datetime property: ISO 8601 (v3) or Unix milliseconds (older payloads)."""
+    if value is None:
+        return None
+    if value.isascii() and value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    return fields.iso_datetime(value.replace("Z", "+00:00"), field)
+
+
+def day(value: str | None, field: str, zone: tzinfo = UTC) -> date | None:
+    """A date property (``2026-12-01``), or the date a datetime property falls on in ``zone``."""
+    if value is None:
+        return None
+    if len(value) == 10:
+        return fields.iso_date(value, field)
+    when = moment(value, field)
+    return when.astimezone(zone).date() if when is not None else None
+
+
+def epoch_millis(stamp: str | None, field: str) -> str | None:
+    """``2026-11-20T15:03:00.512Z`` as ``1795186980512``, the form the webhooks carry."""
+    when = moment(stamp, field)
+    return str(round(when.timestamp() * 1000)) if when is not None else None
+
+
+def billing_model(value: str | None, where: str) -> BillingModel:
+    if value is None:
+        raise MappingProblem(f"{where} has no billing model (pshub_billing_model is empty)")
+    try:
+        return BillingModel(value.strip().lower())
+    except ValueError:
+        raise MappingProblem(
+            f"{where}: pshub_billing_model is not one of {sorted(m.value for m in BillingModel)}"
+        ) from None
+
+
+def payment_terms_days(value: str | None, where: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        days = Decimal(value)
+    except InvalidOperation:
+        days = Decimal(-1)
+    if days != days.to_integral_value() or not 0 <= days <= 365:
+        raise MappingProblem(f"{where}: pshub_payment_terms_days is not a whole number of days (0-365)")
+    return int(days)
+
+
+# -- objects -> canonical -----------------------------------------------------------------------
+def properties_of(document: dict[str, Any], what: str) -> dict[str, Any]:
+    return fields.mapping(document.get("properties"), f"{what} properties")
+
+
+def associated_ids(document: dict[str, Any], object_type: str) -> list[tuple[str, str]]:
+    """(id, association type) of ``object_type`` in a v3 object's ``associations``, in order,
+    each id once. The key is the plural type; HubSpot names line items ``line items``."""
+    associations = document.get("associations")
+    if not isinstance(associations, dict):
+        return []
+    wanted = object_type.replace("_", " ")
+    found: list[tuple[str, str]] = []
+    for key, value in associations.items():
+        if key.replace("_", " ") != wanted or not isinstance(value, dict):
+            continue
+        for item in value.get("results") or []:
+            if isinstance(item, dict) and isinstance(item.get("id"), str | int):
+                found.append((str(item["id"]), str(item.get("type") or "")))
+    ordered: dict[str, str] = {}
+    for identifier, kind in found:
+        if identifier not in ordered or kind == PRIMARY_COMPANY:
+            ordered[identifier] = kind
+    return list(ordered.items())
+
+
+def primary_company_id(deal: dict[str, Any]) -> str | None:
+    companies = associated_ids(deal, "companies")
+    primary = [identifier for identifier, kind in companies if kind == PRIMARY_COMPANY]
+    others = [identifier for identifier, _ in companies]
+    return (primary or others)[0] if others else None
+
+
+def chosen_quote(quotes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Of a deal's quotes, the approved one changed last (else the one changed last)."""
+
+    def rank(quote: dict[str, Any]) -> tuple[bool, str]:
+        status = (quote.get("properties") or {}).get("hs_status")
+        return status in APPROVED_QUOTES, str(quote.get("updatedAt") or "")
+
+    return max(quotes, key=rank) if quotes else None
+
+
+def _address(properties: dict[str, Any], where: str) -> Address | None:
+    parts = {
+        "line1": _text(properties, "address", where),
+        "line2": _text(properties, "address2", where),
+        "city": _text(properties, "city", where),
+        "region": _text(properties, "state", where),
+        "postal_code": _text(properties, "zip", where),
+        "country": country_code(properties.get("country")),
+    }
+    return Address(**parts) if any(parts.values()) else None
+
+
+def client_of(connection_id: str, company: dict[str, Any], currency: str | None) -> Client:
+    company_id = object_id(str(company.get("id") or ""), "company id")
+    where = f"company {company_id}"
+    properties = properties_of(company, where)
+    name = _text(properties, "name", where)
+    if name is None:
+        raise MappingProblem(f"{where} has no name")
+    tax_id = _text(properties, "pshub_tax_id", where)
+    jurisdiction = _text(properties, "pshub_tax_jurisdiction", where)
+    stage = _text(properties, "lifecyclestage", where)
+    return Client(
+        id=provisional_id(connection_id, "Client", company_id),
+        external_ids={connection_id: company_id},
+        name=name,
+        legal_name=_text(properties, "pshub_legal_name", where),
+        web_domain=web_domain(properties.get("domain")),
+        segment=_text(properties, "pshub_segment", where),
+        status=ClientStatus.PROSPECT if stage in PROSPECT_STAGES else ClientStatus.ACTIVE,
+        billing_address=_address(properties, where),
+        tax_profile=TaxProfile(tax_id=tax_id, jurisdiction=jurisdiction) if tax_id or jurisdiction else None,
+        currency=currency,
+        legal_entity=_text(properties, "pshub_legal_entity", where),
+    )
+
+
+def _position(line: dict[str, Any]) -> tuple[int, str]:
+    raw = (line.get("properties") or {}).get("hs_position_on_quote")
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw), str(line.get("id"))
+    return 1 << 30, str(line.get("id"))  # unpositioned lines last, in id order
+
+
+def contract_of(
+    connection_id: str,
+    deal_properties: dict[str, Any],
+    quote: dict[str, Any],
+    line_items: list[dict[str, Any]],
+    *,
+    client: Client,
+    opportunity_id: str,
+    deal_currency: str | None,
+) -> Contract:
+    quote_id = object_id(str(quote.get("id") or ""), "quote id")
+    where = f"quote {quote_id}"
+    properties = properties_of(quote, where)
+    currency = _text(properties, "hs_currency", where) or deal_currency
+    if currency is None:
+        raise MappingProblem(f"{where} has no hs_currency and its deal no deal_currency_code")
+    start = day(_text(deal_properties, "pshub_contract_start_date", "deal"), "pshub_contract_start_date")
+    if start is None:
+        raise MappingProblem(
+            f"{where}: its deal has no pshub_contract_start_date, so the rate card has no start"
+        )
+    rates = []
+    for line in sorted(line_items, key=_position):
+        line_properties = properties_of(line, "line item")
+        role = _text(line_properties, "name", "line item")
+        rate = money(_text(line_properties, "price", "line item"), currency, "line item price")
+        if role is not None and rate is not None:  # a line without a price is not a rate
+            rates.append(Rate(role=role, hourly_rate=rate))
+    rate_card = RateCard(
+        id=provisional_id(connection_id, "RateCard", quote_id),  # the quote's id: no native id of its own
+        name=_text(properties, "hs_title", where) or f"Quote {quote_id}",
+        currency=currency,
+        effective_from=start,
+        rates=rates,
+    )
+    terms: dict[str, Any] = {}
+    days = payment_terms_days(_text(deal_properties, "pshub_payment_terms_days", "deal"), where)
+    if days is not None:
+        terms["payment_terms_days"] = days
+    return Contract(
+        id=provisional_id(connection_id, "Contract", quote_id),
+        external_ids={connection_id: quote_id},
+        client_id=client.id,
+        opportunity_id=opportunity_id,
+        billing_model=billing_model(_text(deal_properties, "pshub_billing_model", "deal"), where),
+        currency=currency,
+        status=ContractStatus.APPROVED
+        if _text(properties, "hs_status", where) in APPROVED_QUOTES
+        else ContractStatus.DRAFT,
+        start_date=start,
+        end_date=day(_text(deal_properties, "pshub_contract_end_date", "deal"), "pshub_contract_end_date"),
+        legal_entity=client.legal_entity,
+        tax_jurisdiction=client.tax_profile.jurisdiction if client.tax_profile else None,
+        rate_card=rate_card,
+        total_value=money(_text(properties, "hs_quote_amount", where), currency, "hs_quote_amount"),
+        **terms,
+    )
+
+
+def opportunity_details(
+    connection_id: str,
+    deal: dict[str, Any],
+    company: dict[str, Any],
+    quote: dict[str, Any] | None = None,
+    line_items: list[dict[str, Any]] | None = None,
+    *,
+    default_currency: str | None = None,
+    zone: tzinfo = UTC,
+) -> OpportunityDetails:
+    deal_id = object_id(str(deal.get("id") or ""), "deal id")
+    where = f"deal {deal_id}"
+    properties = properties_of(deal, where)
+    currency = _text(properties, "deal_currency_code", where) or default_currency
+    client = client_of(connection_id, company, currency)
+    name = _text(properties, "dealname", where)
+    stage = _text(properties, "dealstage", where)
+    if name is None or stage is None:
+        raise MappingProblem(f"{where} has no {'dealname' if name is None else 'dealstage'}")
+    amount = _text(properties, "amount", where)
+    if amount is not None and currency is None:
+        raise MappingProblem(
+            f"{where} has an amount but no deal_currency_code, and the connection no currency"
+        )
+    opportunity_pid = provisional_id(connection_id, "Opportunity", deal_id)
+    contract = (
+        contract_of(
+            connection_id,
+            properties,
+            quote,
+            line_items or [],
+            client=client,
+            opportunity_id=opportunity_pid,
+            deal_currency=currency,
+        )
+        if quote is not None
+        else None
+    )
+    opportunity = Opportunity(
+        id=opportunity_pid,
+        external_ids={connection_id: deal_id},
+        source_version=epoch_millis(deal.get("updatedAt"), f"{where} updatedAt"),
+        name=name,
+        client_id=client.id,
+        stage=stage,
+        amount=money(amount, currency, f"{where} amount") if currency is not None else None,
+        close_date=day(_text(properties, "closedate", where), f"{where} closedate", zone),
+        owner=_text(properties, "hubspot_owner_id", where),
+        service_line=_text(properties, "pshub_service_line", where),
+        contract_id=contract.id if contract is not None else None,
+    )
+    return OpportunityDetails(opportunity=opportunity, client=client, contract=contract)
+
+
+# -- the write-back ---------------------------------------------------------------------------
+def link_body(project_code: str, project_ids: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The PATCH body recording a project on a deal; ``MappingProblem`` past HubSpot's limit."""
+    if not project_code.strip():
+        raise MappingProblem("the project code is empty")
+    ids = json.dumps(dict(sorted(project_ids.items())), separators=(",", ":"), ensure_ascii=False)
+    for name, value in ((PROJECT_CODE_PROPERTY, project_code), (PROJECT_IDS_PROPERTY, ids)):
+        if len(value) > TEXT_MAX:
+            raise MappingProblem(f"{name} would be {len(value)} characters; HubSpot holds {TEXT_MAX}")
+    return {"properties": {PROJECT_CODE_PROPERTY: project_code, PROJECT_IDS_PROPERTY: ids}}
+
+
+def linked_project(deal: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The project code and ids a deal already carries (unreadable ids count as none)."""
+    properties = deal.get("properties") if isinstance(deal.get("properties"), dict) else {}
+    assert isinstance(properties, dict)
+    code = properties.get(PROJECT_CODE_PROPERTY)
+    raw = properties.get(PROJECT_IDS_PROPERTY)
+    ids: dict[str, str] = {}
+    if isinstance(raw, str) and raw:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            ids = {str(k): v for k, v in parsed.items() if isinstance(v, str)}
+    return (code if isinstance(code, str) and code else None), ids

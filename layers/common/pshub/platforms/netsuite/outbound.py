@@ -1,0 +1,753 @@
+"""Oracle NetSuite as pshub's ERP, over SuiteTalk REST web services.
+
+Where it sends: ``https://{account}.suitetalk.api.netsuite.com/services/rest`` (records under
+``/record/v1``, SuiteQL at ``/query/v1/suiteql``, tokens at ``/auth/oauth2/v1/token``); the
+account id ``1234567_SB1`` is the host ``1234567-sb1``. Nothing else is ever called.
+
+Credentials (the connection's ``api`` secret, a JSON object), one of:
+
+- OAuth 2.0 client credentials (M2M): ``client_id`` (the integration record's), ``certificate_id``
+  (from the OAuth 2.0 Client Credentials Setup mapping) and ``private_key`` (PEM of the
+  certificate uploaded there). A PS256 client assertion buys a 60-minute token, shared by
+  every invocation and fetched again when NetSuite refuses it.
+- Token-based authentication (OAuth 1.0a, HMAC-SHA256): ``consumer_key``, ``consumer_secret``,
+  ``token_id``, ``token_secret``.
+
+Options: ``account_id`` (required unless ``base_url`` is given; TBA's realm), ``base_url``
+(replaces the whole REST root, e.g. a local fake), ``auth`` (``m2m`` | ``tba``; default: by
+the credentials present), ``subsidiaries`` / ``classes`` / ``departments`` / ``locations``
+(``VALUE=INTERNAL_ID,...``: pshub's legal entities, service lines, departments and regions
+as the account's list ids), ``time_item_id`` (the service item time is billed with; needed
+to post time), ``max_batch`` (time entries per call, default 100), plus the HTTP kit's
+(``connect_timeout_s``, ``read_timeout_s``, ``rate_per_s``, ``burst``, ``daily_quota``,
+``max_attempts``, ``max_wait_s``). The custom fields ``mapping`` names must exist in the account.
+
+Idempotency, per object (NetSuite's idempotency key header works only for asynchronous
+requests, so none of these rely on it):
+
+- customer: matched first (SuiteQL on pshub's client id, tax id and normalised name keys),
+  then updated (``PATCH``) or created by external-id upsert (``PUT .../customer/eid:<client id>``),
+  which is safe to resend.
+- project (``job``), billing schedule: read back by external id (``GET .../eid:<code>``), then
+  created with ``POST`` (never an upsert, which would overwrite other content). A lost answer
+  is resolved by the same read before anything is sent again; a duplicate ``entityId``
+  (``DUP_ENTITY``) is looked up by code. Same content is the existing record; other content
+  is a ``Conflict`` naming the differing fields.
+- time (``timeBill``): the entries already posted are read in one SuiteQL query (external id =
+  the entry id) and reported ``ALREADY_POSTED``; the others are upserted by external id, so a
+  resent request never posts twice.
+
+``changed_since`` (for pollers and reconciliation, not part of the ERP role) pages SuiteQL on
+``lastmodifieddate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pshub.canonical.model import ApprovalStatus, Client, Contract, Project, TimeEntry
+from pshub.connections import Connection, ConnectionConfigError
+from pshub.connectors.errors import (
+    Conflict,
+    ConnectorError,
+    NotFound,
+    OutcomeUnknown,
+    PermanentConnectorError,
+    TransientConnectorError,
+)
+from pshub.connectors.http import ApiClient, ApiResponse, ConnectorContext, VendorError, api_client, oauth2
+from pshub.connectors.http.auth import Auth, NetSuiteTba, netsuite_m2m
+from pshub.connectors.http.client import describe_generic
+from pshub.connectors.http.settings import ApiSettings
+from pshub.connectors.results import ClientRecord, ErpProject, PostingStatus, TimeEntryResult, UpsertResult
+from pshub.platforms.netsuite import mapping
+from pshub.platforms.netsuite.mapping import (
+    BILLING_SCHEDULE,
+    CUSTOMER,
+    JOB,
+    TIME_BILL,
+    Refused,
+    Setup,
+    external_id,
+)
+from pshub.sync.client_matching import normalise_name, normalise_tax_id
+
+PLATFORM = "netsuite"
+M2M_FIELDS = ("client_id", "certificate_id", "private_key")
+TBA_FIELDS = ("consumer_key", "consumer_secret", "token_id", "token_secret")
+# Throttle signals NetSuite puts in an error body rather than a 429: the RESTlet concurrency
+# refusal (documented), and SOAP's TBA/concurrency codes should a proxy pass them on.
+THROTTLE_CODES = frozenset({"SSS_REQUEST_LIMIT_EXCEEDED", "WS_REQUEST_BLOCKED", "CONCURRENCY_LIMIT_EXCEEDED"})
+# A second record with the same key (SOAP's codes; REST's wording is unverified).
+DUPLICATE_CODES = frozenset({"DUP_ENTITY", "DUP_RCRD"})
+PAGE_SIZE = 1000  # SuiteQL's largest page
+DEFAULT_MAX_BATCH = 100
+BATCH_LIMIT = 1000  # entries of one call are looked up in one SuiteQL page
+# Personal or tax data that may be in a NetSuite answer: never in a DEBUG log line.
+MASKED_FIELDS = (
+    "$..email",
+    "$..phone",
+    "$..addressBook",
+    "$..addressBookAddress",
+    "$..defaultAddress",
+    "$..vatRegNumber",
+    "$..vatregnumber",
+    f"$..{mapping.TAX_KEY}",
+    "$..memo",
+)
+
+
+def describe(response: ApiResponse) -> VendorError:
+    """NetSuite's error body: ``{"type", "title", "status", "o:errorDetails": [{"detail",
+    "o:errorCode", "o:errorPath"?}]}``, or the token endpoint's ``{"error", "error_description"}``."""
+    document = response.json_or_none()
+    if isinstance(document, dict):
+        details = document.get("o:errorDetails")
+        if isinstance(details, list) and details and isinstance(details[0], dict):
+            first = details[0]
+            code = first.get("o:errorCode")
+            code = code if isinstance(code, str) and code else None
+            detail = first.get("detail")
+            return VendorError(
+                code=code,
+                message=detail if isinstance(detail, str) and detail else _text(document.get("title")),
+                throttled=code in THROTTLE_CODES,
+            )
+        error = document.get("error")
+        if isinstance(error, str) and error:
+            return VendorError(code=error, message=_text(document.get("error_description")))
+    return describe_generic(response)
+
+
+@dataclass(frozen=True)
+class _Options:
+    account_id: str | None
+    rest_root: str
+    auth: Literal["m2m", "tba"]
+    setup: Setup
+    time_item_id: str | None
+    max_batch: int
+
+
+def rest_root(connection: Connection) -> str:
+    """The REST root every path hangs under: ``options.base_url`` (``.../record/v1`` or the
+    root itself) or the account's SuiteTalk host."""
+    options = connection.options
+    base = (options.get("base_url") or "").rstrip("/")
+    if base:
+        return base.removesuffix("/record/v1")
+    account = options.get("account_id")
+    if not account:
+        raise ConnectionConfigError(
+            f"connection {connection.id!r}: options.account_id (or base_url) is required for NetSuite"
+        )
+    host = account.strip().lower().replace("_", "-")
+    if not host.replace("-", "").isalnum():
+        raise ConnectionConfigError(
+            f"connection {connection.id!r}: options.account_id is not a NetSuite account id"
+        )
+    return f"https://{host}.suitetalk.api.netsuite.com/services/rest"
+
+
+def _options(connection: Connection, credentials: Mapping[str, str]) -> _Options:
+    options = connection.options
+    where = f"connection {connection.id!r}"
+    forced = options.get("auth")
+    if forced not in (None, "", "m2m", "tba"):
+        raise ConnectionConfigError(f"{where}: options.auth must be m2m or tba")
+    if forced:
+        auth: Literal["m2m", "tba"] = "m2m" if forced == "m2m" else "tba"
+    elif all(credentials.get(name) for name in M2M_FIELDS):
+        auth = "m2m"
+    elif all(credentials.get(name) for name in TBA_FIELDS):
+        auth = "tba"
+    else:
+        raise ConnectionConfigError(
+            f"{where}: its api secret holds neither OAuth 2.0 M2M credentials ({', '.join(M2M_FIELDS)}) "
+            f"nor token-based ones ({', '.join(TBA_FIELDS)}) (set them in {connection.api_secret_name})"
+        )
+    try:
+        setup = Setup.of(options)
+    except ValueError as error:
+        raise ConnectionConfigError(f"{where}: {error}") from None
+    item = options.get("time_item_id") or None
+    if item is not None and not item.isdigit():
+        raise ConnectionConfigError(f"{where}: options.time_item_id must be a NetSuite internal id")
+    raw_batch = options.get("max_batch") or str(DEFAULT_MAX_BATCH)
+    if not raw_batch.isdigit() or not 1 <= int(raw_batch) <= BATCH_LIMIT:
+        raise ConnectionConfigError(
+            f"{where}: options.max_batch must be a whole number from 1 to {BATCH_LIMIT}"
+        )
+    return _Options(
+        account_id=options.get("account_id") or None,
+        rest_root=rest_root(connection),
+        auth=auth,
+        setup=setup,
+        time_item_id=item,
+        max_batch=int(raw_batch),
+    )
+
+
+def connect(connection: Connection, context: ConnectorContext) -> NetSuiteErp:
+    """The NetSuite ERP connector of ``connection`` (the manifest's outbound factory)."""
+    options = _options(connection, context.credentials)
+    settings = ApiSettings.of(connection.id, {**connection.options, "base_url": options.rest_root})
+    auth: Auth
+    if options.auth == "m2m":
+        grant = netsuite_m2m(
+            f"{settings.base_url}/auth/oauth2/v1/token",
+            context.credential(connection, "client_id"),
+            context.credential(connection, "certificate_id"),
+            context.credential(connection, "private_key"),
+            clock=context.clock,
+        )
+        auth = oauth2(connection, context, grant, settings=settings)
+    else:
+        if not options.account_id:
+            raise ConnectionConfigError(
+                f"connection {connection.id!r}: token-based authentication needs options.account_id (its realm)"
+            )
+        auth = NetSuiteTba(
+            options.account_id,
+            context.credential(connection, "consumer_key"),
+            context.credential(connection, "consumer_secret"),
+            context.credential(connection, "token_id"),
+            context.credential(connection, "token_secret"),
+            clock=context.clock,
+        )
+    api = api_client(
+        connection,
+        context,
+        auth,
+        settings=settings,
+        describe=describe,
+        default_retry_after_s=1.0,
+        refresh_on_401=options.auth == "m2m",
+        mask_fields=MASKED_FIELDS,
+    )
+    return NetSuiteErp(connection, api, options)
+
+
+class NetSuiteErp:
+    """The ERP role on one NetSuite account (see the module docstring)."""
+
+    def __init__(self, connection: Connection, api: ApiClient, options: _Options) -> None:
+        self._connection = connection
+        self._api = api
+        self._options = options
+        self._setup = options.setup
+
+    @property
+    def connection_id(self) -> str:
+        return self._connection.id
+
+    @property
+    def platform(self) -> str:
+        return PLATFORM
+
+    @property
+    def base_url(self) -> str:
+        return self._api.settings.base_url
+
+    # -- customers ---------------------------------------------------------------------------
+    def upsert_client(self, client: Client) -> UpsertResult:
+        op = "upsert_client"
+        missing = mapping.missing_client_fields(client)
+        if missing:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"customer {client.name!r} (client {client.id}) lacks {', '.join(missing)}",
+            )
+        tax, names = mapping.tax_key(client), mapping.name_keys(client)
+        rows = self._customer_candidates(op, client_id=client.id, tax=tax, names=names)
+        match = mapping.choose_customer(rows, client_id=client.id, tax=tax, names=names)
+        ids = [*mapping.client_ids_of(match), client.id] if match is not None else [client.id]
+        what = f"customer {client.name!r} (client {client.id})"
+        try:
+            body = mapping.customer_body(client, self._setup, client_ids=ids)
+        except Refused as refused:
+            raise self._error(PermanentConnectorError, op, f"{what}: {refused}") from None
+        params = {"replace": "addressBook"} if "addressBook" in body else None  # lines replaced, not added
+        if match is not None:
+            native_id = str(match["id"])
+            with self._reworded(f"{what}: NetSuite refused the update of customer {native_id}"):
+                self._api.request(
+                    op, "PATCH", f"record/v1/customer/{native_id}", params=params, json=body, repeatable=True
+                )
+            return UpsertResult(native_id=native_id, created=False)
+        key = external_id(client.id)
+        with self._reworded(f"{what}: NetSuite refused to create it"):
+            response = self._api.request(
+                op, "PUT", f"record/v1/customer/eid:{key}", params=params, json=body, repeatable=True
+            )
+        return UpsertResult(native_id=self._created_id(op, response, CUSTOMER, key), created=True)
+
+    def find_client(
+        self, *, client_id: str | None = None, tax_id: str | None = None, name: str | None = None
+    ) -> ClientRecord | None:
+        op = "find_client"
+        tax, key = normalise_tax_id(tax_id), normalise_name(name)
+        names = [key] if key else []
+        rows = self._customer_candidates(op, client_id=client_id, tax=tax, names=names)
+        match = mapping.choose_customer(rows, client_id=client_id, tax=tax, names=names)
+        if match is None:
+            return None
+        native_id = str(match["id"])
+        record = self._get(op, CUSTOMER, native_id, expand=True)
+        if record is None:  # deleted between the query and the read
+            return None
+        known = mapping.client_ids_of(record)
+        canonical = client_id or (known[0] if known else f"{self.connection_id}:client:{native_id}")
+        client = mapping.client_from_customer(
+            record, self._setup, client_id=canonical, connection_id=self.connection_id
+        )
+        return ClientRecord(native_id=native_id, client=client)
+
+    def _customer_candidates(
+        self, op: str, *, client_id: str | None, tax: str | None, names: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        query = mapping.customer_candidates_query(client_id=client_id, tax=tax, names=names)
+        return self._suiteql(op, query) if query else []
+
+    # -- projects ----------------------------------------------------------------------------
+    def create_project(self, project: Project) -> str:
+        op = "create_project"
+        code = project.code
+        missing = mapping.missing_project_fields(project)
+        if missing:
+            raise self._error(PermanentConnectorError, op, f"project {code} lacks {', '.join(missing)}")
+        desired = self._job_body(op, project, customer_id=None)
+        key = external_id(code)
+        existing = self._get(op, JOB, f"eid:{key}")
+        if existing is not None:
+            return self._same_project(op, code, existing, desired)
+        customer_id = self._customer_of(op, project)
+        body = {**desired, "parent": {"id": customer_id}, "externalId": key}
+        try:
+            response = self._api.request(op, "POST", "record/v1/job", json=body)
+        except OutcomeUnknown:
+            found = self._get(op, JOB, f"eid:{key}")  # did the lost create reach NetSuite?
+            if found is not None:
+                return self._same_project(op, code, found, desired)
+            response = self._post_again(op, "record/v1/job", body, f"project {code}")
+        except PermanentConnectorError as error:
+            if not _duplicate(error):
+                raise self._reworded_error(error, f"project {code}: NetSuite refused the job") from None
+            found = self._get(op, JOB, f"eid:{key}") or self._job_by_code(op, code)
+            if found is None:
+                raise self._reworded_error(
+                    error, f"project {code}: NetSuite reports a duplicate it does not show"
+                ) from None
+            return self._same_project(op, code, found, desired, duplicate=error)
+        return self._created_id(op, response, JOB, key)
+
+    def _job_body(self, op: str, project: Project, *, customer_id: str | None) -> dict[str, Any]:
+        try:
+            return mapping.job_body(project, self._setup, customer_id=customer_id)
+        except Refused as refused:
+            raise self._error(PermanentConnectorError, op, f"project {project.code}: {refused}") from None
+
+    def _customer_of(self, op: str, project: Project) -> str:
+        rows = self._customer_candidates(op, client_id=project.client_id, tax=None, names=[])
+        match = mapping.choose_customer(rows, client_id=project.client_id, tax=None, names=[])
+        if match is None:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"project {project.code}: customer for client {project.client_id} is not in NetSuite "
+                "(upsert the client first)",
+            )
+        return str(match["id"])
+
+    def _same_project(
+        self,
+        op: str,
+        code: str,
+        record: Mapping[str, Any],
+        desired: Mapping[str, Any],
+        duplicate: ConnectorError | None = None,
+    ) -> str:
+        """Idempotent create: the same content is the existing job (brought back if it was
+        deactivated by a compensation); other content is a conflict naming the fields."""
+        native_id = str(record["id"])
+        differing = mapping.differing_fields(
+            mapping.job_content(record, self._setup), mapping.job_content(desired, self._setup)
+        )
+        if differing:
+            raise self._error(
+                Conflict,
+                op,
+                f"project code {code} already has job {native_id} with different {', '.join(differing)}",
+                cause=duplicate,
+                key=code,
+                fields=differing,
+            )
+        if record.get("isInactive"):
+            body = {"isInactive": False, mapping.INACTIVE_REASON: ""}
+            with self._reworded(f"project {code}: NetSuite refused to reactivate job {native_id}"):
+                self._api.request(op, "PATCH", f"record/v1/job/{native_id}", json=body, repeatable=True)
+        return native_id
+
+    def _job_by_code(self, op: str, code: str) -> dict[str, Any] | None:
+        rows = self._suiteql(op, mapping.jobs_query(codes=[code], project_ids=[]))
+        row = next((r for r in rows if r.get("entityid") == code), None)
+        return self._get(op, JOB, str(row["id"])) if row else None
+
+    def get_project(self, code: str) -> ErpProject | None:
+        op = "get_project"
+        record = self._get(op, JOB, f"eid:{external_id(code)}") or self._job_by_code(op, code)
+        if record is None:
+            return None
+        return ErpProject(
+            native_id=str(record["id"]),
+            customer_native_id=mapping.reference(record, "parent") or "",
+            project=mapping.project_from_job(record, self._setup, connection_id=self.connection_id),
+            active=not record.get("isInactive"),
+            inactive_reason=(record.get(mapping.INACTIVE_REASON) or None)
+            if record.get("isInactive")
+            else None,
+        )
+
+    def deactivate_project(self, native_id: str, reason: str) -> None:
+        op = "deactivate_project"
+        record = self._job(op, native_id)
+        if record.get("isInactive"):
+            return  # compensations are retried: the first reason stays
+        body = {
+            "isInactive": True,
+            mapping.INACTIVE_REASON: mapping.clean_text(reason, mapping.TEXT_FIELD_LIMIT) or "",
+        }
+        with self._reworded(
+            f"project {record.get('entityId')}: NetSuite refused to deactivate job {native_id}"
+        ):
+            self._api.request(op, "PATCH", f"record/v1/job/{native_id}", json=body, repeatable=True)
+
+    # -- billing schedule ----------------------------------------------------------------------
+    def create_billing_schedule(self, project_native_id: str, contract: Contract) -> str:
+        op = "create_billing_schedule"
+        job = self._job(op, project_native_id)
+        code = str(job.get("entityId") or project_native_id)
+        if job.get("isInactive"):
+            raise self._error(PermanentConnectorError, op, f"project {code} is inactive")
+        missing = mapping.missing_terms(contract)
+        if missing:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"a {contract.billing_model} schedule for {code} needs {', '.join(missing)}",
+            )
+        wrong = mapping.foreign_currency(contract)
+        if wrong:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"{', '.join(wrong)} not in the contract currency {contract.currency}",
+            )
+        try:
+            body = mapping.schedule_body(contract, project_id=project_native_id, code=code)
+        except Refused as refused:
+            raise self._error(
+                PermanentConnectorError, op, f"billing schedule for {code}: {refused}"
+            ) from None
+        key = body["externalId"]
+        existing = self._get(op, BILLING_SCHEDULE, f"eid:{key}", expand=True)
+        if existing is not None:
+            return self._same_schedule(op, code, existing, body)
+        try:
+            response = self._api.request(op, "POST", "record/v1/billingSchedule", json=body)
+        except OutcomeUnknown:
+            found = self._get(op, BILLING_SCHEDULE, f"eid:{key}", expand=True)
+            if found is not None:
+                return self._same_schedule(op, code, found, body)
+            response = self._post_again(op, "record/v1/billingSchedule", body, f"billing schedule for {code}")
+        except PermanentConnectorError as error:
+            found = self._get(op, BILLING_SCHEDULE, f"eid:{key}", expand=True) if _duplicate(error) else None
+            if found is None:
+                raise self._reworded_error(
+                    error, f"billing schedule for {code}: NetSuite refused it"
+                ) from None
+            return self._same_schedule(op, code, found, body, duplicate=error)
+        return self._created_id(op, response, BILLING_SCHEDULE, key)
+
+    def _same_schedule(
+        self,
+        op: str,
+        code: str,
+        record: Mapping[str, Any],
+        desired: Mapping[str, Any],
+        duplicate: ConnectorError | None = None,
+    ) -> str:
+        native_id = str(record["id"])
+        differing = mapping.schedule_differences(record, desired)
+        if differing:
+            raise self._error(
+                Conflict,
+                op,
+                f"project code {code} already has billing schedule {native_id} with different {', '.join(differing)}",
+                cause=duplicate,
+                key=code,
+                fields=differing,
+            )
+        return native_id
+
+    # -- time ----------------------------------------------------------------------------------
+    def post_time_entries(self, entries: Sequence[TimeEntry]) -> list[TimeEntryResult]:
+        op = "post_time_entries"
+        if len(entries) > self._options.max_batch:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"{len(entries)} entries in one call; this connection posts at most {self._options.max_batch}",
+            )
+        if not entries:
+            return []
+        keys = [external_id(e.id) for e in entries]
+        posted = {
+            str(r.get("externalid")): str(r["id"])
+            for r in self._suiteql(op, mapping.by_external_ids_query("timebill", keys))
+        }
+        results: dict[int, TimeEntryResult] = {}
+        first_of: dict[str, int] = {}
+        pending: list[int] = []
+        for index, (entry, key) in enumerate(zip(entries, keys, strict=True)):
+            if key in posted:  # before any other check: a replay after the period closed is still a replay
+                results[index] = TimeEntryResult(
+                    entry_id=entry.id, status=PostingStatus.ALREADY_POSTED, native_id=posted[key]
+                )
+            elif key in first_of:
+                continue  # the same entry twice in one call: settled after the first
+            elif entry.status is not ApprovalStatus.APPROVED:
+                results[index] = _rejected(entry, f"entry is {entry.status.value}, not approved")
+            else:
+                pending.append(index)
+            first_of.setdefault(key, index)
+        if pending:
+            self._post_pending(op, entries, keys, pending, results)
+        ordered = []
+        for index, (entry, key) in enumerate(zip(entries, keys, strict=True)):
+            result = results.get(index)
+            if result is None:  # a repeat within the call
+                first = results[first_of[key]]
+                accepted = first.status is not PostingStatus.REJECTED
+                result = (
+                    TimeEntryResult(
+                        entry_id=entry.id, status=PostingStatus.ALREADY_POSTED, native_id=first.native_id
+                    )
+                    if accepted
+                    else first.model_copy(update={"entry_id": entry.id})
+                )
+            ordered.append(result)
+        return ordered
+
+    def _post_pending(
+        self,
+        op: str,
+        entries: Sequence[TimeEntry],
+        keys: Sequence[str],
+        pending: Sequence[int],
+        results: dict[int, TimeEntryResult],
+    ) -> None:
+        item = self._options.time_item_id
+        if item is None:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                "posting time needs the service item it is billed with: set options.time_item_id",
+            )
+        references = {entries[i].project_id for i in pending}
+        jobs = self._suiteql(op, mapping.jobs_query(codes=references, project_ids=references))
+        workers = {external_id(entries[i].worker_id) for i in pending}
+        employees = {
+            str(r.get("externalid")): str(r["id"])
+            for r in self._suiteql(op, mapping.by_external_ids_query("employee", workers))
+        }
+        for index in pending:
+            entry, key = entries[index], keys[index]
+            job = next((j for j in jobs if j.get("entityid") == entry.project_id), None) or next(
+                (j for j in jobs if j.get(mapping.PROJECT_ID) == entry.project_id), None
+            )
+            employee = employees.get(external_id(entry.worker_id))
+            if job is None:
+                results[index] = _rejected(entry, f"unknown project code {entry.project_id}")
+            elif job.get("isinactive") == "T":
+                results[index] = _rejected(entry, f"project {job.get('entityid')} is inactive")
+            elif employee is None:
+                results[index] = _rejected(
+                    entry,
+                    f"worker {entry.worker_id} has no NetSuite employee (external id {external_id(entry.worker_id)})",
+                )
+            else:
+                body = mapping.time_bill_body(
+                    entry, job_id=str(job["id"]), employee_id=employee, item_id=item
+                )
+                results[index] = self._post_one(op, entry, key, body)
+
+    def _post_one(self, op: str, entry: TimeEntry, key: str, body: dict[str, Any]) -> TimeEntryResult:
+        try:
+            response = self._api.request(
+                op, "PUT", f"record/v1/timeBill/eid:{key}", json=body, repeatable=True
+            )
+        except PermanentConnectorError as error:
+            if error.http_status == 401:  # the whole call fails the same way
+                raise
+            return _rejected(entry, _time_refusal(entry, error), error.platform_code)
+        native_id = self._created_id(op, response, TIME_BILL, key)
+        return TimeEntryResult(entry_id=entry.id, status=PostingStatus.POSTED, native_id=native_id)
+
+    # -- change feed (pollers, reconciliation; not part of the ERP role) ----------------------------
+    def changed_since(
+        self, object_type: str, since: datetime, page_token: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Records of ``object_type`` (``customer``/``client``, ``job``/``project``,
+        ``timebill``/``time_entry``) modified at or after ``since``, oldest first, one SuiteQL
+        page at a time; the token is the next page's offset. Callers keep an overlap and drop
+        repeats by ``(id, lastmodified)``: offset paging shifts when records change meanwhile."""
+        op = "changed_since"
+        table = mapping.CHANGE_TABLES.get(object_type)
+        if table is None:
+            raise ValueError(
+                f"NetSuite has no change feed for {object_type!r} (one of {sorted(mapping.CHANGE_TABLES)})"
+            )
+        if page_token is not None and not page_token.isdigit():
+            raise ValueError(f"{page_token!r} is not a page token this connector handed out")
+        offset = int(page_token or 0)
+        document = self._suiteql_page(op, mapping.changed_query(table, since), offset)
+        items = [{k: v for k, v in item.items() if k != "links"} for item in document.get("items") or []]
+        more = bool(document.get("hasMore"))
+        return items, str(offset + len(items)) if more and items else None
+
+    # -- HTTP helpers ------------------------------------------------------------------------------
+    def _suiteql(self, op: str, query: str) -> list[dict[str, Any]]:
+        document = self._suiteql_page(op, query, 0)
+        return [item for item in document.get("items") or [] if isinstance(item, dict)]
+
+    def _suiteql_page(self, op: str, query: str, offset: int) -> dict[str, Any]:
+        response = self._api.request(
+            op,
+            "POST",
+            "query/v1/suiteql",
+            params={"limit": PAGE_SIZE, "offset": offset},
+            json={"q": query},
+            headers={"Prefer": "transient"},
+            repeatable=True,  # a query changes nothing
+        )
+        document = response.json_or_none()
+        return document if isinstance(document, dict) else {}
+
+    def _get(self, op: str, record_type: str, key: str, *, expand: bool = False) -> dict[str, Any] | None:
+        params = {"expandSubResources": "true"} if expand else None
+        try:
+            response = self._api.request(op, "GET", f"record/v1/{record_type}/{key}", params=params)
+        except NotFound:
+            return None
+        document = response.json_or_none()
+        return document if isinstance(document, dict) else None
+
+    def _job(self, op: str, native_id: str) -> dict[str, Any]:
+        """The job ``native_id``; ``NotFound`` in pshub's words (and NetSuite's, if it was asked)."""
+        message = f"no project {native_id!r} in NetSuite"
+        if not native_id.isdigit():  # not an internal id: never put into a path
+            raise self._error(NotFound, op, message, status=404)
+        with self._reworded(message):
+            document = self._api.request(op, "GET", f"record/v1/job/{native_id}").json_or_none()
+        if not isinstance(document, dict):
+            raise self._error(
+                TransientConnectorError, op, f"NetSuite answered job {native_id} without a record"
+            )
+        return document
+
+    def _created_id(self, op: str, response: ApiResponse, record_type: str, key: str) -> str:
+        """The new record's internal id: from ``Location``, else read back by external id."""
+        native_id = mapping.native_id_from_location(response.header("Location"))
+        if native_id is not None:
+            return native_id
+        record = self._get(op, record_type, f"eid:{key}")
+        if record is None or not str(record.get("id", "")).isdigit():
+            raise self._error(
+                TransientConnectorError, op, f"NetSuite accepted {record_type} {key} but does not show it yet"
+            )
+        return str(record["id"])
+
+    def _post_again(self, op: str, path: str, body: dict[str, Any], what: str) -> ApiResponse:
+        """The read-back found nothing: the lost create never applied, so it is sent once more."""
+        try:
+            return self._api.request(op, "POST", path, json=body)
+        except PermanentConnectorError as error:
+            raise self._reworded_error(error, f"{what}: NetSuite refused it") from None
+
+    @contextmanager
+    def _reworded(self, message: str) -> Iterator[None]:
+        """A plain refusal (not a conflict, not a throttle) re-raised in pshub's words."""
+        try:
+            yield
+        except PermanentConnectorError as error:
+            if type(error) not in (PermanentConnectorError, NotFound):
+                raise
+            raise self._reworded_error(error, message) from None
+
+    def _reworded_error(self, error: PermanentConnectorError, message: str) -> PermanentConnectorError:
+        """``error`` in pshub's words naming the record, the platform's words kept."""
+        if type(error) not in (PermanentConnectorError, NotFound):
+            return error
+        return type(error)(
+            f"{message} (HTTP {error.http_status})" if error.http_status else message,
+            platform=error.platform,
+            connection_id=error.connection_id,
+            operation=error.operation,
+            platform_code=error.platform_code,
+            platform_message=error.platform_message,
+            http_status=error.http_status,
+        )
+
+    def _error(
+        self,
+        cls: type[ConnectorError],
+        op: str,
+        message: str,
+        *,
+        cause: ConnectorError | None = None,
+        status: int | None = None,
+        **own: Any,
+    ) -> Any:
+        return cls(
+            message,
+            platform=PLATFORM,
+            connection_id=self.connection_id,
+            operation=op,
+            platform_code=cause.platform_code if cause else None,
+            platform_message=cause.platform_message if cause else None,
+            http_status=cause.http_status if cause else status,
+            **own,
+        )
+
+
+def _duplicate(error: ConnectorError) -> bool:
+    """NetSuite refused a create because a record with the same key exists."""
+    return error.platform_code in DUPLICATE_CODES or "already exists" in (error.platform_message or "")
+
+
+def _rejected(entry: TimeEntry, reason: str, platform_code: str | None = None) -> TimeEntryResult:
+    return TimeEntryResult(
+        entry_id=entry.id, status=PostingStatus.REJECTED, reason=reason, platform_code=platform_code
+    )
+
+
+def _time_refusal(entry: TimeEntry, error: ConnectorError) -> str:
+    """Why NetSuite refused one time entry, in pshub's words."""
+    detail = (error.platform_message or "").lower()
+    if "period" in detail and "closed" in detail:
+        return f"accounting period for {entry.work_date} is closed"
+    if "inactive" in detail:
+        return f"project {entry.project_id} is inactive"
+    return (
+        f"NetSuite refused the entry ({error.platform_code or error.http_status}: {error.platform_message})"
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

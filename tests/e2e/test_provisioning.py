@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import boto3
+import pytest
 
 from pshub.business_exceptions import Category, OwnerTeam, Status
 from pshub.store.exceptions_store import ExceptionStore
@@ -257,3 +258,32 @@ def test_operator_resolves_a_parked_provisioning_from_the_command_line(local: Lo
     local.runtime.drain()
     assert executions(local)[0]["status"] == "SUCCEEDED"
     assert main(["exceptions", *table, "resolve", parked.id, "--retry", "--note", "again"]) == 2
+
+
+def test_a_long_throttle_is_waited_out_by_the_workflow_however_often_it_comes(
+    local: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    waited: list[int] = []
+    monkeypatch.setattr(
+        WaitFunction, "_wait_interval", lambda self, env, wait_seconds: waited.append(wait_seconds)
+    )
+    # Given NetSuite answers creating the project with a 429 asking for two minutes, seven times
+    # running: longer than a Lambda should sleep, and more often than the state machine's retries
+    throttled = {
+        "title": "Too Many Requests",
+        "status": 429,
+        "o:errorDetails": [{"detail": "Concurrency limit"}],
+    }
+    local.fake("netsuite-acme").inject("create_job", 429, throttled, {"Retry-After": "120"}, times=7)
+    local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
+    local.runtime.drain()
+    # Then the execution slept exactly the platform's two minutes each time, in a Wait state,
+    # and then provisioned the project once, with nothing for a person to do
+    assert waited == [120] * 7
+    assert executions(local)[0]["status"] == "SUCCEEDED"
+    assert local.requests("netsuite-acme", "create_job") == 8
+    assert len(local.records("netsuite-acme", "projects")) == 1
+    assert exceptions(local).list() == []
+    assert len(local.events_of_type("ProjectActivated")) == 1

@@ -21,13 +21,6 @@ def connections() -> dict[str, Connection]:
     return parse_registry(json.loads((REPO / "infra/config/connections.json").read_text()))
 
 
-def sandboxed() -> dict[str, Connection]:
-    """The configured connections, each backed by an in-memory sandbox instead of its platform."""
-    from dataclasses import replace
-
-    return {key: replace(c, implementation="sandbox") for key, c in connections().items()}
-
-
 def inbound(
     body: bytes,
     headers: dict[str, str] | None = None,

@@ -26,7 +26,7 @@ import boto3
 from moto import mock_aws
 
 from pshub.connections import Connection, parse_registry
-from pshub.connectors.registry import reset_connectors, reset_sandboxes, sandbox_snapshot
+from pshub.connectors.registry import reset_connectors
 from pshub_infra.topology import (
     CANONICAL_EVENT_SOURCE,
     CONNECTIONS_FILE,
@@ -149,9 +149,8 @@ class LocalRuntime:
             }
             register_functions(self.topology, session, self.resources, environments)
             create_state_machines(self.topology, session, self.resources)
-            # Each runtime starts with fresh SaaS sandboxes, as it starts with fresh AWS state,
-            # and builds its real connectors anew (pointed at this runtime's fakes).
-            reset_sandboxes()
+            # Each runtime starts with fresh platform fakes, as it starts with fresh AWS state,
+            # and builds its connectors anew (pointed at this runtime's fakes).
             reset_connectors()
             self._load_functions(environments)
             self._consumers = [self._consumer(spec) for spec in self.topology.consumers]
@@ -209,14 +208,11 @@ class LocalRuntime:
         return self.fakes[connection_id].fake
 
     def systems_snapshot(self) -> dict[str, Any]:
-        """Every outbound system's records by connection id: the fakes' and any sandbox's."""
-        systems = sandbox_snapshot(
-            {k: c for k, c in self.connections.items() if c.implementation == "sandbox"}
-        )
-        systems.update(
-            {k: {**local.fake.snapshot(), "role": local.connection.role} for k, local in self.fakes.items()}
-        )
-        return dict(sorted(systems.items()))
+        """Every outbound system's records by connection id (its fake's, JSON-able)."""
+        return {
+            k: {**local.fake.snapshot(), "role": local.connection.role}
+            for k, local in sorted(self.fakes.items())
+        }
 
     # --- names --------------------------------------------------------------------------------
 

@@ -40,10 +40,10 @@ from pshub.connectors.errors import (
 )
 from pshub.connectors.http import ConnectorContext
 from pshub.connectors.http.state import MemoryState
-from pshub.connectors.sandbox import seed
 from pshub.platforms.hubspot import outbound
 from pshub.platforms.hubspot.outbound import HubSpotCrm
 from pshub_local.fakes.server import Exchange, FakeRequest, FakeResponse
+from pshub_local.platforms import seed
 from pshub_local.platforms.hubspot.fake import HubSpotFake, credentials_for_local
 from tests.contract import openapi_contract
 

@@ -38,10 +38,10 @@ from pshub.connectors.errors import (
 )
 from pshub.connectors.http import ConnectorContext
 from pshub.connectors.http.state import MemoryState
-from pshub.connectors.sandbox import seed
 from pshub.platforms.salesforce import outbound
 from pshub.platforms.salesforce.outbound import SalesforceCrm
 from pshub_local.fakes.server import Exchange, FakeRequest, FakeResponse
+from pshub_local.platforms import seed
 from pshub_local.platforms.salesforce.fake import SalesforceFake, credentials_for_local
 
 SHAPES = Path(__file__).resolve().parent / "specs" / "salesforce" / "shapes.json"

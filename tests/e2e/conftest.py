@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from pshub.connectors.registry import reset_sandboxes
 from pshub_local.runtime import LocalRuntime
 from pshub_local.server import WebhookServer
 from tests.e2e.stack import LocalStack
@@ -15,12 +14,10 @@ from tests.e2e.stack import LocalStack
 
 @pytest.fixture
 def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    """The local runtime and its HTTP server, with empty sandbox systems before and after."""
+    """The local runtime and its HTTP server, each platform's fake started fresh with it."""
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     # The workflow's Retry waits in real time in moto; the tests need not.
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
-    reset_sandboxes()
     with LocalRuntime() as runtime, WebhookServer(runtime) as server:
         yield LocalStack(runtime, server)
-    reset_sandboxes()

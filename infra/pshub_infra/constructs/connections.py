@@ -32,24 +32,20 @@ MAX_REGISTRY_ENV_BYTES = 3 * 1024
 
 
 def refuse_stand_ins(connections: Iterable[Connection], source: str) -> None:
-    """A deployed stack talks to real systems only: no in-memory sandbox, and every connection
-    of a role the workflows call has its platform's real connector for that role."""
+    """A deployed stack talks to real systems only: every connection of a role the workflows
+    call has its platform's real connector for that role."""
     from pshub.connectors.registry import CONNECTOR_ROLES
     from pshub.platforms import platform
 
-    problems = []
-    for connection in connections:
-        if connection.implementation == "sandbox":
-            problems.append(f"{connection.id} is an in-memory sandbox")
-        elif (
-            connection.role in CONNECTOR_ROLES
-            and connection.role not in platform(connection.platform).outbound
-        ):
-            problems.append(f"{connection.id}: {connection.platform} has no {connection.role} connector yet")
+    problems = [
+        f"{c.id}: {c.platform} has no {c.role} connector yet"
+        for c in connections
+        if c.role in CONNECTOR_ROLES and c.role not in platform(c.platform).outbound
+    ]
     if problems:
         raise ValueError(
             f"{source}: a deployed stack needs a real connector behind every connection ({'; '.join(problems)}); "
-            'set "implementation": "http" (the default) and the platform\'s options'
+            "add the platform's outbound connector for the role, or configure another platform"
         )
 
 

@@ -6,7 +6,7 @@ the vendor's error answers. It implements ``authenticate`` (return a ``FakeRespo
 to refuse) and ``throttled`` (the vendor's 429). Every handler runs under one lock:
 unique keys are enforced atomically, as the vendors do.
 
-Controls for tests and demos (the same names the in-memory sandboxes had):
+Controls for tests and demos:
 ``inject(operation, status, body, headers, times, when)``, ``drop_answer(operation)``
 (work done, connection closed before the answer), ``set_outage``, ``calls(operation)``,
 ``exchanges`` (every request and response, for contract validation), ``snapshot()``.

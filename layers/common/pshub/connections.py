@@ -19,10 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# How pshub reaches the platform's API: "http", the platform's real connector (the
-# default), or "sandbox", an in-memory stand-in for unit tests that a deployed stack
-# refuses (``cdk synth`` fails on one).
-IMPLEMENTATIONS = frozenset({"http", "sandbox"})
+# How pshub reaches the platform's API: "http", the platform's real connector over its
+# API (the only one; locally it talks to the platform's fake on 127.0.0.1).
+IMPLEMENTATIONS = frozenset({"http"})
 DEFAULT_IMPLEMENTATION = "http"
 ROLES = frozenset({"crm", "psa", "erp", "hr", "billing", "time", "expense"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

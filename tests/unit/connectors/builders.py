@@ -1,4 +1,4 @@
-"""Builders for canonical objects and sandbox connections used by the connector tests."""
+"""Builders for canonical objects and connections used by the connector tests."""
 
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ def connection(platform: str, role: str, conn_id: str | None = None, **options: 
         platform=platform,
         role=role,
         options=options,
-        implementation="sandbox",
     )
 
 

@@ -18,7 +18,7 @@ property that does not exist or is read-only, a value over 65,536 characters), a
 ``X-HubSpot-RateLimit-*`` headers (the daily ones only for a private app's token, as
 HubSpot does).
 
-Seeded with the deal behind the sample webhook (``pshub.connectors.sandbox.seed``),
+Seeded with the deal behind the sample webhook (``pshub_local.platforms.seed``),
 expressed as the portal holds it: the company, the won deal with pshub's custom deal
 properties, its approved quote and one line item per role.
 """
@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pshub.connections import Connection
-from pshub.connectors.sandbox import seed
 from pshub_local.fakes import FakeApi, FakeRequest, FakeResponse, VendorFault, route
+from pshub_local.platforms import seed
 
 TOKEN_LIFETIME_S = 1800
 TEXT_MAX = 65_536
@@ -221,7 +221,7 @@ class HubSpotFake(FakeApi):
             return dict(found["properties"]) if found is not None else None
 
     def records(self) -> dict[str, Any]:
-        """The deals as the CRM sandbox prints them: no amounts, no personal data."""
+        """The deals as the demo prints them: no amounts, no personal data."""
         opportunities = []
         for identifier, deal in self._objects["deals"].items():
             props = deal["properties"]
@@ -662,7 +662,7 @@ class HubSpotFake(FakeApi):
         return True
 
     def _seed(self) -> None:
-        """The deal behind the sample webhook, as the portal holds it (see ``sandbox.seed``)."""
+        """The deal behind the sample webhook, as the portal holds it (see ``pshub_local.platforms.seed``)."""
         won = "2026-11-20T15:03:00.512Z"  # the closed-won webhook's occurredAt, 1795186980512
         company = seed.HUBSPOT_COMPANY_ID
         deal = seed.HUBSPOT_DEAL_ID

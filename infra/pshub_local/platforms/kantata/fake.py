@@ -12,7 +12,7 @@ workspaces hidden unless ``include_archived``, ``only=`` never 404ing, ``per_pag
 Like Kantata, it enforces no unique key on workspaces (a second POST makes a second
 workspace: idempotency is the connector's read-before-write) and takes one external
 reference per subject and service name (``create_or_update``). It keeps the business rules
-pshub's PSA sandbox had, as an account configured for pshub would:
+an account configured for pshub has:
 
 - templates: the connection's ``templates`` option names the account's project templates
   (a numeric value is the template's id, anything else its title); a workspace from any
@@ -21,7 +21,7 @@ pshub's PSA sandbox had, as an account configured for pshub would:
   it (Kantata has no project code of its own: this stands for the account's integration rule);
 - each workspace gets its own rate card in its currency, with an effective version;
   a role appears once per version; rates are integers in subunits; the rate card of an
-  archived project takes no change (the sandbox's rule; Kantata's own behaviour is unverified);
+  archived project takes no change (pshub's rule; Kantata's own behaviour is unverified);
 - ``DELETE /rate_card_roles/{id}`` is allowed: Kantata refuses it for a version "in use",
   which the fake, holding no time entries, never is.
 

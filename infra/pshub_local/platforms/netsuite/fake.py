@@ -72,7 +72,7 @@ INVALID_LOGIN = (
     "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at "
     "Setup > Users/Roles > User Management > View Login Audit Trail."
 )
-# Internal id sequences, as pshub's ERP sandbox hands them out (NetSuite ids are numeric).
+# Internal id sequences, in NetSuite's style (NetSuite ids are numeric).
 _FIRST_IDS = {"customer": 1840, "job": 5210, "billingSchedule": 31, "timeBill": 88000, "employee": 300}
 _TABLES = {"customer": "customer", "job": "job", "timebill": "timeBill", "employee": "employee"}
 _SCHEDULE_TYPES = frozenset({"STD", "FBM", "FBI", "TM", "CB"})
@@ -731,7 +731,7 @@ class NetSuiteFake(FakeApi):
 
     # -- the demo's printout -------------------------------------------------------------------------
     def records(self) -> dict[str, Any]:
-        """Counts-friendly lists, as the ERP sandbox prints them: no money, rates or personal data."""
+        """Counts-friendly lists, as the demo prints them: no money, rates or personal data."""
         customers = self._records["customer"]
         jobs = self._records["job"]
         named = self._named

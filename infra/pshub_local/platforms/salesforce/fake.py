@@ -19,7 +19,7 @@ and ``LIMIT``. That is every shape the connector sends; anything else is a
 ``MALFORMED_QUERY``. Ids compare on their first 15 characters, so a 15-character id finds
 the record its 18-character form names.
 
-Seeded with the deal behind the sample Outbound Message (``pshub.connectors.sandbox.seed``),
+Seeded with the deal behind the sample Outbound Message (``pshub_local.platforms.seed``),
 expressed as the org holds it: the account, the won opportunity, its contract, and the
 CPQ primary quote whose lines are the rate card.
 """
@@ -39,9 +39,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pshub.connections import Connection
-from pshub.connectors.sandbox import seed
 from pshub.platforms.salesforce.inbound import case_safe_id
 from pshub_local.fakes import FakeApi, FakeRequest, FakeResponse, VendorFault, route
+from pshub_local.platforms import seed
 
 API = r"/services/data/v(?P<version>\d+\.\d)"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
@@ -372,7 +372,7 @@ class SalesforceFake(FakeApi):
             return dict(found) if found is not None else None
 
     def records(self) -> dict[str, Any]:
-        """The opportunities as the CRM sandbox prints them: no amounts, no personal data."""
+        """The opportunities as the demo prints them: no amounts, no personal data."""
         opportunities = []
         for record in self._records["Opportunity"].values():
             account = self._records["Account"].get((record.get("AccountId") or "")[:15]) or {}
@@ -834,7 +834,7 @@ class SalesforceFake(FakeApi):
         return case_safe_id(f"{KEY_PREFIXES[sobject]}5e0000{number:03d}{tail[:3]}")
 
     def _seed(self) -> None:
-        """The deal behind the sample Outbound Message, as the org holds it (see ``sandbox.seed``)."""
+        """The deal behind the sample Outbound Message, as the org holds it (see ``pshub_local.platforms.seed``)."""
         created = "2026-10-02T09:30:00.000+0000"
         won = "2026-11-20T15:02:11.000+0000"
         audit = {"IsDeleted": False, "CreatedDate": created, "LastModifiedDate": won, "SystemModstamp": won}

@@ -321,7 +321,7 @@ class StripeFake(FakeApi):
         return response
 
     def records(self) -> dict[str, Any]:
-        """Customers and plans (ids, codes, names, states), as the billing sandbox lists them."""
+        """Customers and plans (ids, codes, names, states), as the demo prints them."""
         plans = [
             {
                 "native_id": sub["id"],

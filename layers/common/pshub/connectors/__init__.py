@@ -9,7 +9,7 @@
 
 Every operation takes and returns canonical models (``results`` for what is
 specific to a connector) and raises the typed errors of ``errors``. Workflows get a
-connector from ``registry`` by connection id and never know whether a sandbox or a
-real API stands behind it. Adding a platform's real API means adding its module and
-naming it as the connection's ``implementation``.
+connector from ``registry`` by connection id; the platform's package builds it
+(``pshub.platforms.<vendor>.outbound``, named in its manifest) on the HTTP kit in
+``http``.
 """

@@ -1,14 +1,12 @@
-"""Which connector stands behind a connection, and the process's sandboxes.
+"""Which connector stands behind a connection: its platform's real one, built once per process.
 
-``connector_for(connection, role)`` returns the implementation the connection names:
-``"http"`` is the platform's real connector (its manifest's ``outbound`` factory,
-built once per process with the connection's API credentials from its ``api``
-secret, so pooled connections and tokens are reused across invocations);
-``"sandbox"`` is an in-memory stand-in that a deployed stack refuses. Sandboxes are kept ONE per
-connection id per process, so separate Lambda invocations in one process (the
-local runtime and the tests run handlers in-process) see the same platform state,
-as they would see the same real system. A connection whose configuration changed
-gets a fresh sandbox: it is, in effect, another system.
+``connector_for(connection, role)`` returns the connector the platform's manifest names
+for the role (``outbound``), built with the connection's API credentials from its
+``api`` secret and kept for the execution environment's life, so pooled connections
+and tokens are reused across invocations. A connection whose configuration changed
+gets a new connector: it is, in effect, another system. The local runtime and the
+tests reach the platforms' local fakes through the same connectors; only the base URL
+and the credentials differ.
 """
 
 from __future__ import annotations
@@ -24,11 +22,6 @@ from pshub.connectors.billing import BillingConnector
 from pshub.connectors.crm import CrmConnector
 from pshub.connectors.erp import ErpConnector
 from pshub.connectors.psa import PsaConnector
-from pshub.connectors.sandbox.base import SandboxSystem
-from pshub.connectors.sandbox.billing import SandboxBilling
-from pshub.connectors.sandbox.crm import SandboxCrm
-from pshub.connectors.sandbox.erp import SandboxErp
-from pshub.connectors.sandbox.psa import SandboxPsa
 from pshub.errors import UnknownConnection
 
 Role = Literal["erp", "psa", "crm", "billing"]
@@ -36,21 +29,8 @@ CONNECTOR_ROLES: frozenset[str] = frozenset(get_args(Role))  # the roles workflo
 AnyConnector = ErpConnector | PsaConnector | CrmConnector | BillingConnector
 CONNECTIONS_ENV_VAR = "PSHUB_CONNECTIONS"
 
-_SANDBOX_TYPES: dict[str, type[SandboxSystem]] = {
-    "erp": SandboxErp,
-    "psa": SandboxPsa,
-    "crm": SandboxCrm,
-    "billing": SandboxBilling,
-}
-if TYPE_CHECKING:  # mypy proves each sandbox implements its role's interface
+if TYPE_CHECKING:
     from pshub.connectors.http import ConnectorContext
-
-    _erp: type[ErpConnector] = SandboxErp
-    _psa: type[PsaConnector] = SandboxPsa
-    _crm: type[CrmConnector] = SandboxCrm
-    _billing: type[BillingConnector] = SandboxBilling
-_sandboxes: dict[str, SandboxSystem] = {}
-_sandboxes_lock = threading.Lock()
 _env_registry: tuple[str, dict[str, Connection]] | None = None
 
 
@@ -70,15 +50,12 @@ def connector_for(connection: Connection, role: str) -> AnyConnector:
             f"connection {connection.id!r} is the {connection.role} connection to {connection.platform}, "
             f"not a {role} connection"
         )
-    if connection.implementation == "http":
-        return _http_connector(connection, role)
-    if connection.implementation != "sandbox":
+    if connection.implementation != "http":
         raise ConnectionConfigError(
             f"connection {connection.id!r}: no {connection.implementation!r} connector "
             f"for {connection.platform}"
         )
-    # The sandbox type picked by role implements that role's interface (checked below).
-    return cast(AnyConnector, sandbox_for(connection))
+    return _http_connector(connection, role)
 
 
 # -- real connectors -----------------------------------------------------------------------
@@ -203,44 +180,3 @@ def _connection(connection_id: str, connections: Mapping[str, Connection] | None
     if connection is None:
         raise UnknownConnection(f"no connection {connection_id!r} is configured")
     return connection
-
-
-# -- sandboxes ---------------------------------------------------------------------------
-def sandbox_for(connection: Connection) -> SandboxSystem:
-    """The process's sandbox for ``connection`` (created, with its seed data, on first use).
-
-    Tests and demos use it for the controls the role interfaces do not have:
-    ``inject_failure``, ``set_outage``, ``calls``, ``snapshot``.
-    """
-    kind = _SANDBOX_TYPES.get(connection.role)
-    if kind is None:
-        raise ConnectionConfigError(
-            f"connection {connection.id!r}: no sandbox for the {connection.role} role"
-        )
-    with _sandboxes_lock:
-        existing = _sandboxes.get(connection.id)
-        if existing is not None and existing.connection == connection:
-            return existing
-        sandbox = kind(connection)
-        _sandboxes[connection.id] = sandbox
-        return sandbox
-
-
-def reset_sandboxes() -> None:
-    """Forget every sandbox: the next use starts from seed data again (tests)."""
-    with _sandboxes_lock:
-        _sandboxes.clear()
-
-
-def sandbox_snapshot(connections: Mapping[str, Connection] | None = None) -> dict[str, Any]:
-    """Every sandbox's records by connection id, JSON-able, for the local demo's printout.
-
-    With ``connections``, every sandbox-backed connection of an outbound role is included,
-    used or not (so the printout shows the CRM's seeded deals from the start).
-    """
-    for connection in (connections or {}).values():
-        if connection.implementation == "sandbox" and connection.role in _SANDBOX_TYPES:
-            sandbox_for(connection)
-    with _sandboxes_lock:
-        current = dict(_sandboxes)
-    return {connection_id: current[connection_id].snapshot() for connection_id in sorted(current)}

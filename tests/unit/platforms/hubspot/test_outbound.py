@@ -1,7 +1,7 @@
 """The HubSpot CRM connector against the HubSpot fake, over real HTTP on 127.0.0.1.
 
 Expectations come from the CRM role's contract (``pshub.connectors.crm``), the seeded
-deal of the CRM sandbox (``pshub.connectors.sandbox.seed``), and HubSpot's CRM v3 API as
+seeded deal (``pshub_local.platforms.seed``), and HubSpot's CRM v3 API as
 documented: objects read with ``properties`` and ``associations``, a PATCH of deal
 properties, ``batch/read`` of at most 100, the search API paged by ``after`` up to 10,000
 results, private-app bearer tokens and OAuth tokens that live ``expires_in`` seconds
@@ -33,10 +33,10 @@ from pshub.connectors.errors import (
 )
 from pshub.connectors.http import ConnectorContext
 from pshub.connectors.http.state import MemoryState
-from pshub.connectors.sandbox import seed
 from pshub.platforms import platform
 from pshub.platforms.hubspot import outbound
 from pshub.platforms.hubspot.outbound import HubSpotCrm
+from pshub_local.platforms import seed
 from pshub_local.platforms.hubspot.fake import HubSpotFake, credentials_for_local
 
 CONNECTION_ID = "hubspot-acme"
@@ -187,10 +187,10 @@ def test_the_documented_base_url_is_the_default() -> None:
 
 
 # -- get_opportunity ----------------------------------------------------------------------------------
-def test_the_seeded_deal_reads_as_the_sandbox_holds_it_field_by_field(harness: Harness) -> None:
+def test_the_seeded_deal_reads_as_seeded_field_by_field(harness: Harness) -> None:
     # Given the portal seeded with the sample deal, When the connector reads it
     details = harness.connector().get_opportunity(DEAL)
-    # Then every field equals what the CRM sandbox returns today (the ids are the same too)
+    # Then every field equals the seeded canonical deal (the ids are the same too)
     [expected] = seed.hubspot_deals(CONNECTION_ID)
     for name in ("opportunity", "client", "contract"):
         got, want = getattr(details, name), getattr(expected, name)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from pshub.connections import Connection
-from pshub.connectors.sandbox import seed
+from pshub_local.platforms import seed
 from pshub_local.platforms.hubspot.fake import HubSpotFake, credentials_for_local
 
 BASE = Connection(id="hubspot-acme", platform="hubspot", role="crm", options={"portal_id": "24681357"})

@@ -1,4 +1,4 @@
-"""The Kantata fake answers as Kantata OX documents it, and keeps the PSA sandbox's rules.
+"""The Kantata fake answers as Kantata OX documents it, and keeps pshub's PSA rules.
 
 Sources: the Kantata OX specification (https://developer.kantata.com/kantata/specification:
 side-loaded answers, ``only`` never 404ing, archived projects hidden by default,
@@ -192,7 +192,7 @@ def test_rate_card_roles_once_per_version_in_subunits(harness: Harness) -> None:
     assert call(harness, "POST", "/rate_card_roles.json", fractional).status_code == 422
     listed = call(harness, "GET", "/rate_card_roles.json", rate_card_version_id=str(version)).json()
     assert "role_id" not in next(iter(listed["rate_card_roles"].values()))  # only with include=role
-    # an archived project's rate card takes no change (the PSA sandbox's rule)
+    # an archived project's rate card takes no change (pshub's rule)
     call(harness, "PUT", f"/workspaces/{workspace_id}.json", {"workspace": {"archived": True}})
     [role_rate_id] = listed["rate_card_roles"]
     assert call(harness, "DELETE", f"/rate_card_roles/{role_rate_id}.json").status_code == 422

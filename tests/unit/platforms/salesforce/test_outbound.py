@@ -1,7 +1,7 @@
 """The Salesforce CRM connector against the Salesforce fake, over real HTTP on 127.0.0.1.
 
 Expectations come from the CRM role's contract (``pshub.connectors.crm``), the seeded
-deal of the CRM sandbox (``pshub.connectors.sandbox.seed``), and Salesforce's REST API as
+seeded deal (``pshub_local.platforms.seed``), and Salesforce's REST API as
 documented: the OAuth 2.0 JWT bearer and client-credentials flows (no ``expires_in``; a
 401 ``INVALID_SESSION_ID`` means a new token), SOQL with ``nextRecordsUrl`` paging, 204 on
 a record update, error bodies as a list of ``{"message", "errorCode", "fields"}`` and a
@@ -32,10 +32,10 @@ from pshub.connectors.errors import (
 )
 from pshub.connectors.http import ConnectorContext
 from pshub.connectors.http.state import MemoryState
-from pshub.connectors.sandbox import seed
 from pshub.platforms import platform
 from pshub.platforms.salesforce import outbound
 from pshub.platforms.salesforce.outbound import SalesforceCrm
+from pshub_local.platforms import seed
 from pshub_local.platforms.salesforce.fake import SalesforceFake, credentials_for_local
 
 CONNECTION_ID = "salesforce-acme"
@@ -168,10 +168,10 @@ def test_bad_configuration_is_refused_before_any_request(harness: Harness) -> No
 
 
 # -- get_opportunity ----------------------------------------------------------------------------------
-def test_the_seeded_deal_reads_as_the_sandbox_holds_it_field_by_field(harness: Harness) -> None:
+def test_the_seeded_deal_reads_as_seeded_field_by_field(harness: Harness) -> None:
     # Given the org seeded with the sample deal, When the connector reads it
     details = harness.connector().get_opportunity(OPPORTUNITY)
-    # Then every field equals what the CRM sandbox returns today (the ids are the same too)
+    # Then every field equals the seeded canonical deal (the ids are the same too)
     [expected] = seed.salesforce_opportunities(CONNECTION_ID)
     for name in ("opportunity", "client", "contract"):
         got, want = getattr(details, name), getattr(expected, name)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from pshub.connections import Connection
-from pshub.connectors.sandbox import seed
+from pshub_local.platforms import seed
 from pshub_local.platforms.salesforce.fake import SalesforceFake
 
 APP = {"client_id": "localdemo-3MVG9client", "client_secret": "localdemo-secret"}

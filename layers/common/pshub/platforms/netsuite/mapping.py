@@ -348,7 +348,7 @@ def choose_customer(
     tax: str | None,
     names: Sequence[str],
 ) -> Mapping[str, Any] | None:
-    """The customer a client is, as the sandbox and the identity store decide: its client id,
+    """The customer a client is, as the identity store decides: its client id,
     then its tax id, then its normalised name, unless both carry different tax ids."""
     wanted = external_id(client_id) if client_id else None
     if wanted:

@@ -10,7 +10,7 @@ Pure functions, no I/O. What goes where (API version 2020-08-27):
   as part of the URL, carries no tax number).
 - Project -> Product (``name`` "<code> <project name>"), the owner of every Price of
   the project's plan.
-- Contract -> the plan, by billing model (``BillingPlanKind`` as the sandbox has it):
+- Contract -> the plan, by billing model (``BillingPlanKind``):
   - retainer: Subscription of one licensed monthly price (``items[0][price_data]``);
     a start date in the future is the ``billing_cycle_anchor`` (nothing billed before).
   - usage: Subscription of one metered monthly price per rate-card role
@@ -315,7 +315,7 @@ def _address(address: Address | None) -> dict[str, str]:
 
 
 def contract_content(contract: Contract, customer: str) -> dict[str, Any]:
-    """The contract's business fields (bookkeeping left out, as the sandboxes compare them)."""
+    """The contract's business fields (bookkeeping left out: ids, versions, status)."""
     dumped = _strip(contract.model_dump(mode="json"))
     content = {k: v for k, v in dumped.items() if k not in {"id", "status"}}
     return content | {"customer": customer}

@@ -1,4 +1,7 @@
-"""Seed data: what the CRM sandboxes hold before anything else happens.
+"""Seed data: the deals the local CRM fakes hold before anything else happens, as canonical objects.
+
+The Salesforce and HubSpot fakes hold them as their vendor's records; these objects are
+what reading them back must give (the fakes' tests compare field by field).
 
 Each seeded opportunity is the record behind a sample webhook in ``events/``, with
 approved contract terms, so that a closed-won delivery of that sample provisions a

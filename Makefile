@@ -48,10 +48,11 @@ lint: install  ## ruff and mypy
 	$(BIN)/mypy
 	@for handler in functions/*/handler.py; do $(BIN)/mypy $$handler || exit 1; done
 
-bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB calls, workflow transitions
+bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB calls, workflow transitions, connectors
 	$(BIN)/python tests/benchmarks/bench_ingress.py
 	$(BIN)/python tests/benchmarks/bench_sync.py
 	$(BIN)/python tests/benchmarks/bench_provisioning.py
+	$(BIN)/python tests/benchmarks/bench_connectors.py
 
 synth: install node_modules/.package-lock.json  ## cdk synth through cdk.json (no Docker, no AWS account)
 	npx cdk synth --quiet

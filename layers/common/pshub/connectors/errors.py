@@ -53,6 +53,25 @@ class ConnectorError(PshubError):
         vendor = f" [{self.platform_code}: {self.platform_message}]" if self.platform_code else ""
         return f"{self.connection_id} ({self.platform}) {self.operation}: {self.message}{vendor}"
 
+    def context(self) -> dict[str, Any]:
+        """Where it happened and the platform's own words: what a reworded copy keeps."""
+        return {
+            "platform": self.platform,
+            "connection_id": self.connection_id,
+            "operation": self.operation,
+            "platform_code": self.platform_code,
+            "platform_message": self.platform_message,
+            "http_status": self.http_status,
+        }
+
+    def _own(self) -> dict[str, Any]:
+        return {}
+
+    def reworded(self, message: str) -> ConnectorError:
+        """The same error (class, platform words, retry facts) with ``message``: pshub's words
+        naming the record."""
+        return type(self)(message, **self.context(), **self._own())
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able record for business exceptions and workflow outputs."""
         return {
@@ -83,6 +102,9 @@ class RateLimited(TransientConnectorError):
         super().__init__(message, **context)
         self.retry_after_s = retry_after_s
 
+    def _own(self) -> dict[str, Any]:
+        return {"retry_after_s": self.retry_after_s}
+
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "retry_after_s": self.retry_after_s}
 
@@ -108,6 +130,9 @@ class Conflict(PermanentConnectorError):
         super().__init__(message, **context)
         self.key = key
         self.fields = fields
+
+    def _own(self) -> dict[str, Any]:
+        return {"key": self.key, "fields": self.fields}
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "key": self.key, "fields": list(self.fields)}

@@ -115,3 +115,47 @@ def iso_date(value: object, field: str) -> date:
         return date.fromisoformat(day)
     except ValueError:
         raise FieldProblem(f"{field} is not an ISO 8601 date (YYYY-MM-DD)") from None
+
+
+# Country names people type into CRM address fields, as ISO 3166 alpha-2 codes.
+_COUNTRY_NAMES = {
+    "UNITED STATES": "US",
+    "UNITED STATES OF AMERICA": "US",
+    "USA": "US",
+    "UNITED KINGDOM": "GB",
+    "GREAT BRITAIN": "GB",
+    "UK": "GB",
+    "ENGLAND": "GB",
+    "SCOTLAND": "GB",
+    "WALES": "GB",
+    "NORTHERN IRELAND": "GB",
+    "IRELAND": "IE",
+    "CANADA": "CA",
+    "AUSTRALIA": "AU",
+    "NEW ZEALAND": "NZ",
+    "GERMANY": "DE",
+    "DEUTSCHLAND": "DE",
+    "FRANCE": "FR",
+    "SPAIN": "ES",
+    "ITALY": "IT",
+    "NETHERLANDS": "NL",
+    "BELGIUM": "BE",
+    "SWITZERLAND": "CH",
+    "SWEDEN": "SE",
+    "DENMARK": "DK",
+    "NORWAY": "NO",
+    "JAPAN": "JP",
+    "SINGAPORE": "SG",
+    "INDIA": "IN",
+}
+
+
+def country_code(value: object) -> str | None:
+    """An ISO 3166 alpha-2 code from a vendor's free-text country field: the code itself or a
+    common English name; None for anything else (the address keeps its other parts)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if len(text) == 2 and text.isascii() and text.isalpha():
+        return text.upper()
+    return _COUNTRY_NAMES.get(" ".join(text.upper().split()))

@@ -12,7 +12,6 @@ results, private-app bearer tokens and OAuth tokens that live ``expires_in`` sec
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,22 +42,6 @@ CONNECTION_ID = "hubspot-acme"
 DEAL = seed.HUBSPOT_DEAL_ID
 IDS = {"netsuite-acme": "5211", "kantata-acme": "27410001"}
 BASE = Connection(id=CONNECTION_ID, platform="hubspot", role="crm", options={"portal_id": "24681357"})
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Replaces the unit suite's guard: the loopback fake only; any other address fails the test."""
-    connect = socket.socket.connect
-
-    def loopback_only(self: socket.socket, address: Any) -> Any:
-        host = address[0] if isinstance(address, tuple) else address
-        if host not in _LOOPBACK:
-            raise RuntimeError(f"unit tests may only reach the loopback fakes, not {host!r}")
-        return connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", loopback_only)
-    yield
 
 
 @dataclass

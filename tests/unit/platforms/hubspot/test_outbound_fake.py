@@ -3,10 +3,8 @@ checks first), as CRM v3 words them, and the behaviours the connector relies on.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -17,21 +15,6 @@ from pshub_local.platforms.hubspot.fake import HubSpotFake, credentials_for_loca
 
 BASE = Connection(id="hubspot-acme", platform="hubspot", role="crm", options={"portal_id": "24681357"})
 DEAL = seed.HUBSPOT_DEAL_ID
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Replaces the unit suite's guard: the loopback fake only."""
-    connect = socket.socket.connect
-
-    def loopback_only(self: socket.socket, address: Any) -> Any:
-        host = address[0] if isinstance(address, tuple) else address
-        if host not in {"127.0.0.1", "::1", "localhost"}:
-            raise RuntimeError(f"unit tests may only reach the loopback fakes, not {host!r}")
-        return connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", loopback_only)
-    yield
 
 
 @pytest.fixture

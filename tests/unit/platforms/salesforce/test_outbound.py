@@ -11,7 +11,6 @@ spent allocation as 403 ``REQUEST_LIMIT_EXCEEDED``.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,22 +40,6 @@ from pshub_local.platforms.salesforce.fake import SalesforceFake, credentials_fo
 CONNECTION_ID = "salesforce-acme"
 OPPORTUNITY = seed.SALESFORCE_OPPORTUNITY_ID
 IDS = {"netsuite-acme": "5211", "kantata-acme": "27410001"}
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Replaces the unit suite's guard: the loopback fake only; any other address fails the test."""
-    connect = socket.socket.connect
-
-    def loopback_only(self: socket.socket, address: Any) -> Any:
-        host = address[0] if isinstance(address, tuple) else address
-        if host not in _LOOPBACK:
-            raise RuntimeError(f"unit tests may only reach the loopback fakes, not {host!r}")
-        return connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", loopback_only)
-    yield
 
 
 @dataclass

@@ -3,10 +3,8 @@ checks first), as the REST API words them, and the SOQL behaviours the connector
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -18,21 +16,6 @@ from pshub_local.platforms.salesforce.fake import SalesforceFake
 APP = {"client_id": "localdemo-3MVG9client", "client_secret": "localdemo-secret"}
 OPPORTUNITY = seed.SALESFORCE_OPPORTUNITY_ID
 API = "/services/data/v66.0"
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Replaces the unit suite's guard: the loopback fake only."""
-    connect = socket.socket.connect
-
-    def loopback_only(self: socket.socket, address: Any) -> Any:
-        host = address[0] if isinstance(address, tuple) else address
-        if host not in {"127.0.0.1", "::1", "localhost"}:
-            raise RuntimeError(f"unit tests may only reach the loopback fakes, not {host!r}")
-        return connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", loopback_only)
-    yield
 
 
 @pytest.fixture

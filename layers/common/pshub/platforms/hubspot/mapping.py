@@ -52,7 +52,7 @@ from pshub.canonical.model import (
 )
 from pshub.connectors.results import OpportunityDetails, provisional_id
 from pshub.platforms import fields
-from pshub.platforms.fields import FieldProblem
+from pshub.platforms.fields import FieldProblem, country_code
 
 PROJECT_CODE_PROPERTY = "pshub_project_code"
 PROJECT_IDS_PROPERTY = "pshub_project_ids"
@@ -128,49 +128,6 @@ def object_id(value: str, what: str) -> str:
 
 
 # -- values -----------------------------------------------------------------------------------
-_COUNTRY_NAMES = {
-    "UNITED STATES": "US",
-    "UNITED STATES OF AMERICA": "US",
-    "USA": "US",
-    "UNITED KINGDOM": "GB",
-    "GREAT BRITAIN": "GB",
-    "UK": "GB",
-    "ENGLAND": "GB",
-    "SCOTLAND": "GB",
-    "WALES": "GB",
-    "NORTHERN IRELAND": "GB",
-    "IRELAND": "IE",
-    "CANADA": "CA",
-    "AUSTRALIA": "AU",
-    "NEW ZEALAND": "NZ",
-    "GERMANY": "DE",
-    "DEUTSCHLAND": "DE",
-    "FRANCE": "FR",
-    "SPAIN": "ES",
-    "ITALY": "IT",
-    "NETHERLANDS": "NL",
-    "BELGIUM": "BE",
-    "SWITZERLAND": "CH",
-    "SWEDEN": "SE",
-    "DENMARK": "DK",
-    "NORWAY": "NO",
-    "JAPAN": "JP",
-    "SINGAPORE": "SG",
-    "INDIA": "IN",
-}
-
-
-def country_code(value: object) -> str | None:
-    """An ISO 3166 alpha-2 code from HubSpot's free-text ``country``: the code itself or a
-    common English name; None for anything else (the address keeps its other parts)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if len(text) == 2 and text.isascii() and text.isalpha():
-        return text.upper()
-    return _COUNTRY_NAMES.get(" ".join(text.upper().split()))
-
-
 def web_domain(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None

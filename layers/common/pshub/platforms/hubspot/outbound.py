@@ -55,7 +55,6 @@ from pshub.connectors.errors import (
     NotFound,
     OutcomeUnknown,
     PermanentConnectorError,
-    RateLimited,
     TransientConnectorError,
 )
 from pshub.connectors.http import (
@@ -110,23 +109,6 @@ def describe(response: ApiResponse) -> VendorError:
     if throttled and isinstance(document.get("policyName"), str):
         code = f"{code or 'RATE_LIMIT'}:{document['policyName']}"
     return VendorError(code=code, message=message, throttled=throttled, retry_after_s=wait)
-
-
-def _reworded(error: ConnectorError, message: str) -> ConnectorError:
-    """The same error (class, platform words, retry facts) with pshub's words naming the record."""
-    context: dict[str, Any] = {
-        "platform": error.platform,
-        "connection_id": error.connection_id,
-        "operation": error.operation,
-        "platform_code": error.platform_code,
-        "platform_message": error.platform_message,
-        "http_status": error.http_status,
-    }
-    if isinstance(error, RateLimited):
-        return RateLimited(message, retry_after_s=error.retry_after_s, **context)
-    if isinstance(error, Conflict):
-        return Conflict(message, key=error.key, fields=error.fields, **context)
-    return type(error)(message, **context)
 
 
 class HubSpotCrm:
@@ -283,9 +265,9 @@ class HubSpotCrm:
         try:
             return self._client.request(operation, method, path, **kwargs)
         except NotFound as missing:
-            raise _reworded(missing, f"no {what} in HubSpot") from None
+            raise missing.reworded(f"no {what} in HubSpot") from None
         except ConnectorError as error:
-            raise _reworded(error, f"{what}: {error.message}") from None
+            raise error.reworded(f"{what}: {error.message}") from None
 
     def _read(
         self,

@@ -694,15 +694,9 @@ class NetSuiteErp:
         """``error`` in pshub's words naming the record, the platform's words kept."""
         if type(error) not in (PermanentConnectorError, NotFound):
             return error
-        return type(error)(
-            f"{message} (HTTP {error.http_status})" if error.http_status else message,
-            platform=error.platform,
-            connection_id=error.connection_id,
-            operation=error.operation,
-            platform_code=error.platform_code,
-            platform_message=error.platform_message,
-            http_status=error.http_status,
-        )
+        reworded = error.reworded(f"{message} (HTTP {error.http_status})" if error.http_status else message)
+        assert isinstance(reworded, PermanentConnectorError)
+        return reworded
 
     def _error(
         self,

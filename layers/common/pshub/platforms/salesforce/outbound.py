@@ -66,7 +66,6 @@ from pshub.connectors.errors import (
     NotFound,
     OutcomeUnknown,
     PermanentConnectorError,
-    RateLimited,
 )
 from pshub.connectors.http import (
     ApiClient,
@@ -134,23 +133,6 @@ class SameInstance:
 
     def refused(self, request: httpx.Request) -> bool:
         return self._oauth.refused(request)
-
-
-def _reworded(error: ConnectorError, message: str) -> ConnectorError:
-    """The same error (class, platform words, retry facts) with pshub's words naming the record."""
-    context: dict[str, Any] = {
-        "platform": error.platform,
-        "connection_id": error.connection_id,
-        "operation": error.operation,
-        "platform_code": error.platform_code,
-        "platform_message": error.platform_message,
-        "http_status": error.http_status,
-    }
-    if isinstance(error, RateLimited):
-        return RateLimited(message, retry_after_s=error.retry_after_s, **context)
-    if isinstance(error, Conflict):
-        return Conflict(message, key=error.key, fields=error.fields, **context)
-    return type(error)(message, **context)
 
 
 class SalesforceCrm:
@@ -280,7 +262,7 @@ class SalesforceCrm:
         try:
             response = self._client.request(operation, method, path, **kwargs)
         except ConnectorError as error:
-            raise _reworded(error, f"{what}: {error.message}") from None
+            raise error.reworded(f"{what}: {error.message}") from None
         self._note_usage(response)
         return response
 
@@ -301,7 +283,7 @@ class SalesforceCrm:
                 what,
             )
         except NotFound as missing:
-            raise _reworded(missing, f"no {what} in Salesforce") from None
+            raise missing.reworded(f"no {what} in Salesforce") from None
         document = response.json()
         return document if isinstance(document, dict) else {}
 
@@ -324,10 +306,10 @@ class SalesforceCrm:
                         key=opportunity_id,
                         fields=("project_code",),
                     ) from None
-                raise _reworded(refused, f"{what}: an org validation rule refused the update") from None
+                raise refused.reworded(f"{what}: an org validation rule refused the update") from None
             if refused.platform_code == "STRING_TOO_LONG":
-                raise _reworded(
-                    refused, f"{what}: a project field is longer than the org's field holds"
+                raise refused.reworded(
+                    f"{what}: a project field is longer than the org's field holds"
                 ) from None
             raise
 

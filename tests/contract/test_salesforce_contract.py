@@ -263,13 +263,15 @@ def run_scenario(org: Org) -> None:
         [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
     )
     crm.get_opportunity(OPPORTUNITY)
+    other = org.connector()  # another invocation, with its own token
+    other.get_opportunity(OPPORTUNITY)
     fake.set_api_usage(fake.api_max)
     with pytest.raises(RateLimited):
-        crm.get_opportunity(OPPORTUNITY)
+        crm.get_opportunity(OPPORTUNITY)  # this one now holds back until the allowance is back
     fake.set_api_usage(0)
     fake.set_outage(True)
     with pytest.raises(TransientConnectorError):
-        crm.get_opportunity(OPPORTUNITY)
+        other.get_opportunity(OPPORTUNITY)
     fake.set_outage(False)
     with pytest.raises(PermanentConnectorError):
         org.connector(credentials={**org.credentials, "username": "nobody@else.example"}).get_opportunity(

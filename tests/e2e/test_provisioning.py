@@ -8,6 +8,7 @@ over HTTP by the real connectors (only the base URL and the credentials differ f
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -265,10 +266,24 @@ def test_a_long_throttle_is_waited_out_by_the_workflow_however_often_it_comes(
 ) -> None:
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
+    from pshub.connectors import registry
+    from pshub.connectors.http import ConnectorContext
+
+    # The Wait state returns at once, and the connectors' clock moves on by what it waited
     waited: list[int] = []
     monkeypatch.setattr(
         WaitFunction, "_wait_interval", lambda self, env, wait_seconds: waited.append(wait_seconds)
     )
+
+    def clock() -> float:
+        return time.time() + sum(waited)
+
+    monkeypatch.setattr(
+        registry,
+        "_context_factory",
+        lambda connection: ConnectorContext(credentials=registry.api_credentials(connection), clock=clock),
+    )
+    registry.reset_connectors()
     # Given NetSuite answers creating the project with a 429 asking for two minutes, seven times
     # running: longer than a Lambda should sleep, and more often than the state machine's retries
     throttled = {

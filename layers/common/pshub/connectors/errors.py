@@ -101,6 +101,8 @@ class RateLimited(TransientConnectorError):
     def __init__(self, message: str, *, retry_after_s: float, **context: Any) -> None:
         super().__init__(message, **context)
         self.retry_after_s = retry_after_s
+        # False: pshub's own limiter held it back before sending (nothing reached the platform).
+        self.sent = True
 
     def _own(self) -> dict[str, Any]:
         return {"retry_after_s": self.retry_after_s}

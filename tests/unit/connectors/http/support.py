@@ -10,7 +10,7 @@ import httpx
 from pshub.connections import Connection
 from pshub.connectors.http import ApiClient, ConnectorContext, api_client
 from pshub.connectors.http.auth import Auth, HeaderAuth
-from pshub.connectors.http.client import Describe, describe_generic
+from pshub.connectors.http.client import Budget, Describe, describe_generic
 from pshub.connectors.http.state import MemoryState, SharedState
 
 Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
@@ -65,6 +65,7 @@ def client(
     auth: Auth | None = None,
     state: SharedState | None = None,
     describe: Describe = describe_generic,
+    budget: Budget | None = None,
     **options: str,
 ) -> ApiClient:
     clock = clock or Clock()
@@ -75,7 +76,9 @@ def client(
         clock=clock,
         sleep=clock.sleep,
     )
-    return api_client(connection(**options), context, auth or HeaderAuth("sk_test_secret"), describe=describe)
+    return api_client(
+        connection(**options), context, auth or HeaderAuth("sk_test_secret"), describe=describe, budget=budget
+    )
 
 
 def json_response(status: int, document: object, headers: dict[str, str] | None = None) -> httpx.Response:

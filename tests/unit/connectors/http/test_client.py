@@ -228,3 +228,29 @@ def test_debug_logs_never_show_the_credential_or_token_fields(caplog: pytest.Log
         assert secret not in text
     assert record.__dict__["response_body"]["id"] == "1"
     assert "page=2" in record.getMessage()
+
+
+def _remaining(response: ApiResponse) -> float | None:
+    return 4.0 if response.header("X-Remaining") == "0" else None
+
+
+def test_a_spent_budget_in_a_successful_answer_makes_the_next_request_wait_first() -> None:
+    clock = Clock()
+    script = Script([json_response(200, {}, {"X-Remaining": "0"}), json_response(200, {})])
+    api = client(script, clock, budget=_remaining)
+    api.request("read", "GET", "/x")
+    assert clock.slept == []
+    api.request("read", "GET", "/x")
+    assert clock.slept == [4.0]  # waited before sending: no 429 was needed
+    assert len(script.requests) == 2
+
+
+def test_a_spent_budget_longer_than_a_lambda_should_sleep_goes_back_unsent() -> None:
+    clock = Clock()
+    script = Script([json_response(200, {}, {"X-Remaining": "0"})])
+    api = client(script, clock, budget=lambda response: 3600.0, max_wait_s="20")
+    api.request("read", "GET", "/x")
+    with pytest.raises(RateLimited) as raised:
+        api.request("read", "GET", "/x")
+    assert raised.value.retry_after_s == pytest.approx(3600)
+    assert len(script.requests) == 1 and clock.slept == []

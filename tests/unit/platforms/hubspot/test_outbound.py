@@ -552,3 +552,19 @@ def test_no_credential_rate_or_personal_data_reaches_the_debug_log(
     private = ["425.00", "12500", "98-7654321", "100 Example Avenue", "'10001'"]
     for value in [*secrets, *private]:
         assert value not in logged, value
+
+
+def test_a_spent_budget_in_hubspots_headers_stops_the_next_request_before_it_is_a_429(
+    harness: Harness,
+) -> None:
+    # Given one request left of the account's daily allowance
+    harness.fake.set_daily_usage(harness.fake.daily_limit - 1)
+    # When the deal is read (a deal, then its company)
+    with pytest.raises(RateLimited) as caught:
+        harness.connector().get_opportunity(DEAL)
+    # Then the first answer's X-HubSpot-RateLimit-Daily-Remaining: 0 held the connection: the
+    # company read was never sent, and the wait went back to the workflow, not into a sleep
+    assert harness.statuses("get_deal") == [200]
+    assert harness.statuses("get_company") == []
+    assert caught.value.retry_after_s == outbound.DAILY_WAIT_S
+    assert harness.clock.slept == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from pshub.connections import Connection
@@ -16,12 +17,15 @@ CODE_PATTERN = "^PRJ-[A-Z0-9]{2,8}-[0-9]{4}$"
 
 @dataclass
 class Sleeps:
-    """The connector's ``sleep``: records waits instead of sleeping."""
+    """The connector's ``sleep``: records waits instead of sleeping, and its ``clock`` moves on by them."""
 
     waits: list[float] = field(default_factory=list)
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+    def clock(self) -> float:
+        return time.time() + sum(self.waits)
 
 
 def kantata_connection(conn_id: str = "kantata-acme", **options: str) -> Connection:
@@ -56,6 +60,7 @@ class Harness:
             credentials=credentials if credentials is not None else credentials_for_local(self.connection),
             state=MemoryState(),
             sleep=self.sleeps,
+            clock=self.sleeps.clock,
         )
         return KantataPsa(connection, context)
 

@@ -606,3 +606,17 @@ def test_no_credential_rate_or_personal_data_reaches_the_debug_log(
     private = ["410.0", "12500", "GB999999973", "1 Example Street", "EC1A 1AA"]
     for value in [*secret_values, *private]:
         assert value not in logged, value
+
+
+def test_a_spent_allocation_in_sforce_limit_info_stops_the_next_request_before_it_is_refused(
+    harness: Harness,
+) -> None:
+    # Given one request left of the org's rolling 24-hour allocation
+    harness.fake.set_api_usage(harness.fake.api_max - 1)
+    # When the opportunity is read (its query, then its primary quote's)
+    with pytest.raises(RateLimited) as caught:
+        harness.connector().get_opportunity(OPPORTUNITY)
+    # Then the first answer's api-usage=max/max held the connection: nothing more was sent
+    assert harness.statuses("query") == [200]
+    assert caught.value.retry_after_s == outbound.DAILY_LIMIT_WAIT_S
+    assert harness.clock.slept == []

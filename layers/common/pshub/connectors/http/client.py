@@ -68,6 +68,8 @@ class VendorError:
 
 
 Describe = Callable[["ApiResponse"], VendorError]
+# A successful answer's remaining-budget headers -> seconds to hold every request (None: budget left).
+Budget = Callable[["ApiResponse"], float | None]
 
 
 def describe_generic(response: ApiResponse) -> VendorError:
@@ -149,6 +151,7 @@ class ApiClient:
         default_retry_after_s: float = 1.0,
         refresh_on_401: bool = True,
         mask_fields: tuple[str, ...] = (),
+        budget: Budget | None = None,
         user_agent: str = "pshub",
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -162,6 +165,7 @@ class ApiClient:
         self._default_retry_after_s = default_retry_after_s
         self._refresh_on_401 = refresh_on_401
         self._mask_fields = mask_fields
+        self._budget = budget
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
         self._http = pooled_client(settings, transport)
         self._sleep = sleep
@@ -189,7 +193,7 @@ class ApiClient:
             stop=stop_after_attempt(self.settings.max_attempts),
             wait=self._wait,
             retry=retry_if_exception(_retryable),
-            sleep=self._sleep,
+            sleep=self._backoff,
             reraise=True,
         )
         for attempt in retrying:
@@ -225,10 +229,12 @@ class ApiClient:
         refreshed = False
         while True:
             throttled = self.limiter.acquire()
-            if throttled is not None:
-                raise self._rate_limited(
-                    operation, throttled.retry_after_s, f"declared {throttled.reason} budget spent (not sent)"
+            if throttled is not None:  # waiting here would outlast a Lambda: the workflow waits instead
+                unsent = self._rate_limited(
+                    operation, throttled.retry_after_s, f"{throttled.reason} budget spent (not sent)"
                 )
+                unsent.sent = False
+                raise unsent
             request = self._http.build_request(
                 method, url, params=params, json=json, data=form, headers={**self._headers, **(headers or {})}
             )
@@ -296,6 +302,9 @@ class ApiClient:
     def _raise_for(self, operation: str, response: ApiResponse, safe: bool) -> None:
         status = response.status
         if status < 300 or status == 304:
+            hold = self._budget(response) if self._budget is not None else None
+            if hold:  # the vendor says the budget is spent: wait before the next request, not after a 429
+                self.limiter.hold(hold)
             return
         vendor = self._describe(response)
         if status == 429 or vendor.throttled:
@@ -381,12 +390,16 @@ class ApiClient:
         )
         return error
 
+    def _backoff(self, seconds: float) -> None:
+        if seconds > 0:  # a throttled wait is slept by the limiter on the next attempt
+            self._sleep(seconds)
+
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, RateLimited):
             if error.retry_after_s > self.settings.max_wait_s:
                 raise error  # too long to sleep in a Lambda: the workflow waits instead
-            return error.retry_after_s
+            return 0.0  # the limiter holds until then: the next attempt waits there, once
         return float(wait_random_exponential(multiplier=0.25, max=4)(state))
 
 
@@ -404,7 +417,9 @@ def _origin(url: str) -> tuple[str, str] | None:
 
 
 def _retryable(error: BaseException) -> bool:
-    return isinstance(error, TransientConnectorError) and not isinstance(error, OutcomeUnknown)
+    if isinstance(error, OutcomeUnknown) or (isinstance(error, RateLimited) and not error.sent):
+        return False
+    return isinstance(error, TransientConnectorError)
 
 
 def retry_after(value: str | None) -> float | None:

@@ -16,7 +16,7 @@ import httpx
 
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.http.auth import Auth, OAuth2, TokenRequest, token_fetcher
-from pshub.connectors.http.client import ApiClient, Describe, describe_generic, pooled_client
+from pshub.connectors.http.client import ApiClient, Budget, Describe, describe_generic, pooled_client
 from pshub.connectors.http.limits import RateLimiter
 from pshub.connectors.http.settings import ApiSettings
 from pshub.connectors.http.state import SharedState, shared_state
@@ -51,6 +51,7 @@ def api_client(
     default_retry_after_s: float = 1.0,
     refresh_on_401: bool = True,
     mask_fields: tuple[str, ...] = (),
+    budget: Budget | None = None,
 ) -> ApiClient:
     """The connection's client: its settings, the shared limiter, the platform's error reader."""
     settings = settings or ApiSettings.of(connection.id, connection.options)
@@ -74,6 +75,7 @@ def api_client(
         default_retry_after_s=default_retry_after_s,
         refresh_on_401=refresh_on_401,
         mask_fields=mask_fields,
+        budget=budget,
         transport=context.transport,
         sleep=context.sleep,
     )

@@ -62,6 +62,7 @@ class RateLimiter:
         # time has passed unused is dropped, so a block never lets a process send above the rate.
         self._block = max(1, min(max(1, burst), int((rate_per_s or 0) * 0.05)))
         self._slots: list[int] = []  # reserved slot start times, oldest first
+        self._held_until = 0.0  # epoch s: this process sends nothing before (a vendor's wait)
         self.waited_s = 0.0  # total time this limiter slept (benchmarks, logs)
         self.reservations = 0  # shared writes made (benchmarks)
 
@@ -71,6 +72,12 @@ class RateLimiter:
 
     def acquire(self) -> Throttled | None:
         """Wait for a slot and take it; ``Throttled`` (nothing taken) if the wait is too long."""
+        held = self._held_until - self._clock()
+        if held > 0:
+            if held * 1_000_000 > self._max_wait_us:
+                return Throttled(retry_after_s=held, reason="platform's")
+            self.waited_s += held
+            self._sleep(held)
         if self._daily_quota is not None:
             throttled = self._count_today()
             if throttled is not None:
@@ -101,10 +108,13 @@ class RateLimiter:
         return None
 
     def hold(self, retry_after_s: float) -> None:
-        """The vendor said wait: no invocation sends to this connection before then."""
-        until_us = self._now_us() + round(retry_after_s * 1_000_000) + self._tau_us
+        """The vendor said wait: this process sends nothing before then, and with a declared rate
+        no other invocation does either (the shared cell is held)."""
+        self._held_until = max(self._held_until, self._clock() + retry_after_s)
         self._slots.clear()  # reserved before the vendor's word: not to be used
-        self._state.hold_until(self._key, until_us=until_us, ttl_s=3600)
+        if self._cost_us:
+            until_us = self._now_us() + round(retry_after_s * 1_000_000) + self._tau_us
+            self._state.hold_until(self._key, until_us=until_us, ttl_s=3600)
 
     def _count_today(self) -> Throttled | None:
         now = self._clock()

@@ -111,6 +111,17 @@ def describe(response: ApiResponse) -> VendorError:
     return VendorError(code=code, message=message, throttled=throttled, retry_after_s=wait)
 
 
+def budget(response: ApiResponse) -> float | None:
+    """HubSpot's remaining-budget headers on a successful answer: none left in the daily or the
+    ten-second window means the next request would be a 429, so every request waits first."""
+    if (response.header("X-HubSpot-RateLimit-Daily-Remaining") or "").strip() == "0":
+        return DAILY_WAIT_S
+    if (response.header("X-HubSpot-RateLimit-Remaining") or "").strip() == "0":
+        interval = response.header("X-HubSpot-RateLimit-Interval-Milliseconds") or ""
+        return int(interval) / 1000 if interval.isdigit() and int(interval) > 0 else TEN_SECONDLY_WAIT_S
+    return None
+
+
 class HubSpotCrm:
     search_page = SEARCH_PAGE
     search_result_cap = SEARCH_RESULT_CAP
@@ -439,5 +450,6 @@ def connect(connection: Connection, context: ConnectorContext) -> HubSpotCrm:
         default_retry_after_s=TEN_SECONDLY_WAIT_S,
         refresh_on_401=oauth,
         mask_fields=mapping.MASK_FIELDS,
+        budget=budget,
     )
     return HubSpotCrm(connection, client, zone=zone, default_currency=connection.options.get("currency"))

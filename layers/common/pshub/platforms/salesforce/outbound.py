@@ -91,6 +91,15 @@ _VERSION = re.compile(r"^\d{2,3}\.0$")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
+def budget(response: ApiResponse) -> float | None:
+    """``Sforce-Limit-Info: api-usage=used/max`` on a successful answer: the org's rolling 24-hour
+    allowance spent means the next request would be refused, so every request waits first."""
+    match = _LIMIT_INFO.search(response.header("Sforce-Limit-Info") or "")
+    if match and int(match.group(2)) > 0 and int(match.group(1)) >= int(match.group(2)):
+        return DAILY_LIMIT_WAIT_S
+    return None
+
+
 def describe(response: ApiResponse) -> VendorError:
     """Salesforce's error body: a list of ``{"message", "errorCode", "fields"}`` (the token
     endpoint's ``{"error", "error_description"}`` too); ``REQUEST_LIMIT_EXCEEDED`` is a throttle."""
@@ -419,6 +428,7 @@ def connect(connection: Connection, context: ConnectorContext) -> SalesforceCrm:
         default_retry_after_s=CONCURRENCY_WAIT_S,
         refresh_on_401=True,
         mask_fields=mapping.MASK_FIELDS,
+        budget=budget,
     )
     return SalesforceCrm(
         connection,

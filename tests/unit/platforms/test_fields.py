@@ -61,3 +61,52 @@ def test_iso_datetimes_with_z_are_read() -> None:
     assert fields.iso_datetime("2026-11-20T10:47:36.000Z", "LastModifiedDate") == datetime(
         2026, 11, 20, 10, 47, 36, tzinfo=UTC
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "host"),
+    [
+        ("https://www.Acme.example/about?ref=crm", "acme.example"),
+        ("acme.example", "acme.example"),
+        ("http://user@acme.example:8080/", "acme.example"),
+        ("WWW.ACME.EXAMPLE", "acme.example"),
+        ("   ", None),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_a_typed_in_website_is_its_host(typed: object, host: str | None) -> None:
+    assert fields.web_domain(typed) == host
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "amount"),
+    [
+        ("12,500.005", "USD", "12500.01"),
+        (12500, "JPY", "12500"),
+        ("1.0005", "BHD", "1.001"),
+        (0.125, "EUR", "0.13"),
+    ],
+)
+def test_an_amount_is_rounded_half_up_to_the_currencys_minor_unit(
+    value: object, currency: str, amount: str
+) -> None:
+    money = fields.money(value, currency, "Amount")
+    assert money is not None and str(money.amount) == amount and money.currency == currency
+
+
+@pytest.mark.parametrize("value", [True, "12 500,00 €", "", [1]])
+def test_what_is_not_an_amount_is_refused_naming_the_field_not_the_value(value: object) -> None:
+    with pytest.raises(fields.MappingProblem, match="Amount") as refused:
+        fields.money(value, "USD", "Amount")
+    assert "12 500" not in str(refused.value)
+
+
+def test_project_ids_round_trip_and_a_hand_edited_field_counts_as_none() -> None:
+    from pshub.connectors.crm import decode_project_ids, encode_project_ids
+
+    text = encode_project_ids({"netsuite-acme": "5211", "kantata-acme": "27410001"})
+    assert text == '{"kantata-acme":"27410001","netsuite-acme":"5211"}'
+    assert decode_project_ids(text) == {"kantata-acme": "27410001", "netsuite-acme": "5211"}
+    assert decode_project_ids("see ticket 42") == {} and decode_project_ids('["5211"]') == {}
+    assert decode_project_ids('{"netsuite-acme": 5211, "kantata-acme": "1"}') == {"kantata-acme": "1"}

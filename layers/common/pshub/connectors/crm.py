@@ -18,6 +18,8 @@ suppression, not the connector, keeps that from looping.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Protocol
 
 from pshub.connectors.results import OpportunityDetails
@@ -42,3 +44,19 @@ class CrmConnector(Protocol):
         id -> native id). Repeating it is harmless; linking a different project code to an
         already linked opportunity raises ``Conflict`` (a second provisioning)."""
         ...
+
+
+def encode_project_ids(project_ids: Mapping[str, str]) -> str:
+    """The link-back's project ids as the CRM field holds them: compact JSON, sorted by connection."""
+    return json.dumps(dict(sorted(project_ids.items())), separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_project_ids(raw: object) -> dict[str, str]:
+    """The ids a CRM field holds; anything but a JSON object of strings (edited by hand) is none."""
+    if not isinstance(raw, str) or not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {}
+    return {str(k): v for k, v in parsed.items() if isinstance(v, str)} if isinstance(parsed, dict) else {}

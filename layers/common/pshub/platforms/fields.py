@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from pshub.canonical.currencies import minor_unit
+from pshub.canonical.model import Money
 from pshub.pipeline import fastjson
 
 # Unix seconds of 9999-12-31T23:59:59Z: the last instant a datetime holds.
@@ -24,6 +27,10 @@ _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
 
 class FieldProblem(ValueError):
     """A field is missing or has a type or form its platform never sends."""
+
+
+class MappingProblem(FieldProblem):
+    """A record cannot become a canonical object; the message names the field, never its value."""
 
 
 def kind_of(value: object) -> str:
@@ -159,3 +166,26 @@ def country_code(value: object) -> str | None:
     if len(text) == 2 and text.isascii() and text.isalpha():
         return text.upper()
     return _COUNTRY_NAMES.get(" ".join(text.upper().split()))
+
+
+def money(value: object, currency: str, field: str) -> Money | None:
+    """A vendor's amount (a JSON number, or a number as text with optional thousands commas) as
+    Money, rounded half-up to the currency's minor unit; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise MappingProblem(f"{field} is {kind_of(value)}, expected a number")
+    try:
+        amount = Decimal(value.replace(",", "") if isinstance(value, str) else str(value))
+        return Money(amount=amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP), currency=currency)
+    except (InvalidOperation, ValueError):
+        raise MappingProblem(f"{field} is not an amount in {currency}") from None
+
+
+def web_domain(website: object) -> str | None:
+    """A website as typed into a CRM, as its host: ``https://www.acme.example/about`` -> ``acme.example``."""
+    if not isinstance(website, str) or not website.strip():
+        return None
+    host = website.strip().split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].lower()
+    host = host.rsplit("@", 1)[-1].split(":", 1)[0]
+    return host.removeprefix("www.") or None

@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pshub.canonical.model import BillingModel, ClientStatus, ContractStatus
-from pshub.platforms.fields import FieldProblem
+from pshub.platforms.fields import FieldProblem, MappingProblem
 from pshub.platforms.hubspot import mapping
-from pshub.platforms.hubspot.mapping import MappingProblem
 
 CONN = "hubspot-acme"
 

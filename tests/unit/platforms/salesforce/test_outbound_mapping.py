@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from pshub.canonical.model import BillingModel, ClientStatus, ContractStatus
+from pshub.platforms.fields import MappingProblem
 from pshub.platforms.salesforce import mapping
-from pshub.platforms.salesforce.mapping import MappingProblem
 
 CONN = "salesforce-acme"
 OPPORTUNITY = "0065e00000KxYzAAAV"

@@ -31,12 +31,10 @@ The write-back sets the custom deal properties ``pshub_project_code`` and
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, tzinfo
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pshub.canonical.currencies import minor_unit
 from pshub.canonical.model import (
     Address,
     BillingModel,
@@ -44,15 +42,15 @@ from pshub.canonical.model import (
     ClientStatus,
     Contract,
     ContractStatus,
-    Money,
     Opportunity,
     Rate,
     RateCard,
     TaxProfile,
 )
+from pshub.connectors.crm import decode_project_ids, encode_project_ids
 from pshub.connectors.results import OpportunityDetails, provisional_id
 from pshub.platforms import fields
-from pshub.platforms.fields import FieldProblem, country_code
+from pshub.platforms.fields import MappingProblem, country_code, money, web_domain
 
 PROJECT_CODE_PROPERTY = "pshub_project_code"
 PROJECT_IDS_PROPERTY = "pshub_project_ids"
@@ -115,10 +113,6 @@ MASK_FIELDS = (
 )
 
 
-class MappingProblem(FieldProblem):
-    """An object cannot become a canonical object; the message names the property, never its value."""
-
-
 def object_id(value: str, what: str) -> str:
     """A HubSpot object id (digits), or ``MappingProblem``: only a checked id goes into a path."""
     text = value.strip() if isinstance(value, str) else ""
@@ -128,11 +122,6 @@ def object_id(value: str, what: str) -> str:
 
 
 # -- values -----------------------------------------------------------------------------------
-def web_domain(value: object) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    host = value.strip().split("://", 1)[-1].split("/", 1)[0].lower()
-    return host.removeprefix("www.") or None
 
 
 def _text(properties: dict[str, Any], name: str, where: str) -> str | None:
@@ -142,17 +131,6 @@ def _text(properties: dict[str, Any], name: str, where: str) -> str | None:
     if isinstance(value, str):
         return value.strip() or None
     raise MappingProblem(f"{where} property {name} is {fields.kind_of(value)}, expected text")
-
-
-def money(value: str | None, currency: str, field: str) -> Money | None:
-    """A HubSpot number property (a string) as Money, rounded half-up to the currency's minor unit."""
-    if value is None:
-        return None
-    try:
-        amount = Decimal(value.replace(",", ""))
-        return Money(amount=amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP), currency=currency)
-    except (InvalidOperation, ValueError):
-        raise MappingProblem(f"{field} is not an amount in {currency}") from None
 
 
 def moment(value: str | None, field: str) -> datetime | None:
@@ -408,7 +386,7 @@ def link_body(project_code: str, project_ids: dict[str, str]) -> dict[str, dict[
     """The PATCH body recording a project on a deal; ``MappingProblem`` past HubSpot's limit."""
     if not project_code.strip():
         raise MappingProblem("the project code is empty")
-    ids = json.dumps(dict(sorted(project_ids.items())), separators=(",", ":"), ensure_ascii=False)
+    ids = encode_project_ids(project_ids)
     for name, value in ((PROJECT_CODE_PROPERTY, project_code), (PROJECT_IDS_PROPERTY, ids)):
         if len(value) > TEXT_MAX:
             raise MappingProblem(f"{name} would be {len(value)} characters; HubSpot holds {TEXT_MAX}")
@@ -421,12 +399,5 @@ def linked_project(deal: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
     assert isinstance(properties, dict)
     code = properties.get(PROJECT_CODE_PROPERTY)
     raw = properties.get(PROJECT_IDS_PROPERTY)
-    ids: dict[str, str] = {}
-    if isinstance(raw, str) and raw:
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            ids = {str(k): v for k, v in parsed.items() if isinstance(v, str)}
+    ids = decode_project_ids(raw)
     return (code if isinstance(code, str) and code else None), ids

@@ -68,8 +68,8 @@ from pshub.connectors.http import (
 from pshub.connectors.http.auth import Auth, HeaderAuth, refresh_token
 from pshub.connectors.http.context import oauth2
 from pshub.connectors.results import OpportunityDetails
+from pshub.platforms.fields import MappingProblem
 from pshub.platforms.hubspot import mapping
-from pshub.platforms.hubspot.mapping import MappingProblem
 
 PLATFORM = "hubspot"
 DEFAULT_BASE_URL = "https://api.hubapi.com"

@@ -269,7 +269,7 @@ class SalesforceAdapter:
                 client_id=event.native_id,
                 change=_change(record),
                 name=record.get("Name"),
-                web_domain=_domain(record.get("Website")),
+                web_domain=fields.web_domain(record.get("Website")),
                 country=record.get("BillingCountry"),
                 city=record.get("BillingCity"),
                 properties=record,
@@ -319,10 +319,3 @@ def _decimal(value: str | None, field: str) -> Decimal | None:
         return Decimal(value)
     except InvalidOperation:
         raise fields.FieldProblem(f"{field} is not a number") from None
-
-
-def _domain(website: str | None) -> str | None:
-    if not website:
-        return None
-    host = website.split("://", 1)[-1].split("/", 1)[0].lower()
-    return host.removeprefix("www.") or None

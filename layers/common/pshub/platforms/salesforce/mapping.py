@@ -39,13 +39,10 @@ refuses them before sending.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from pshub.canonical.currencies import minor_unit
 from pshub.canonical.model import (
     Address,
     BillingModel,
@@ -53,15 +50,15 @@ from pshub.canonical.model import (
     ClientStatus,
     Contract,
     ContractStatus,
-    Money,
     Opportunity,
     Rate,
     RateCard,
     TaxProfile,
 )
+from pshub.connectors.crm import decode_project_ids, encode_project_ids
 from pshub.connectors.results import OpportunityDetails, provisional_id
 from pshub.platforms import fields
-from pshub.platforms.fields import FieldProblem, country_code
+from pshub.platforms.fields import FieldProblem, MappingProblem, country_code, money, web_domain
 from pshub.platforms.salesforce.inbound import case_safe_id, salesforce_id
 
 PROJECT_CODE_FIELD = "pshub_Project_Code__c"
@@ -79,10 +76,6 @@ MASK_FIELDS = (
     "$..BillingPostalCode",
     "$..pshub_Tax_Id__c",
 )
-
-
-class MappingProblem(FieldProblem):
-    """A record cannot become a canonical object; the message names the field, never its value."""
 
 
 # -- ids and SOQL -----------------------------------------------------------------------------
@@ -216,28 +209,6 @@ def changed_query(sobject: str, since: datetime) -> str:
 
 
 # -- values -----------------------------------------------------------------------------------
-def web_domain(website: object) -> str | None:
-    """``https://www.acme.example/about`` -> ``acme.example``."""
-    if not isinstance(website, str) or not website.strip():
-        return None
-    host = website.strip().split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].lower()
-    host = host.rsplit("@", 1)[-1].split(":", 1)[0]
-    return host.removeprefix("www.") or None
-
-
-def money(value: object, currency: str, field: str) -> Money | None:
-    """A Salesforce currency field (a JSON number) as Money, rounded half-up to the
-    currency's minor unit."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MappingProblem(f"{field} is {fields.kind_of(value)}, expected a number")
-    try:
-        amount = Decimal(str(value))
-        exact = amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
-        return Money(amount=exact, currency=currency)
-    except (InvalidOperation, ValueError):
-        raise MappingProblem(f"{field} is not an amount in {currency}") from None
 
 
 def _date(value: object, field: str) -> date | None:
@@ -495,7 +466,7 @@ def link_body(project_code: str, project_ids: dict[str, str]) -> dict[str, str]:
     longer than its field (Salesforce would refuse it: ``STRING_TOO_LONG``)."""
     if not project_code.strip():
         raise MappingProblem("the project code is empty")
-    ids = json.dumps(dict(sorted(project_ids.items())), separators=(",", ":"), ensure_ascii=False)
+    ids = encode_project_ids(project_ids)
     if len(project_code) > PROJECT_CODE_MAX:
         raise MappingProblem(
             f"the project code is {len(project_code)} characters; {PROJECT_CODE_FIELD} holds {PROJECT_CODE_MAX}"
@@ -512,12 +483,5 @@ def linked_project(record: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
     object of strings (edited by hand) count as none: the write-back replaces them."""
     code = record.get(PROJECT_CODE_FIELD)
     raw = record.get(PROJECT_IDS_FIELD)
-    ids: dict[str, str] = {}
-    if isinstance(raw, str) and raw:
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            ids = {str(k): v for k, v in parsed.items() if isinstance(v, str)}
+    ids = decode_project_ids(raw)
     return (code if isinstance(code, str) and code else None), ids

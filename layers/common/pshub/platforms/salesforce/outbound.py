@@ -79,8 +79,8 @@ from pshub.connectors.http.auth import OAuth2, TokenRequest, client_credentials,
 from pshub.connectors.http.context import oauth2
 from pshub.connectors.http.settings import origin_of
 from pshub.connectors.results import OpportunityDetails
+from pshub.platforms.fields import MappingProblem
 from pshub.platforms.salesforce import mapping
-from pshub.platforms.salesforce.mapping import MappingProblem
 
 PLATFORM = "salesforce"
 DEFAULT_API_VERSION = "66.0"

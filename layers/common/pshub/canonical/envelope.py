@@ -115,6 +115,28 @@ EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
 }
 
 
+class SourceVersion(BaseModel):
+    """Where a change stands in its platform's own order of changes to the record.
+
+    Compared as ``(major, minor, tiebreak)``: ``major`` is the platform's version (a record
+    version or sequence number, a modification stamp in ms, or, for a platform that has
+    none, the event time in ms); ``minor`` orders changes that share it (a change event's
+    sequence in its transaction, a Stripe object's state); ``tiebreak`` is a stable
+    platform key, so that exact ties still break the same way on every delivery.
+    ``scheme`` names which it is (``salesforce.SystemModstamp``, ``hubspot.occurredAt``...).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    scheme: str = Field(min_length=1)
+    major: int
+    minor: int = 0
+    tiebreak: str = ""
+
+    def key(self) -> tuple[int, int, str]:
+        return (self.major, self.minor, self.tiebreak)
+
+
 class CanonicalEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
@@ -132,6 +154,8 @@ class CanonicalEvent(BaseModel):
     canonical_id: str | None = None
     xrefs: dict[str, str] = Field(default_factory=dict, description="connection id -> native id")
     payload: dict[str, Any]
+    # The platform's order of changes to the record (events about an entity); None for facts.
+    source_version: SourceVersion | None = None
 
     def to_entry(self, bus_name: str) -> dict[str, str]:
         """The EventBridge PutEvents entry for this event."""
@@ -154,6 +178,7 @@ def make_event(
     occurred_at: datetime,
     correlation_id: str,
     legal_entity: str | None,
+    source_version: SourceVersion | None = None,
 ) -> CanonicalEvent:
     version, model = EVENT_TYPES[event_type]
     if not isinstance(payload, model):
@@ -170,4 +195,5 @@ def make_event(
         correlation_id=correlation_id,
         legal_entity=legal_entity,
         payload=payload.model_dump(mode="json", exclude_none=True),
+        source_version=source_version,
     )

@@ -102,6 +102,41 @@ class ProjectActivatedV1(_Payload):
     )
 
 
+class EntityChangedV1(_Payload):
+    """A record of a canonical object created or changed in a platform (``<Object>Changed``).
+
+    ``attributes`` holds what the platform asserts, named and valued as the object's model
+    dumps them (``pshub.canonical.model``): entity sync decides, per attribute, whether it is
+    news, an echo, stale or an ownership conflict, and publishes only what changed.
+    """
+
+    native_id: str = Field(description="The source platform's id of the record")
+    change: Literal["created", "updated", "snapshot"]
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class EntityDeletedV1(_Payload):
+    """A record deleted in its platform (``<Object>Deleted``): a tombstone at its version."""
+
+    native_id: str
+
+
+# Canonical objects whose records arrive as generic entity events (Client and Opportunity
+# have their own payloads above, kept for their v1 consumers).
+GENERIC_ENTITY_OBJECTS = (
+    "Contract",
+    "RateCard",
+    "Project",
+    "Milestone",
+    "Worker",
+    "Assignment",
+    "TimeEntry",
+    "Expense",
+    "Invoice",
+    "Payment",
+    "ChangeOrder",
+)
+
 # event type -> (schema version, payload model). One line per published version.
 EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
     "OpportunityClosedWon": (1, OpportunityClosedWonV1),
@@ -112,6 +147,20 @@ EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
     "InvoicePaid": (1, InvoicePaymentV1),
     "InvoicePaymentFailed": (1, InvoicePaymentV1),
     "ProjectActivated": (1, ProjectActivatedV1),
+    **{f"{name}Changed": (1, EntityChangedV1) for name in GENERIC_ENTITY_OBJECTS},
+    **{f"{name}Deleted": (1, EntityDeletedV1) for name in GENERIC_ENTITY_OBJECTS},
+}
+
+# Event types about an entity -> (canonical object type, "upsert" or "delete"): what entity
+# sync keeps in order. Every other event type is a fact (an invoice paid), published as is.
+ENTITY_EVENT_TYPES: dict[str, tuple[str, Literal["upsert", "delete"]]] = {
+    "ClientUpserted": ("Client", "upsert"),
+    "ClientDeleted": ("Client", "delete"),
+    "OpportunityUpdated": ("Opportunity", "upsert"),
+    "OpportunityClosedWon": ("Opportunity", "upsert"),
+    "OpportunityDeleted": ("Opportunity", "delete"),
+    **{f"{name}Changed": (name, "upsert") for name in GENERIC_ENTITY_OBJECTS},
+    **{f"{name}Deleted": (name, "delete") for name in GENERIC_ENTITY_OBJECTS},
 }
 
 

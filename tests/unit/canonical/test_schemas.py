@@ -363,7 +363,7 @@ def client_variant(*, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, A
         name: (info.annotation, info) for name, info in Client.model_fields.items() if name not in drop
     }
     fields.update(changes)
-    variant: type[BaseModel] = create_model("Client", __config__=_CONFIG, **fields)
+    variant: type[BaseModel] = create_model("Client", __config__=_CONFIG, __doc__=Client.__doc__, **fields)
     return model_schema(variant, "pshub:object/Client/v1", "Client v1")
 
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from pshub.canonical.model import Money
 
@@ -135,6 +135,8 @@ GENERIC_ENTITY_OBJECTS = (
     "Invoice",
     "Payment",
     "ChangeOrder",
+    "Subscription",
+    "UsageRecord",
 )
 
 # event type -> (schema version, payload model). One line per published version.
@@ -196,7 +198,9 @@ class CanonicalEvent(BaseModel):
     source_platform: str
     source_native_id: str
     source_event_id: str
-    occurred_at: datetime
+    # Aware only: a naive time names no instant (whose clock?), so it is refused here rather
+    # than read as UTC or as the machine's zone. The JSON Schema is unchanged (date-time).
+    occurred_at: AwareDatetime
     correlation_id: str
     legal_entity: str | None = None
     # Filled by the normaliser's identity step for events about an entity.
@@ -229,7 +233,18 @@ def make_event(
     legal_entity: str | None,
     source_version: SourceVersion | None = None,
 ) -> CanonicalEvent:
+    """The canonical event for one platform event, its id derived from (connection, platform event
+    id, type) so that every redelivery makes the same event.
+
+    ``occurred_at`` must be aware (a naive time is refused: ``ValueError``), and is the platform's
+    time of the change, never the time pshub saw it. ``source_version`` is where the change stands
+    in the platform's own order of changes to the record: the adapters give one for every entity
+    event (``ENTITY_EVENT_TYPES``), and for a fact when the platform has one.
+    """
     version, model = EVENT_TYPES[event_type]
+    if occurred_at.tzinfo is None or occurred_at.utcoffset() is None:
+        # Named here, without the value, before pydantic's generic "timezone_aware" error.
+        raise ValueError(f"{event_type}: occurred_at has no UTC offset, so the moment it names is unknown")
     if not isinstance(payload, model):
         raise TypeError(f"{event_type} v{version} takes a {model.__name__}, not {type(payload).__name__}")
     return CanonicalEvent(

@@ -72,6 +72,10 @@ class OwnershipPolicy:
                 if found is not None:
                     self._rule[object_type, name] = found
 
+    def knows(self, object_type: str, attribute: str) -> bool:
+        """Whether ``attribute`` is a business attribute of the canonical object type."""
+        return attribute in self._fields.get(object_type, frozenset())
+
     def rule_for(self, object_type: str, attribute: str) -> Rule | None:
         """The rule governing the attribute; None if the policy leaves it unowned."""
         names = self._fields.get(object_type)
@@ -131,6 +135,9 @@ def _toml_list(values: Iterable[str]) -> str:
 
 
 def load_policy(text: str, source: str = "ownership.toml") -> OwnershipPolicy:
+    from pshub.settings import config_value
+
+    text = config_value(text)  # as deployed, a large policy arrives packed
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

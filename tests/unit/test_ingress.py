@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -247,3 +248,57 @@ def test_an_authentic_body_the_check_fails_on_unexpectedly_is_kept_and_answered_
     status, answer = receive(ingress, "stripe-acme", body, stripe_signature(body))
     assert status == 400 and answer["error"]["code"] == "unparseable_body"
     assert_kept_for_a_person(queue, parking, body, "could not be read (OverflowError)")
+
+
+# --- signed timestamps: the window is symmetric ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("ahead", "status"), [(300, 200), (301, 401)])
+def test_a_stripe_signature_dated_ahead_is_refused_beyond_the_tolerance(ahead: int, status: int) -> None:
+    # Given a delivery signed as Stripe documents (HMAC-SHA256 of "t.body"), t ahead of our clock
+    ingress, queue, parking = make_ingress()
+    body = sample("stripe/invoice.paid.json")
+    got, answer = receive(ingress, "stripe-acme", body, stripe_signature(body, at=NOW + ahead))
+    # Then up to 300 s ahead it is accepted; beyond, refused and nothing is kept
+    assert got == status
+    if status == 401:
+        assert answer["error"]["code"] == "signature_invalid"
+        assert "301 s in the future" in answer["error"]["message"]
+        assert queue.stored == [] and parking.parked == []
+    else:
+        assert len(queue.stored) == 1
+
+
+def hubspot_request(body: bytes, sent_ms: int) -> InboundRequest:
+    """A batch as HubSpot posts it, signed v3 as its docs say: base64(HMAC-SHA256(client secret,
+    method + URI + body + timestamp)), the timestamp in ms."""
+    event = http_event("hubspot-acme", body, None)
+    uri = "https://hooks.example.com/webhooks/hubspot-acme"
+    source = b"POST" + uri.encode() + body + str(sent_ms).encode()
+    signature = base64.b64encode(hmac.new(SECRET.encode(), source, hashlib.sha256).digest()).decode()
+    event["headers"]["x-hubspot-signature-v3"] = signature
+    event["headers"]["x-hubspot-request-timestamp"] = str(sent_ms)
+    return request_from_http_api(event, NOW)
+
+
+@pytest.mark.parametrize(
+    ("offset_ms", "status", "why"),
+    [
+        (-300_000, 200, None),
+        (300_000, 200, None),
+        (-301_000, 401, "301 s old"),
+        (301_000, 401, "301 s in the future"),
+    ],
+)
+def test_a_hubspot_timestamp_more_than_five_minutes_either_way_is_refused(
+    offset_ms: int, status: int, why: str | None
+) -> None:
+    ingress, queue, parking = make_ingress()
+    body = sample("hubspot/deal.closed_won.json")
+    response = ingress.receive("hubspot-acme", hubspot_request(body, int(NOW * 1000) + offset_ms))
+    assert response.status == status
+    if why is not None:
+        assert why in json.loads(response.body)["error"]["message"]
+        assert queue.stored == [] and parking.parked == []
+    else:
+        assert len(queue.stored) == 1

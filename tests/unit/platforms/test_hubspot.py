@@ -8,13 +8,15 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 from hubspot.utils.signature import Signature
 
+from pshub.canonical.envelope import SourceVersion
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.pipeline.raw_delivery import RawDelivery
-from pshub.platforms.hubspot.inbound import HubSpotAdapter, signed_uri
+from pshub.platforms.hubspot.inbound import HubSpotAdapter, needs_record_read, signed_uri
 from tests.helpers import connections, inbound, sample
 
 SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"  # the placeholder HubSpot's docs use
@@ -97,6 +99,34 @@ def test_replayed_after_five_minutes_is_rejected() -> None:
         adapter.verify(request, connection, SECRET, now=(sent + 301_000) / 1000)
 
 
+def test_timestamp_more_than_five_minutes_in_the_future_is_rejected() -> None:
+    # Given a batch signed as HubSpot documents, dated ahead of the receiving clock
+    body = sample("hubspot/deal.closed_won.json")
+    url = "https://hooks.example.com/webhooks/hubspot-acme"
+    now_ms = 1795186990000
+    for ahead_ms, accepted in [(300_000, True), (301_000, False)]:
+        sent = str(now_ms + ahead_ms)
+        request = inbound(body, headers(documented_signature("POST", url, body, sent), sent), url=url)
+        # Then 5 minutes ahead is still inside the (symmetric) window, and beyond it is refused
+        if accepted:
+            adapter.verify(request, connection, SECRET, now=now_ms / 1000)
+        else:
+            with pytest.raises(SignatureInvalid, match="301 s in the future"):
+                adapter.verify(request, connection, SECRET, now=now_ms / 1000)
+
+
+def test_the_sdk_accepts_a_future_timestamp_we_refuse() -> None:
+    # HubSpot's SDK checks only the age; pshub refuses a date ahead too (see the module docstring)
+    body = sample("hubspot/deal.closed_won.json")
+    url = "https://hooks.example.com/webhooks/hubspot-acme"
+    now = time.time()
+    sent = str(int(now * 1000) + 3_600_000)  # an hour ahead
+    signature = documented_signature("POST", url, body, sent)
+    assert Signature.is_valid(signature, SECRET, body.decode(), url, "POST", "v3", sent)
+    with pytest.raises(SignatureInvalid, match="in the future"):
+        adapter.verify(inbound(body, headers(signature, sent), url=url), connection, SECRET, now)
+
+
 @pytest.mark.parametrize(
     ("hdrs", "reason"),
     [
@@ -173,3 +203,100 @@ def test_unknown_subscription_type_is_unmappable() -> None:
     [event] = adapter.split(body, "hubspot-acme")
     with pytest.raises(Unmappable, match=r"contact\.creation"):
         adapter.to_canonical(event, delivery(body))
+
+
+# --- versions ------------------------------------------------------------------------------------
+
+
+def test_each_event_is_versioned_by_its_occurred_at_with_a_stable_tiebreak() -> None:
+    # Given HubSpot's batch, whose events are listed out of the order they occurred in
+    body = sample("hubspot/deal.closed_won.json")
+    won, amount = [c for e in adapter.split(body, "x") for c in adapter.to_canonical(e, delivery(body))]
+    # Then each carries occurredAt (ms) as its version, eventId then subscriptionId as tiebreak,
+    # zero-padded so that text order is number order (values read off the sample, not the code)
+    assert won.source_version == SourceVersion(
+        scheme="hubspot.occurredAt",
+        major=1795186980512,
+        minor=0,
+        tiebreak="00000000001874032671:00000000000003920117",
+    )
+    assert amount.source_version == SourceVersion(
+        scheme="hubspot.occurredAt",
+        major=1795186975201,
+        minor=0,
+        tiebreak="00000000001874032298:00000000000003920118",
+    )
+    # ... so the amount change (earlier) orders before the stage change, whatever the array order
+    assert amount.source_version.key() < won.source_version.key()
+    # ... and the time it occurred is that instant, aware
+    assert won.occurred_at == datetime(2026, 11, 20, 15, 3, 0, 512000, tzinfo=UTC)  # date -u -d @1795186980
+
+
+def test_a_redelivery_has_the_same_version() -> None:
+    body = sample("hubspot/deal.closed_won.json")
+    retried = body.replace(b'"attemptNumber": 0', b'"attemptNumber": 3')
+    first = [adapter.to_canonical(e, delivery(body))[0].source_version for e in adapter.split(body, "x")]
+    again = [
+        adapter.to_canonical(e, delivery(retried))[0].source_version for e in adapter.split(retried, "x")
+    ]
+    assert first == again
+
+
+def test_padding_keeps_the_tiebreak_in_numeric_order() -> None:
+    # Two events of one millisecond whose eventIds differ in digit count
+    events = [
+        {"eventId": 9, "subscriptionId": 7, "portalId": 24681357, "occurredAt": 1795186980512,
+         "subscriptionType": "company.propertyChange", "objectId": 5, "propertyName": "name", "propertyValue": "A"},
+        {"eventId": 10, "subscriptionId": 7, "portalId": 24681357, "occurredAt": 1795186980512,
+         "subscriptionType": "company.propertyChange", "objectId": 5, "propertyName": "name", "propertyValue": "B"},
+    ]  # fmt: skip
+    body = json.dumps(events).encode()
+    nine, ten = [adapter.to_canonical(e, delivery(body))[0].source_version for e in adapter.split(body, "x")]
+    assert nine is not None and ten is not None
+    assert nine.key() < ten.key()
+
+
+def test_an_event_id_beyond_64_bits_is_malformed() -> None:
+    event = {**json.loads(sample("hubspot/deal.closed_won.json"))[0], "eventId": 2**64}
+    [parsed] = adapter.split(json.dumps([event]).encode(), "x")
+    assert parsed.problem is not None and "eventId is out of range" in parsed.problem
+
+
+# --- creations carry only an id: recognised so the record can be read first --------------------
+
+
+def test_company_creation_is_a_created_client_without_a_name_and_is_recognised() -> None:
+    # Given HubSpot's company batch: a company.creation (only the id) and a domain change
+    body = sample("hubspot/company.batch.json")
+    created, changed = [c for e in adapter.split(body, "x") for c in adapter.to_canonical(e, delivery(body))]
+    # Then the creation is a ClientUpserted, change "created", with nothing but the id
+    assert created.event_type == "ClientUpserted"
+    assert created.payload == {"client_id": "31415926599", "change": "created", "properties": {}}
+    assert needs_record_read(created)
+    # ... while the property change carries what changed and needs no read
+    assert (
+        changed.payload["change"] == "updated"
+        and changed.payload["web_domain"] == "acme-consulting.example.com"
+    )
+    assert not needs_record_read(changed)
+
+
+def test_deal_creation_is_recognised_and_a_deal_change_is_not() -> None:
+    events = [
+        {"eventId": 1, "subscriptionId": 7, "portalId": 24681357, "occurredAt": 1795186980512,
+         "subscriptionType": "deal.creation", "objectId": 27182818284, "changeFlag": "CREATED"},
+    ]  # fmt: skip
+    body = json.dumps(events).encode()
+    [created] = adapter.to_canonical(adapter.split(body, "x")[0], delivery(body))
+    assert (created.event_type, created.payload["change"], created.payload["properties"]) == (
+        "OpportunityUpdated",
+        "created",
+        {},
+    )
+    assert needs_record_read(created)
+    deals = sample("hubspot/deal.closed_won.json")
+    assert not any(
+        needs_record_read(c)
+        for e in adapter.split(deals, "x")
+        for c in adapter.to_canonical(e, delivery(deals))
+    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from defusedxml.ElementTree import fromstring
 
+from pshub.canonical.envelope import SourceVersion
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms.fields import FieldProblem
@@ -17,6 +19,7 @@ from pshub.platforms.salesforce.inbound import (
     SalesforceAdapter,
     case_safe_id,
     salesforce_id,
+    salesforce_id18,
 )
 from tests.helpers import connections, inbound, sample
 
@@ -161,16 +164,43 @@ def test_other_sobjects_are_unmappable() -> None:
         adapter.to_canonical(event, delivery(body))
 
 
-@pytest.mark.parametrize(
-    ("fifteen", "eighteen"),
-    # Worked examples published outside this project: the salesforce_id_formatter gem's README
-    # and the salesforce_id_converter package's README (PyPI).
-    [("70130000001tcyI", "70130000001tcyIAAQ"), ("00558000001N0Ke", "00558000001N0KeAAK")],
-)  # fmt: skip
+# Worked 15 -> 18 examples published outside this project, each also checked by hand against
+# Salesforce's algorithm (bit i of a five-character chunk = its i-th character is a capital;
+# 0-31 -> A-Z0-5), never against this code.
+PUBLISHED_ID_PAIRS = [
+    ("70130000001tcyI", "70130000001tcyIAAQ"),  # salesforce_id_formatter gem README
+    ("00558000001N0Ke", "00558000001N0KeAAK"),  # salesforce_id_converter README (PyPI)
+    # The id of Salesforce's own case-sensitivity example (001A0000006Vm9r vs 001A0000006VM9r),
+    # converted in the `salesforce` package's tolongid README and in many public test suites:
+    # "001A0" has A at 3 -> 8 -> I; "00000" -> A; "6Vm9r" has V at 1 -> 2 -> C.
+    ("001A0000006Vm9r", "001A0000006Vm9rIAC"),
+    # gammone.com's worked example: "a0D30" D at 2 -> E; "00000" -> A; "1n7Pi" P at 3 -> I.
+    # (A widely copied gist gives "EAC" for it; the salesforce_id_formatter README says that
+    # gist's checksum is wrong, and the hand computation agrees.)
+    ("a0D30000001n7Pi", "a0D30000001n7PiEAI"),
+    ("0019000000B98de", "0019000000B98deAAB"),  # theblogreaders.com worked example: B at 0 -> 1 -> B
+]
+
+
+@pytest.mark.parametrize(("fifteen", "eighteen"), PUBLISHED_ID_PAIRS)
 def test_case_safe_ids_match_published_examples(fifteen: str, eighteen: str) -> None:
     assert case_safe_id(fifteen) == eighteen
     assert salesforce_id(eighteen, "Id") == eighteen
     assert salesforce_id(fifteen, "Id") == fifteen
+
+
+@pytest.mark.parametrize(("fifteen", "eighteen"), PUBLISHED_ID_PAIRS)
+def test_either_form_of_an_id_normalises_to_the_eighteen_character_form(fifteen: str, eighteen: str) -> None:
+    # 15 and 18 characters are one record (Salesforce's ID Field Type): one form is kept
+    assert salesforce_id18(fifteen, "Id") == eighteen
+    assert salesforce_id18(eighteen, "Id") == eighteen
+
+
+def test_ids_a_case_insensitive_system_altered_are_not_normalised_into_another_record() -> None:
+    # Salesforce's example: 001A0000006Vm9r and 001A0000006VM9r are two records
+    assert salesforce_id18("001A0000006VM9r", "Id") != salesforce_id18("001A0000006Vm9r", "Id")
+    with pytest.raises(FieldProblem, match="checksum"):
+        salesforce_id18("001A0000006VM9rIAC", "Id")  # the other record's id with this one's suffix
 
 
 @pytest.mark.parametrize(
@@ -210,3 +240,140 @@ def test_a_message_with_two_organization_ids_is_unparseable() -> None:
     )
     with pytest.raises(UnparseableBody, match="more than one OrganizationId"):
         adapter.parse(body)
+
+
+# --- versions and ids in what is published ------------------------------------------------------
+# Expected instants are computed outside the code (`date -u -d 2026-11-20T15:02:11Z +%s`).
+CLOSED_WON_MODSTAMP_MS = 1_795_186_931_000  # 2026-11-20T15:02:11.000Z, the sample's SystemModstamp
+
+
+def test_closed_won_carries_its_system_modstamp_as_version_and_time() -> None:
+    # Given the closed-won sample, whose sObject carries SystemModstamp 2026-11-20T15:02:11.000Z
+    body = sample("salesforce/opportunity.closed_won.xml")
+    [event] = adapter.split(body, "salesforce-acme")
+    [won] = adapter.to_canonical(event, delivery(body))
+    # Then its version is that stamp in ms, ties broken by the record's 18-character id
+    assert won.source_version == SourceVersion(
+        scheme="salesforce.SystemModstamp",
+        major=CLOSED_WON_MODSTAMP_MS,
+        minor=0,
+        tiebreak="0065e00000KxYzAAAV",
+    )
+    # ... and it occurred then, an aware UTC time
+    assert won.occurred_at == datetime(2026, 11, 20, 15, 2, 11, tzinfo=UTC)
+    assert won.occurred_at.utcoffset() is not None
+
+
+def test_account_notifications_carry_their_own_versions() -> None:
+    body = sample("salesforce/account.updated.xml")
+    versions = [
+        adapter.to_canonical(event, delivery(body))[0].source_version for event in adapter.split(body, "x")
+    ]
+    assert versions == [
+        SourceVersion(
+            scheme="salesforce.SystemModstamp", major=1_795_171_656_000, tiebreak="0015e00000AcMe1AAF"
+        ),
+        SourceVersion(
+            scheme="salesforce.SystemModstamp", major=1_795_171_658_000, tiebreak="0015e00000NoRthAAF"
+        ),
+    ]
+
+
+def test_system_modstamp_is_preferred_to_last_modified_date() -> None:
+    # Given a record an automated process touched after the user's edit (LastModifiedDate <= SystemModstamp)
+    body = sample("salesforce/opportunity.closed_won.xml").replace(
+        b"<sf:SystemModstamp>2026-11-20T15:02:11.000Z", b"<sf:SystemModstamp>2026-11-20T15:02:13.250Z"
+    )
+    [event] = adapter.split(body, "salesforce-acme")
+    [won] = adapter.to_canonical(event, delivery(body))
+    # Then the system's stamp orders it, to the millisecond
+    assert won.source_version is not None
+    assert (won.source_version.scheme, won.source_version.major) == (
+        "salesforce.SystemModstamp",
+        CLOSED_WON_MODSTAMP_MS + 2_250,
+    )
+
+
+def test_last_modified_date_versions_a_message_without_system_modstamp() -> None:
+    body = sample("salesforce/opportunity.closed_won.xml").replace(
+        b"<sf:SystemModstamp>2026-11-20T15:02:11.000Z</sf:SystemModstamp>", b""
+    )
+    [event] = adapter.split(body, "salesforce-acme")
+    [won] = adapter.to_canonical(event, delivery(body))
+    assert won.source_version == SourceVersion(
+        scheme="salesforce.LastModifiedDate", major=CLOSED_WON_MODSTAMP_MS, tiebreak="0065e00000KxYzAAAV"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stamp", "millis"),
+    [
+        ("2020-05-09T03:04:32.000Z", 1_588_993_472_000),  # a captured Outbound Message's SystemModstamp
+        ("2026-11-20T15:02:11.500+01:00", CLOSED_WON_MODSTAMP_MS - 3_600_000 + 500),  # an offset, ms kept
+    ],
+)
+def test_stamps_become_milliseconds_since_the_epoch(stamp: str, millis: int) -> None:
+    body = sample("salesforce/opportunity.closed_won.xml").replace(
+        b"2026-11-20T15:02:11.000Z</sf:SystemModstamp>", stamp.encode() + b"</sf:SystemModstamp>"
+    )
+    [event] = adapter.split(body, "salesforce-acme")
+    version = adapter.to_canonical(event, delivery(body))[0].source_version
+    assert version is not None and version.major == millis
+
+
+def test_a_notification_without_either_stamp_is_refused_with_what_to_add_never_stamped_now() -> None:
+    # Given an Account message whose first notification carries neither SystemModstamp nor LastModifiedDate
+    body = sample("salesforce/account.updated.xml")
+    first_end = body.index(b"</Notification>")
+    head = (
+        body[:first_end]
+        .replace(b"<sf:LastModifiedDate>2026-11-20T10:47:36.000Z</sf:LastModifiedDate>", b"")
+        .replace(b"<sf:SystemModstamp>2026-11-20T10:47:36.000Z</sf:SystemModstamp>", b"")
+    )
+    first, second = adapter.split(head + body[first_end:], "salesforce-acme")
+    # Then that one is parked (malformed) with an actionable reason; the other still maps
+    assert first.problem is not None
+    assert "neither SystemModstamp nor LastModifiedDate" in first.problem
+    assert "add SystemModstamp to the Outbound Message's fields" in first.problem
+    assert first.occurred_at is None
+    assert second.problem is None
+    with pytest.raises(Unmappable, match="neither SystemModstamp"):
+        adapter.to_canonical(first, delivery(body))
+
+
+def test_a_malformed_system_modstamp_is_refused_even_beside_a_good_last_modified_date() -> None:
+    body = sample("salesforce/opportunity.closed_won.xml").replace(
+        b"2026-11-20T15:02:11.000Z</sf:SystemModstamp>", b"2026-11-20T15:02:11</sf:SystemModstamp>"
+    )
+    [event] = adapter.split(body, "salesforce-acme")
+    assert event.problem is not None and "SystemModstamp has no UTC offset" in event.problem
+
+
+def test_fifteen_character_ids_are_published_in_their_eighteen_character_form() -> None:
+    # Given an opportunity whose record and account ids arrive in their 15-character form
+    body = (
+        sample("salesforce/opportunity.closed_won.xml")
+        .replace(b"0065e00000KxYzAAAV", b"0065e00000KxYzA")
+        .replace(b"0015e00000AcMe1AAF", b"0015e00000AcMe1")
+    )
+    [event] = adapter.split(body, "salesforce-acme")
+    [won] = adapter.to_canonical(event, delivery(body))
+    # Then every id is the 18-character form the sample carries (its checksums worked by hand:
+    # "KxYzA" has K, Y, A at 0, 2, 4 -> 21 -> V; "AcMe1" has A, M at 0, 2 -> 5 -> F)
+    assert won.source_native_id == "0065e00000KxYzAAAV"
+    assert won.payload["opportunity_id"] == "0065e00000KxYzAAAV"
+    assert won.payload["client_id"] == "0015e00000AcMe1AAF"
+    assert won.source_version is not None and won.source_version.tiebreak == "0065e00000KxYzAAAV"
+    # ... in an update's properties too
+    open_body = body.replace(b"<sf:IsWon>true</sf:IsWon>", b"<sf:IsWon>false</sf:IsWon>").replace(
+        b"Closed Won", b"Prospecting"
+    )
+    [update] = adapter.to_canonical(adapter.split(open_body, "x")[0], delivery(open_body))
+    assert update.payload["properties"]["Id"] == "0065e00000KxYzAAAV"
+    assert update.payload["properties"]["AccountId"] == "0015e00000AcMe1AAF"
+    # ... and the same record's two forms are one source_native_id
+    [again] = adapter.to_canonical(
+        adapter.split(sample("salesforce/opportunity.closed_won.xml"), "x")[0],
+        delivery(sample("salesforce/opportunity.closed_won.xml")),
+    )
+    assert again.source_native_id == won.source_native_id

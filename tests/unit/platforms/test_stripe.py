@@ -7,13 +7,16 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import stripe
 
+from pshub.canonical.envelope import CanonicalEvent, SourceVersion
 from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
 from pshub.pipeline.raw_delivery import RawDelivery
+from pshub.platforms.fields import FieldProblem
 from pshub.platforms.stripe.inbound import StripeAdapter, minor_to_major
 from tests.helpers import connections, inbound, sample
 
@@ -76,6 +79,23 @@ def test_replayed_too_late_is_rejected_at_stripes_300_second_tolerance() -> None
     verify(body, documented_header(body, NOW - 300))  # on the edge: still fine
     with pytest.raises(SignatureInvalid, match="301 s old"):
         verify(body, documented_header(body, NOW - 301))
+
+
+def test_signed_more_than_300_seconds_in_the_future_is_rejected() -> None:
+    body = sample("stripe/invoice.paid.json")
+    verify(body, documented_header(body, NOW + 300))  # on the edge, ahead: still fine
+    with pytest.raises(SignatureInvalid, match="301 s in the future"):
+        verify(body, documented_header(body, NOW + 301))
+
+
+def test_stripe_sdk_accepts_a_future_timestamp_we_refuse() -> None:
+    # stripe-python rejects only `t < now - tolerance`; pshub's window is symmetric (module docstring)
+    body = sample("stripe/invoice.paid.json")
+    now = int(time.time())
+    header = documented_header(body, now + 3600)
+    assert stripe.WebhookSignature.verify_header(body.decode(), header, SECRET, tolerance=300)
+    with pytest.raises(SignatureInvalid, match="in the future"):
+        verify(body, header, now=now)
 
 
 @pytest.mark.parametrize(
@@ -169,3 +189,81 @@ def test_unsubscribed_type_is_unmappable_with_its_name() -> None:
 )
 def test_minor_units_follow_the_currency_exponent(amount, currency, major) -> None:
     assert minor_to_major(amount, currency) == Decimal(major)
+
+
+# --- versions ------------------------------------------------------------------------------------
+
+
+def canonical(body: bytes) -> CanonicalEvent:
+    [event] = adapter.split(body, "stripe-acme")
+    [mapped] = adapter.to_canonical(event, delivery(body))
+    return mapped
+
+
+@pytest.mark.parametrize(
+    ("path", "version"),
+    # The samples' own `created`, event id and state, read off the files
+    [
+        ("stripe/customer.created.json", SourceVersion(
+            scheme="stripe.created+state", major=1790613668, minor=0, tiebreak="evt_1SH8xMS9PsHbKGpOBMoXOJrL")),
+        ("stripe/customer.updated.json", SourceVersion(
+            scheme="stripe.created+state", major=1795166143, minor=1, tiebreak="evt_1So8F2nXPsHbKGpOMzqQdgCW")),
+        ("stripe/invoice.payment_failed.json", SourceVersion(  # status "open"
+            scheme="stripe.created+state", major=1793494810, minor=1, tiebreak="evt_1SZbkBFTPsHbKGpOFoOxtzHq")),
+        ("stripe/invoice.paid.json", SourceVersion(  # status "paid"
+            scheme="stripe.created+state", major=1793754153, minor=3, tiebreak="evt_1S8STZHEPsHbKGpO6svi34zW")),
+    ],
+)  # fmt: skip
+def test_events_carry_created_and_the_objects_state_as_version(path: str, version: SourceVersion) -> None:
+    assert canonical(sample(path)).source_version == version
+
+
+def test_occurred_at_is_the_events_created_as_an_aware_utc_time() -> None:
+    mapped = canonical(sample("stripe/customer.created.json"))
+    assert mapped.occurred_at == datetime(2026, 9, 28, 16, 41, 8, tzinfo=UTC)  # date -u -d @1790613668
+
+
+def test_in_one_second_a_later_state_orders_after_an_earlier_one() -> None:
+    # Given an invoice finalised (open, payment failed) and paid within the same second
+    failed = json.loads(sample("stripe/invoice.payment_failed.json"))
+    paid = json.loads(sample("stripe/invoice.paid.json"))
+    paid["created"] = failed["created"]
+    open_version = canonical(json.dumps(failed).encode()).source_version
+    paid_version = canonical(json.dumps(paid).encode()).source_version
+    # Then the state decides, whatever the random event ids say
+    assert open_version is not None and paid_version is not None
+    assert open_version.key() < paid_version.key()
+
+
+def test_a_customer_deleted_in_the_second_of_its_update_orders_after_it() -> None:
+    updated = json.loads(sample("stripe/customer.updated.json"))
+    deleted = {**updated, "id": "evt_0000000000000000000000aa", "type": "customer.deleted"}
+    deleted["data"] = {"object": {**updated["data"]["object"], "deleted": True}}
+    tombstone = canonical(json.dumps(deleted).encode())
+    assert tombstone.event_type == "ClientDeleted"
+    assert tombstone.source_version is not None and tombstone.source_version.minor == 2
+    update = canonical(sample("stripe/customer.updated.json")).source_version
+    assert update is not None and update.key() < tombstone.source_version.key()
+
+
+@pytest.mark.parametrize("status", ["open_payment_pending", None, 3])
+def test_an_invoice_state_pshub_does_not_rank_is_refused_not_guessed(status: object) -> None:
+    doc = json.loads(sample("stripe/invoice.paid.json"))
+    doc["data"]["object"]["status"] = status
+    [event] = adapter.split(json.dumps(doc).encode(), "stripe-acme")
+    # (a status that is not text is refused by the payload's own reading of it: also unmappable)
+    with pytest.raises((Unmappable, FieldProblem), match="status"):
+        adapter.to_canonical(event, delivery(json.dumps(doc).encode()))
+
+
+def test_subscription_states_rank_along_the_documented_lifecycle() -> None:
+    from pshub.platforms.stripe.inbound import STATE_RANKS
+
+    ranks = STATE_RANKS["subscription"]
+    lifecycle = ["incomplete", "trialing", "past_due", "unpaid", "canceled"]
+    assert [ranks[state] for state in lifecycle] == sorted(ranks[state] for state in lifecycle)
+    assert len({ranks[state] for state in lifecycle}) == len(lifecycle)
+    assert ranks["trialing"] == ranks["active"] == ranks["paused"]
+    assert ranks["canceled"] == ranks["incomplete_expired"]
+    invoice = STATE_RANKS["invoice"]
+    assert invoice["draft"] < invoice["open"] < invoice["uncollectible"] < invoice["paid"] == invoice["void"]

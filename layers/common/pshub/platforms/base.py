@@ -15,7 +15,7 @@ from pshub.connections import Connection
 from pshub.pipeline.http import HttpResponse, InboundRequest
 
 if TYPE_CHECKING:  # pydantic stays off the ingress cold start
-    from pshub.canonical.envelope import CanonicalEvent
+    from pshub.canonical.envelope import CanonicalEvent, SourceVersion
     from pshub.pipeline.raw_delivery import RawDelivery
 
 ACCEPTED = HttpResponse.json(200, {"status": "accepted"})
@@ -68,14 +68,26 @@ class PlatformAdapter(Protocol):
 
 
 def canonical_from(
-    platform: str, event_type: str, payload: Any, event: PlatformEvent, delivery: RawDelivery
+    platform: str,
+    event_type: str,
+    payload: Any,
+    event: PlatformEvent,
+    delivery: RawDelivery,
+    source_version: SourceVersion | None = None,
 ) -> list[CanonicalEvent]:
-    """The canonical event for one platform event, stamped with where and when it came from."""
-    from pshub.canonical.envelope import make_event
+    """The canonical event for one platform event, stamped with where and when it came from.
+
+    An event about an entity must carry the platform's own version of the change: entity sync
+    orders changes by it, and a version made up here (the time pshub saw it) could put a stale
+    change after a newer one. Without one, it is refused, not guessed.
+    """
+    from pshub.canonical.envelope import ENTITY_EVENT_TYPES, make_event
     from pshub.errors import Unmappable
 
     if event.occurred_at is None or event.problem:
         raise Unmappable(event.problem or f"{platform} event {event.event_id} has no time it occurred")
+    if source_version is None and event_type in ENTITY_EVENT_TYPES:
+        raise Unmappable(f"{platform} event {event.event_id} ({event_type}) has no version of its record")
     return [
         make_event(
             event_type,
@@ -87,5 +99,6 @@ def canonical_from(
             occurred_at=event.occurred_at,
             correlation_id=delivery.correlation_id,
             legal_entity=delivery.legal_entity,
+            source_version=source_version,
         )
     ]

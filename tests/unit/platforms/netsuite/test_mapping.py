@@ -100,7 +100,7 @@ def test_a_customer_with_every_field() -> None:
             ]
         },
         mapping.CLIENT_IDS: f",client_1,{mapping.external_id('hubspot:company:9')},",
-        mapping.NAME_KEY: "societe generale d ingenierie zurich",
+        mapping.NAME_KEY: "societe generale dingenierie zurich",
         mapping.TAX_KEY: "CHE123456789",
         mapping.TAX_JURISDICTION: "CH-GE",
     }

@@ -107,8 +107,8 @@ def test_upsert_client_matches_by_normalised_name_but_not_across_different_tax_i
         client("client_2", name="Harbourline Logistics, Inc.", tax_profile=TaxProfile(jurisdiction="US-NY"))
     )
     assert same.native_id == first.native_id and not same.created
-    r.erp.upsert_client(client("client_3", tax_profile=TaxProfile(tax_id="11-1111111", jurisdiction="US-NY")))
-    r.erp.upsert_client(client("client_4", tax_profile=TaxProfile(tax_id="22-2222222", jurisdiction="US-NY")))
+    r.erp.upsert_client(client("client_3", tax_profile=TaxProfile(tax_id="04-2103594", jurisdiction="US-NY")))
+    r.erp.upsert_client(client("client_4", tax_profile=TaxProfile(tax_id="91-1144442", jurisdiction="US-NY")))
     assert len(r.fake.records()["customers"]) == 2
 
 

@@ -3,9 +3,31 @@
 HubSpot signs ``method + uri + body + timestamp`` (UTF-8) with HMAC-SHA256 keyed by
 the app's client secret, base64-encodes it into ``X-HubSpot-Signature-v3`` and
 sends the timestamp (Unix milliseconds) in ``X-HubSpot-Request-Timestamp``; a
-request older than 5 minutes must be rejected. ``uri`` is the full URL HubSpot
-called, with a documented set of percent-encodings decoded first. The body is a
+request older than 5 minutes must be rejected, and pshub refuses one more than 5 minutes
+in the future too (HubSpot's SDK checks only the past): a signature dated ahead would stay
+replayable for longer than the window, so the window is symmetric. ``uri`` is the full URL
+HubSpot called, with a documented set of percent-encodings decoded first. The body is a
 JSON array of up to 100 events, each with its own ``eventId``.
+
+Versions. Webhooks v3 carry no version of the record, only when the change happened; HubSpot
+does not deliver in order (retries, batching), so that time is the order:
+
+| platform | scheme | major | minor | tiebreak |
+|---|---|---|---|---|
+| HubSpot | ``hubspot.occurredAt`` | ``occurredAt``, Unix ms | 0 | ``eventId`` then ``subscriptionId``, each zero-padded to 20 digits |
+
+The tiebreak is made only of fields HubSpot repeats on every retry of an event (so a redelivery
+has the same version) and compares as text in the numbers' order (padded to the 20 digits of
+a 64-bit id). ``eventId`` alone is "not guaranteed to be unique", and one save can raise
+events of several subscriptions in one millisecond (a creation and property changes):
+``subscriptionId`` keeps those apart. A property change (``*.propertyChange``) is a version of
+that one property only, so changes to different properties never compete; entity sync orders
+them per property.
+
+Creations carry only the record's id. ``company.creation`` becomes a ``ClientUpserted`` with
+``change == "created"`` and no ``name`` (and ``deal.creation`` an ``OpportunityUpdated`` with
+``change == "created"`` and no ``properties``): ``needs_record_read`` recognises them, so that
+the record can be read from HubSpot before identity matches on a name or domain it lacks.
 """
 
 from __future__ import annotations
@@ -24,10 +46,13 @@ from pshub.platforms import fields
 from pshub.platforms.base import ACCEPTED, PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
-    from pshub.canonical.envelope import CanonicalEvent
+    from pshub.canonical.envelope import CanonicalEvent, SourceVersion
     from pshub.pipeline.raw_delivery import RawDelivery
 
-MAX_AGE_MS = 5 * 60 * 1000
+MAX_AGE_MS = 5 * 60 * 1000  # either way: older, or (a clock ahead, a forged date) newer
+VERSION_SCHEME = "hubspot.occurredAt"
+# HubSpot's ids are 64-bit integers; bounding them keeps the padded tiebreak in numeric order.
+_MAX_ID = 2**64 - 1
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
 DEFAULT_CLOSED_WON_STAGES = "closedwon"
@@ -84,9 +109,9 @@ def _platform_event(index: int, event: dict[str, Any]) -> PlatformEvent:
     try:
         portal = fields.integer(event.get("portalId"), f"HubSpot event [{index}] portalId", 0)
         subscription = fields.integer(
-            event.get("subscriptionId"), f"HubSpot event [{index}] subscriptionId", 0
+            event.get("subscriptionId"), f"HubSpot event [{index}] subscriptionId", 0, _MAX_ID
         )
-        event_number = fields.integer(event["eventId"], f"HubSpot event [{index}] eventId", 0)
+        event_number = fields.integer(event["eventId"], f"HubSpot event [{index}] eventId", 0, _MAX_ID)
         occurred_ms = fields.integer(event["occurredAt"], f"HubSpot event [{index}] occurredAt", 0)
         occurred_at = fields.epoch_millis(occurred_ms, f"HubSpot event [{index}] occurredAt")
         object_id = fields.identifier(event["objectId"], f"HubSpot event [{index}] objectId")
@@ -101,6 +126,37 @@ def _platform_event(index: int, event: dict[str, Any]) -> PlatformEvent:
         occurred_at=occurred_at,
         data=event,
     )
+
+
+def _version(event: PlatformEvent) -> SourceVersion:
+    """The event's place in HubSpot's order of changes (see the module docstring)."""
+    from pshub.canonical.envelope import SourceVersion
+
+    data: dict[str, Any] = event.data
+    where = f"HubSpot event {event.event_id}"
+    occurred_ms = fields.integer(data.get("occurredAt"), f"{where} occurredAt", 0)
+    event_number = fields.integer(data.get("eventId"), f"{where} eventId", 0, _MAX_ID)
+    subscription = fields.integer(data.get("subscriptionId"), f"{where} subscriptionId", 0, _MAX_ID)
+    return SourceVersion(
+        scheme=VERSION_SCHEME,
+        major=occurred_ms,
+        minor=0,
+        tiebreak=f"{event_number:020d}:{subscription:020d}",
+    )
+
+
+def needs_record_read(event: CanonicalEvent) -> bool:
+    """True for a HubSpot creation event, which carries the new record's id and nothing else:
+    a ``ClientUpserted`` with ``change == "created"`` and no ``name`` (``company.creation``), or an
+    ``OpportunityUpdated`` with ``change == "created"`` and no ``properties`` (``deal.creation``).
+    The record must be read from HubSpot before identity runs: matching a client on a name and
+    domain it does not carry would mint a new canonical id for a company pshub may already know.
+    """
+    if event.source_platform != "hubspot" or event.payload.get("change") != "created":
+        return False
+    if event.event_type == "ClientUpserted":
+        return not event.payload.get("name")
+    return event.event_type == "OpportunityUpdated" and not event.payload.get("properties")
 
 
 def _loose_id(index: int, event: dict[str, Any]) -> str:
@@ -134,6 +190,15 @@ class HubSpotAdapter:
                 f"X-HubSpot-Request-Timestamp is {int(age_ms / 1000)} s old (HubSpot allows 300 s): "
                 "possible replay"
             )
+        if -age_ms > MAX_AGE_MS:
+            raise SignatureInvalid(
+                f"X-HubSpot-Request-Timestamp is {int(-age_ms / 1000)} s in the future (300 s are "
+                "allowed either way): a clock is wrong (HubSpot's or this host's), or the timestamp "
+                "was not HubSpot's"
+            )
+
+    # A creation event carries its record's id alone: the normaliser reads the record first.
+    needs_record_read = staticmethod(needs_record_read)
 
     def parse(self, body: bytes) -> Any:
         return _events(body, fastjson.loads_for_shape)
@@ -149,6 +214,8 @@ class HubSpotAdapter:
     def to_canonical(self, event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:
         from pshub.canonical import envelope as cv
 
+        if event.problem:  # malformed in split: its reason, not a second one
+            raise Unmappable(event.problem)
         data: dict[str, Any] = event.data
         options = delivery.options or {}
         portal = options.get("portal_id")
@@ -199,4 +266,4 @@ class HubSpotAdapter:
             payload = cv.ClientDeletedV1(client_id=event.native_id)
         else:
             raise Unmappable(f"no mapping for HubSpot subscription type {kind!r}")
-        return canonical_from(self.platform, event_type, payload, event, delivery)
+        return canonical_from(self.platform, event_type, payload, event, delivery, _version(event))

@@ -8,13 +8,33 @@ configured in Salesforce carries the connection's secret as ``?token=...``
 (compared in constant time) and the message's OrganizationId must be the one the
 connection names. One message holds up to 100 notifications, each with its own
 ``Id`` that Salesforce reuses when it redelivers: that is the idempotency key.
+
+Versions. Salesforce retries out of order for 24 hours, and a notification carries the
+record's latest field values, so the order of changes must come from the record itself:
+
+| platform | scheme | major | minor | tiebreak |
+|---|---|---|---|---|
+| Salesforce | ``salesforce.SystemModstamp`` (else ``salesforce.LastModifiedDate``) | the stamp, ms since the epoch | 0 | the record's 18-character id |
+
+``SystemModstamp`` is preferred: Salesforce moves it on every change, by a user or an automated
+process, and no one can set it, while ``LastModifiedDate`` skips system changes and can be
+back-dated on import ("Set Audit Fields upon Record Creation"), so
+``LastModifiedDate <= SystemModstamp`` always (Salesforce's System Fields reference). A message
+whose fields carry neither is refused with what to add, never stamped with the time it arrived:
+pick one for an Outbound Message and keep it, because two schemes for one record compare by
+their stamps alone. ``occurred_at`` is the same stamp.
+
+Ids. A record has a 15-character, case-sensitive id and an 18-character form that adds a
+checksum of its case; both name the same record. Every id pshub keeps or publishes (the
+record, its account, in ``source_native_id`` and in payloads) is the 18-character form
+(``salesforce_id18``), so that one record is one key everywhere.
 """
 
 from __future__ import annotations
 
 import hmac
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from xml.etree.ElementTree import Element
@@ -29,7 +49,7 @@ from pshub.platforms import fields
 from pshub.platforms.base import PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
-    from pshub.canonical.envelope import CanonicalEvent
+    from pshub.canonical.envelope import CanonicalEvent, SourceVersion
     from pshub.pipeline.raw_delivery import RawDelivery
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -94,6 +114,16 @@ def salesforce_id(value: object, field: str) -> str:
             f"{field} is not a Salesforce id (its last three characters are not its checksum)"
         )
     return record_id
+
+
+def salesforce_id18(value: object, field: str) -> str:
+    """A Salesforce id sent in either form, as its 18-character form: the one form pshub keeps,
+    compares and publishes (``0015e00000AcMe1`` and ``0015e00000AcMe1AAF`` are one record).
+
+    ``FieldProblem`` unless it is an id (15 characters, or 18 whose last three are the checksum).
+    """
+    record_id = salesforce_id(value, field)
+    return record_id if len(record_id) == 18 else case_safe_id(record_id)
 
 
 def _local(tag: str) -> str:
@@ -232,8 +262,13 @@ class SalesforceAdapter:
     def to_canonical(self, event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:
         from pshub.canonical import envelope as cv
 
+        if event.problem:  # malformed in split: its reason, not a second one
+            raise Unmappable(event.problem)
         record: dict[str, Any] = event.data
         options = delivery.options or {}
+        where = f"Notification {event.event_id}"
+        version = _version(record, event.native_id, where)
+        properties = _properties(record, where)
         payload: cv._Payload
         if event.event_type == "Opportunity":
             won_stages = options.get("closed_won_stages", DEFAULT_CLOSED_WON_STAGES).split(",")
@@ -253,15 +288,13 @@ class SalesforceAdapter:
                     )
                     if record.get("CloseDate")
                     else None,
-                    client_id=salesforce_id(record["AccountId"], f"Notification {event.event_id} AccountId")
-                    if record.get("AccountId")
-                    else None,
+                    client_id=properties.get("AccountId") or None,
                     complete=True,
                 )
             else:
                 event_type = "OpportunityUpdated"
                 payload = cv.OpportunityUpdatedV1(
-                    opportunity_id=event.native_id, change=_change(record), properties=record
+                    opportunity_id=event.native_id, change=_change(record), properties=properties
                 )
         elif event.event_type == "Account":
             event_type = "ClientUpserted"
@@ -270,13 +303,13 @@ class SalesforceAdapter:
                 change=_change(record),
                 name=record.get("Name"),
                 web_domain=fields.web_domain(record.get("Website")),
-                country=record.get("BillingCountry"),
+                country=record.get("BillingCountryCode") or record.get("BillingCountry"),
                 city=record.get("BillingCity"),
-                properties=record,
+                properties=properties,
             )
         else:
             raise Unmappable(f"no mapping for Salesforce {event.event_type} notifications")
-        return canonical_from(self.platform, event_type, payload, event, delivery)
+        return canonical_from(self.platform, event_type, payload, event, delivery, version)
 
 
 def _platform_event(notification: Notification) -> PlatformEvent:
@@ -287,8 +320,8 @@ def _platform_event(notification: Notification) -> PlatformEvent:
     try:
         if not record.get("Id"):
             raise fields.FieldProblem(f"{where} has no sObject Id field")
-        native_id = salesforce_id(record["Id"], f"{where} Id")
-        occurred_at = _modified_at(record, where)
+        native_id = salesforce_id18(record["Id"], f"{where} Id")
+        _, occurred_at = _version_stamp(record, where)
     except fields.FieldProblem as problem:
         return PlatformEvent.malformed(notification.notification_id, str(problem), record)
     return PlatformEvent(
@@ -300,11 +333,51 @@ def _platform_event(notification: Notification) -> PlatformEvent:
     )
 
 
-def _modified_at(record: dict[str, Any], where: str) -> datetime:
-    for name in ("LastModifiedDate", "SystemModstamp"):
-        if record.get(name):
-            return fields.iso_datetime(record[name], f"{where} {name}")
-    return datetime.now(UTC)
+# The record's own stamps of its last change, most trustworthy first (see the module docstring).
+VERSION_FIELDS = ("SystemModstamp", "LastModifiedDate")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Fields of a record that hold Salesforce ids pshub compares: kept in their 18-character form.
+_ID_FIELDS = ("Id", "AccountId")
+
+
+def _version_stamp(record: dict[str, Any], where: str) -> tuple[str, datetime]:
+    """The field that versions the record and its moment: ``SystemModstamp``, else
+    ``LastModifiedDate``. Each one present must be a date and time with its offset (a malformed
+    stamp is refused even when the other is fine: which would be the record's?). Neither is a
+    ``FieldProblem`` saying what to add: the time pshub saw the message is not the record's."""
+    stamps = [
+        (name, fields.iso_datetime(record[name], f"{where} {name}"))
+        for name in VERSION_FIELDS
+        if record.get(name)
+    ]
+    if not stamps:
+        raise fields.FieldProblem(
+            f"{where} carries neither SystemModstamp nor LastModifiedDate, so the order of its "
+            "changes is unknown: add SystemModstamp to the Outbound Message's fields to send "
+            "(Setup > Outbound Messages > Edit), then redrive this message"
+        )
+    return stamps[0]
+
+
+def _version(record: dict[str, Any], native_id: str, where: str) -> SourceVersion:
+    """The record's version: its stamp in ms since the epoch, ties broken by its 18-character id."""
+    from pshub.canonical.envelope import SourceVersion
+
+    name, moment = _version_stamp(record, where)
+    return SourceVersion(
+        scheme=f"salesforce.{name}",
+        major=(moment - _EPOCH) // timedelta(milliseconds=1),
+        minor=0,
+        tiebreak=native_id,
+    )
+
+
+def _properties(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """The record's fields as sent, its ids (``_ID_FIELDS``) in their 18-character form."""
+    return {
+        name: salesforce_id18(value, f"{where} {name}") if name in _ID_FIELDS and value else value
+        for name, value in record.items()
+    }
 
 
 def _change(fields: dict[str, Any]) -> Literal["created", "updated"]:

@@ -59,7 +59,7 @@ from pshub.connectors.crm import decode_project_ids, encode_project_ids
 from pshub.connectors.results import OpportunityDetails, provisional_id
 from pshub.platforms import fields
 from pshub.platforms.fields import FieldProblem, MappingProblem, country_code, money, web_domain
-from pshub.platforms.salesforce.inbound import case_safe_id, salesforce_id
+from pshub.platforms.salesforce.inbound import salesforce_id18
 
 PROJECT_CODE_FIELD = "pshub_Project_Code__c"
 PROJECT_IDS_FIELD = "pshub_Project_Ids__c"
@@ -83,10 +83,9 @@ def record_id(value: str, what: str) -> str:
     """The 18-character, case-safe form of a Salesforce id (15 or 18 characters), or
     ``MappingProblem``: only a checked id is ever put into SOQL."""
     try:
-        checked = salesforce_id(value, what)
+        return salesforce_id18(value, what)  # the one helper every Salesforce id goes through
     except FieldProblem as problem:
         raise MappingProblem(str(problem)) from None
-    return checked if len(checked) == 18 else case_safe_id(checked)
 
 
 def same_record(left: str, right: str) -> bool:

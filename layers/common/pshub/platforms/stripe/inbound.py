@@ -3,7 +3,27 @@
 Stripe signs ``f"{t}.{raw body}"`` with HMAC-SHA256 keyed by the endpoint's signing
 secret (``whsec_...``, used as is) and sends ``t=<unix seconds>,v1=<hex>[,v1=...]``;
 several ``v1`` values appear while a secret is being rolled. Stripe's libraries
-reject a timestamp older than 300 seconds by default.
+reject a timestamp older than 300 seconds by default; pshub also refuses one more than
+300 seconds in the future (the libraries do not), because a signature dated ahead would
+stay replayable for longer than the window: the tolerance is symmetric.
+
+Versions. Stripe does not deliver events in order and its objects carry no version; the
+event's ``created`` (whole seconds) is the order, and a change of state breaks ties within
+a second (an invoice finalised and paid in one second is open, then paid):
+
+| platform | scheme | major | minor | tiebreak |
+|---|---|---|---|---|
+| Stripe | ``stripe.created+state`` | the event's ``created``, Unix seconds | the object's state rank (``STATE_RANKS``) | the event id |
+
+State ranks follow each object's documented lifecycle. Invoice: ``draft`` < ``open`` <
+``uncollectible`` (it can still be paid or voided) < ``paid`` = ``void`` (final). Subscription:
+``incomplete`` < ``trialing`` = ``active`` = ``paused`` (a trial that ended without a payment
+method, resumable) < ``past_due`` < ``unpaid`` < ``canceled`` = ``incomplete_expired`` (final).
+Customer (no status field): ``customer.created`` < ``customer.updated`` < ``customer.deleted``,
+by the event's type. Customer events are the entity events here; invoice events are facts and
+carry the version too. A state Stripe adds later is refused (``unmappable``), not ranked by a
+guess. The event id breaks exact ties the same way on every delivery; it is random, so
+two changes of one customer in one second keep an arbitrary (but stable) order.
 """
 
 from __future__ import annotations
@@ -24,11 +44,29 @@ from pshub.platforms import fields
 from pshub.platforms.base import ACCEPTED, PlatformEvent, canonical_from
 
 if TYPE_CHECKING:
-    from pshub.canonical.envelope import CanonicalEvent, Money
+    from pshub.canonical.envelope import CanonicalEvent, Money, SourceVersion
     from pshub.pipeline.raw_delivery import RawDelivery
 
-TOLERANCE_SECONDS = 300
+TOLERANCE_SECONDS = 300  # either way: older (a replay), or newer (a clock ahead, a forged date)
 SIGNATURE_HEADER = "stripe-signature"
+VERSION_SCHEME = "stripe.created+state"
+
+# object type -> its states in lifecycle order (see the module docstring); one rank, one step.
+STATE_RANKS: dict[str, dict[str, int]] = {
+    "invoice": {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3},
+    "subscription": {
+        "incomplete": 0,
+        "trialing": 1,
+        "active": 1,
+        "paused": 1,
+        "past_due": 2,
+        "unpaid": 3,
+        "canceled": 4,
+        "incomplete_expired": 4,
+    },
+}
+# Customers have no status: the event's type is the state.
+_CUSTOMER_RANKS = {"customer.created": 0, "customer.updated": 1, "customer.deleted": 2}
 
 # Stripe amounts are integers in the currency's minor unit; these currencies have
 # none (Stripe's list of zero-decimal currencies).
@@ -123,6 +161,11 @@ class StripeAdapter:
             raise SignatureInvalid(
                 f"Stripe-Signature timestamp is {age} s old (tolerance {TOLERANCE_SECONDS} s): possible replay"
             )
+        if -age > TOLERANCE_SECONDS:
+            raise SignatureInvalid(
+                f"Stripe-Signature timestamp is {-age} s in the future (tolerance {TOLERANCE_SECONDS} s "
+                "either way): a clock is wrong (Stripe's or this host's), or the timestamp was not Stripe's"
+            )
 
     def parse(self, body: bytes) -> Any:
         return _event(body, fastjson.loads_for_shape)
@@ -175,7 +218,41 @@ class StripeAdapter:
             payload = cv.ClientDeletedV1(client_id=event.native_id)
         else:
             raise Unmappable(f"no mapping for Stripe event type {event.event_type!r}")
-        return canonical_from(self.platform, event_type, payload, event, delivery)
+        return canonical_from(self.platform, event_type, payload, event, delivery, version(event))
+
+
+def version(event: PlatformEvent) -> SourceVersion:
+    """The event's place in Stripe's order of changes to its object (see the module docstring).
+
+    ``Unmappable`` for an object whose state is not one ``STATE_RANKS`` knows: ordering it by a
+    guess could put a paid invoice before an open one.
+    """
+    from pshub.canonical.envelope import SourceVersion
+
+    obj: dict[str, Any] = event.data["data"]["object"]
+    kind = obj.get("object")
+    if kind == "customer":
+        rank = _CUSTOMER_RANKS.get(event.event_type)
+        if rank is None:
+            raise Unmappable(f"Stripe event type {event.event_type!r} has no place in a customer's order")
+    elif isinstance(kind, str) and kind in STATE_RANKS:
+        status = obj.get("status")
+        ranks = STATE_RANKS[kind]
+        if not isinstance(status, str) or status not in ranks:
+            found = "a state pshub does not order" if isinstance(status, str) else fields.kind_of(status)
+            raise Unmappable(
+                f"Stripe {kind} status is {found} (pshub orders {', '.join(sorted(ranks))}): "
+                "add the new state to STATE_RANKS, then redrive"
+            )
+        rank = ranks[status]
+    else:
+        raise Unmappable(f"Stripe event {event.event_id}: pshub has no version scheme for its data.object")
+    return SourceVersion(
+        scheme=VERSION_SCHEME,
+        major=fields.integer(event.data["created"], "Stripe Event created", 0),
+        minor=rank,
+        tiebreak=event.event_id,
+    )
 
 
 def _money(invoice: dict[str, Any], key: str, currency: str) -> Money:

@@ -13,6 +13,7 @@ from pshub.observability import logger, metrics
 from pshub.settings import ProvisioningSettings, read_settings
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.store.identity import IdentityStore
+from pshub.store.project_codes import ProjectCodeAllocator
 from pshub.workflows.provisioning.config import load_provisioning_config
 from pshub.workflows.provisioning.errors import as_workflow_error
 from pshub.workflows.provisioning.steps import ProvisioningSteps
@@ -26,6 +27,7 @@ steps = ProvisioningSteps(
     identity=IdentityStore(_dynamodb, settings.identity_table),
     exceptions=ExceptionStore(_dynamodb, settings.exceptions_table),
     config=load_provisioning_config(settings.pshub_provisioning),
+    codes=ProjectCodeAllocator(_dynamodb, settings.identity_table),
 )
 
 

@@ -9,19 +9,26 @@ import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pshub.observability import logger, metrics
 from pshub.settings import StarterSettings, read_settings
-from pshub.workflows.provisioning.starter import ProvisioningStarter
+from pshub.store.inbox import ConsumerInbox
+from pshub.workflows.provisioning.starter import CONSUMER, ProvisioningStarter
 
 settings = read_settings(StarterSettings)
-starter = ProvisioningStarter(boto3.client("stepfunctions"), settings.provisioning_state_machine_arn)
+starter = ProvisioningStarter(
+    boto3.client("stepfunctions"),
+    settings.provisioning_state_machine_arn,
+    ConsumerInbox(DynamoDBPersistenceLayer(table_name=settings.inbox_table), CONSUMER),
+)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def start_for(record: SQSRecord) -> None:
-    if starter.start(json.loads(record.body)) is not None:
+def start_for(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    # The deadline bounds the inbox's in-progress claim: a crash frees it for the retry.
+    if starter.start(json.loads(record.body), lambda_context.get_remaining_time_in_millis) is not None:
         metrics.add_metric(name="ProvisioningStarted", unit="Count", value=1)
 
 

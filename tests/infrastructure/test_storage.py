@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pshub.store.archive import RAW_ARCHIVE_RETENTION_DAYS, REPLAYABLE_SECONDS
 from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.topology import PIPELINE, BucketSpec, TableSpec
 
@@ -61,6 +62,24 @@ def test_raw_archive_is_versioned_and_retained(synth: Synth) -> None:
     assert resource["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
     assert resource["DeletionPolicy"] == "Retain"
     assert resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_what_can_be_replayed_is_remembered_by_consumer_inboxes_as_long(synth: Synth) -> None:
+    # Given the raw archive and the claim-check bucket its records point into
+    for key in ("raw_archive", "claim_checks"):
+        rules = synth.props(f"Storage/{pascal_id(key)}/Resource")["LifecycleConfiguration"]["Rules"]
+        # Then both expire deliveries after the one retention constant
+        assert [r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r] == [
+            RAW_ARCHIVE_RETENTION_DAYS
+        ]
+    # And a consumer inbox remembers an event at least that long (plus S3's expiry lag)
+    assert REPLAYABLE_SECONDS >= RAW_ARCHIVE_RETENTION_DAYS * 86_400
+    # And every other replay source (the bus archive, queues) keeps events for less
+    assert all(bus.archive_retention_days * 86_400 <= REPLAYABLE_SECONDS for bus in PIPELINE.buses)
+    assert all(queue.retention_days * 86_400 <= REPLAYABLE_SECONDS for queue in PIPELINE.queues)
+    for bus in PIPELINE.buses:
+        archive = synth.props(f"Events/{pascal_id(bus.key)}/Archive/Archive")
+        assert archive["RetentionDays"] * 86_400 <= REPLAYABLE_SECONDS
 
 
 def test_access_log_bucket_accepts_only_s3_log_delivery(synth: Synth) -> None:

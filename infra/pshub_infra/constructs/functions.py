@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from pshub.store.inbox import INBOX_ACTIONS, inbox_key_prefix
 from pshub_infra.constants import (
     ASSET_EXCLUDES,
     CONNECTIONS_ENV_VAR,
@@ -159,6 +160,20 @@ class Functions(Construct):
             )
         for key in spec.reads_writes_tables:
             index.tables[key].grant_read_write_data(role)
+        if spec.inbox_table:
+            # The inbox shares its table with other records (the normaliser's claims): the
+            # role reaches only the items of its own consumer, by their key prefix.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[f"dynamodb:{action}" for action in INBOX_ACTIONS],
+                    resources=[index.tables[spec.inbox_table].table_arn],
+                    conditions={
+                        "ForAllValues:StringLike": {
+                            "dynamodb:LeadingKeys": [f"{inbox_key_prefix(spec.key)}#*"]
+                        }
+                    },
+                )
+            )
         for key in spec.puts_events_to:
             index.buses[key].grant_put_events_to(role)
         for key in spec.writes_streams:

@@ -10,6 +10,20 @@ if TYPE_CHECKING:
 
 MAX_RECORDS_PER_CALL = 500  # PutRecordBatch limit
 
+# How long the raw archive keeps a delivery: seven years (leap days included), the span
+# firms keep accounting records for an audit. The one source for the archive's S3
+# lifecycle (``pshub_infra.topology``: the raw_archive bucket and the claim_checks bucket
+# its records point into) and for how long every consumer inbox remembers a canonical
+# event (``pshub.store.inbox``): anything still in the archive can be replayed through the
+# normaliser, which mints the same canonical event ids again.
+RAW_ARCHIVE_RETENTION_DAYS = 7 * 365 + 2
+# S3 expires an object at the midnight (UTC) after it turns the lifecycle's age, then
+# removes it asynchronously; until it is gone it can still be replayed. A consumer that
+# must not act twice remembers for this long after it handled an event (which is after the
+# delivery reached the archive), so it forgets only what the archive can no longer replay.
+S3_EXPIRY_LAG_DAYS = 7
+REPLAYABLE_SECONDS = (RAW_ARCHIVE_RETENTION_DAYS + S3_EXPIRY_LAG_DAYS) * 24 * 3600
+
 
 class ArchiveError(Exception):
     pass

@@ -13,7 +13,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pshub.connections import load_registry
+from pshub.connectors.registry import connector_for_id
 from pshub.observability import logger, metrics
+from pshub.pipeline.enrichment import RecordReader
 from pshub.pipeline.normaliser import DeliveryNormaliser
 from pshub.settings import NormaliserSettings, read_settings
 from pshub.store.archive import RawArchive
@@ -30,6 +33,7 @@ from pshub.tracing import tracer
 settings = read_settings(NormaliserSettings)
 _dynamodb = boto3.client("dynamodb")
 _s3 = boto3.client("s3")
+connections = load_registry(settings.pshub_connections) if settings.pshub_connections else {}
 normaliser = DeliveryNormaliser(
     bodies=DeliveryBodies(_s3),
     claims=PlatformEventClaims(DynamoDBPersistenceLayer(table_name=settings.idempotency_table)),
@@ -48,6 +52,9 @@ normaliser = DeliveryNormaliser(
         policy=load_policy(settings.pshub_ownership_policy, source="PSHUB_OWNERSHIP_POLICY"),
     ),
     money_limit=Decimal(settings.max_money_amount),
+    record_reader=RecordReader(
+        lambda connection_id, role: connector_for_id(connections, connection_id, role)
+    ),
 )
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from pshub.store.archive import RAW_ARCHIVE_RETENTION_DAYS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONNECTIONS_FILE = REPO_ROOT / "infra" / "config" / "connections.json"
 OWNERSHIP_POLICY_FILE = REPO_ROOT / "infra" / "config" / "ownership.toml"
@@ -142,6 +144,9 @@ class FunctionSpec:
     config_env: dict[str, str] = field(default_factory=dict)
     starts_state_machines: tuple[str, ...] = ()
     reserved_concurrency: int | None = None
+    # Table holding the function's consumer inbox (``pshub.store.inbox``, consumer = the
+    # function's key): its role may touch only the items under that consumer's key prefix.
+    inbox_table: str | None = None
 
 
 @dataclass(frozen=True)
@@ -285,7 +290,10 @@ PIPELINE = Topology(
     tables=(
         TableSpec(
             key="idempotency",
-            purpose="Powertools idempotency records keyed on the platform's own event id",
+            purpose=(
+                "Powertools idempotency records: the normaliser's, keyed on the platform's own event id, "
+                "and consumer inboxes, keyed on (consumer, canonical event id)"
+            ),
             partition_key="id",
             ttl_attribute="expiration",
         ),
@@ -309,8 +317,16 @@ PIPELINE = Topology(
     ),
     buckets=(
         # Kept as long as the raw archive, whose records point here for oversize bodies.
-        BucketSpec(key="claim_checks", purpose="Raw bodies too large for SQS"),
-        BucketSpec(key="raw_archive", purpose="Every raw delivery, for replay and audit"),
+        BucketSpec(
+            key="claim_checks", purpose="Raw bodies too large for SQS", expire_days=RAW_ARCHIVE_RETENTION_DAYS
+        ),
+        # Consumer inboxes remember a canonical event for as long as this can replay it
+        # (one constant: pshub.store.archive.RAW_ARCHIVE_RETENTION_DAYS).
+        BucketSpec(
+            key="raw_archive",
+            purpose="Every raw delivery, for replay and audit",
+            expire_days=RAW_ARCHIVE_RETENTION_DAYS,
+        ),
     ),
     streams=(
         DeliveryStreamSpec(
@@ -377,13 +393,17 @@ PIPELINE = Topology(
                 "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
                 "CLAIM_CHECK_THRESHOLD_BYTES": str(CLAIM_CHECK_THRESHOLD_BYTES),
                 "MAX_MONEY_AMOUNT": MAX_MONEY_AMOUNT,
+                "CONNECTOR_STATE_TABLE": Ref("table", "connector_state"),
             },
             config_env={"PSHUB_OWNERSHIP_POLICY": "infra/config/ownership.toml"},
+            uses_connections=True,
+            # A CRM creation webhook carrying only an id: the record is read before identity.
+            reads_api_credentials_for=("crm",),
             sends_to_queues=("unmappable_deliveries",),
             reads_buckets=("claim_checks",),
             # A parked delivery too large for one SQS message keeps its body there.
             writes_buckets=("claim_checks",),
-            reads_writes_tables=("idempotency", "identity", "business_exceptions"),
+            reads_writes_tables=("idempotency", "identity", "business_exceptions", "connector_state"),
             puts_events_to=("business_events",),
             writes_streams=("raw_archive_stream",),
         ),
@@ -394,8 +414,13 @@ PIPELINE = Topology(
             handler="handler.lambda_handler",
             memory_mb=256,
             timeout_s=10,
-            environment={"PROVISIONING_STATE_MACHINE_ARN": Ref("state_machine", "provision_project", "arn")},
+            environment={
+                "PROVISIONING_STATE_MACHINE_ARN": Ref("state_machine", "provision_project", "arn"),
+                "INBOX_TABLE": Ref("table", "idempotency"),
+            },
             starts_state_machines=("provision_project",),
+            # A canonical event id it already handled starts nothing, however late it is replayed.
+            inbox_table="idempotency",
         ),
         FunctionSpec(
             key="provisioning",
@@ -448,8 +473,16 @@ def render_config(relative_path: str) -> str:
 
     Lambda allows 4 KB of environment in all, so JSON is compacted and TOML comment
     lines are blanked (line numbers stay, so a loader's "line N" still points into the
-    repository file). The result must mean exactly what the file means.
+    repository file), and a text still over 1 KB is packed (zlib, base64: the loaders
+    unpack it with ``pshub.settings.config_value``). The result must mean exactly what
+    the file means.
     """
+    from pshub.settings import pack_config
+
+    return pack_config(_compact_config(relative_path))
+
+
+def _compact_config(relative_path: str) -> str:
     import json
     import tomllib
 

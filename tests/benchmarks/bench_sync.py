@@ -135,7 +135,9 @@ def main() -> None:
 
     with _stdout_to_devnull():  # the functions' own log lines
         figures = dynamodb_calls()
-    print("DynamoDB requests per normalised event (normaliser: idempotency claim + identity/sync state)")
+    print(
+        "DynamoDB requests per normalised event (normaliser: identity, sync state and its publication lease)"
+    )
     for name, row in figures.items():
         print(
             f"  {name:15s} {row['events']:3d} event(s): reads {row['reads_per_event']:.1f}  "

@@ -9,6 +9,7 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 
+from pshub.settings import PACKED_PREFIX, config_value, pack_config
 from pshub_infra.constructs.config_text import (
     LAMBDA_ENV_LIMIT_BYTES,
     TOKEN_ESTIMATE_BYTES,
@@ -58,5 +59,17 @@ def test_declared_config_files_fit_the_environment(spec: object) -> None:
     # Then they leave room for its other variables
     assert environment_size(texts) < LAMBDA_ENV_LIMIT_BYTES * 3 // 4, {k: len(v) for k, v in texts.items()}
     for name, path in spec.config_env.items():  # type: ignore[attr-defined]
+        text = config_value(texts[name])
         if path.endswith(".json"):
-            assert json.loads(texts[name]) == json.loads((REPO_ROOT / path).read_text())
+            assert json.loads(text) == json.loads((REPO_ROOT / path).read_text())
+        if path.endswith(".toml"):  # the same meaning, line for line
+            assert tomllib.loads(text) == tomllib.loads((REPO_ROOT / path).read_text())
+            assert len(text.splitlines()) == len((REPO_ROOT / path).read_text().splitlines())
+
+
+def test_a_large_file_is_packed_and_unpacks_to_its_text() -> None:
+    text = "".join(f"key_{n} = {n}\n" for n in range(200))
+    packed = pack_config(text)
+    assert packed.startswith(PACKED_PREFIX) and len(packed) < len(text) // 2
+    assert config_value(packed) == text
+    assert pack_config("small = 1\n") == "small = 1\n" == config_value("small = 1\n")

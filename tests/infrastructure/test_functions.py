@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from pshub.settings import config_value
+from pshub.store.inbox import INBOX_ACTIONS, inbox_key_prefix
+from pshub.workflows.provisioning.starter import CONSUMER as STARTER_CONSUMER
 from pshub_infra.constants import FUNCTION_LOG_RETENTION, POWERTOOLS_ENVIRONMENT
 from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.topology import PIPELINE, REPO_ROOT, FunctionSpec, Ref
@@ -108,6 +111,7 @@ def test_function_environment(synth: Synth, spec: FunctionSpec) -> None:
 
 
 def _parse(path: Path, text: str) -> Any:
+    text = config_value(text)  # a large file is deployed packed
     return (
         tomllib.loads(text)
         if path.suffix == ".toml"
@@ -150,7 +154,7 @@ def test_role_grants_exactly_what_the_spec_declares(synth: Synth, spec: Function
         synth, "Storage", spec.writes_buckets, "/*"
     )
     assert _resources_allowed(synth, spec, "dynamodb:PutItem") == _arns(
-        synth, "Storage", spec.reads_writes_tables
+        synth, "Storage", (*spec.reads_writes_tables, *((spec.inbox_table,) if spec.inbox_table else ()))
     )
     assert _resources_allowed(synth, spec, "events:PutEvents") == _arns(synth, "Events", spec.puts_events_to)
     assert _resources_allowed(synth, spec, "firehose:PutRecordBatch") == _arns(
@@ -162,6 +166,34 @@ def test_role_grants_exactly_what_the_spec_declares(synth: Synth, spec: Function
     )
     consumed = tuple(c.queue for c in PIPELINE.consumers if c.function == spec.key)
     assert _resources_allowed(synth, spec, "sqs:ReceiveMessage") == _arns(synth, "Queues", consumed)
+
+
+@pytest.mark.parametrize("spec", [f for f in PIPELINE.functions if f.inbox_table], ids=lambda spec: spec.key)
+def test_an_inbox_role_reaches_only_its_own_consumers_records(synth: Synth, spec: FunctionSpec) -> None:
+    # Given a function that keeps a consumer inbox in a table other records share
+    assert spec.inbox_table not in spec.reads_writes_tables
+    table_arn = get_att(synth.logical_id(f"Storage/{pascal_id(spec.inbox_table or '')}/Resource"))
+    on_table = [
+        s
+        for s in synth.policy_statements(_role_path(spec))
+        if s["Effect"] == "Allow" and table_arn in as_list(s["Resource"])
+    ]
+    # Then one statement reaches that table: the four item actions Powertools' records take ...
+    [statement] = on_table
+    assert sorted(as_list(statement["Action"])) == sorted(f"dynamodb:{a}" for a in INBOX_ACTIONS)
+    assert as_list(statement["Resource"]) == [table_arn]
+    # ... on the items whose key starts with the consumer's prefix only
+    [(operator, condition)] = statement["Condition"].items()
+    assert operator == "ForAllValues:StringLike"
+    assert list(condition) == ["dynamodb:LeadingKeys"]
+    assert as_list(condition["dynamodb:LeadingKeys"]) == [f"{inbox_key_prefix(spec.key)}#*"]
+    # And the table the code writes to is that table
+    assert spec.environment["INBOX_TABLE"] == Ref("table", spec.inbox_table or "")
+
+
+def test_the_starters_inbox_consumer_is_its_function_key() -> None:
+    # The role's key prefix is derived from the function key; the code's from its consumer name
+    assert PIPELINE.function(STARTER_CONSUMER).inbox_table == "idempotency"
 
 
 def test_ingress_can_only_enqueue_raw_and_unmappable_deliveries(synth: Synth) -> None:

@@ -23,6 +23,8 @@ import pytest
 
 from pshub.connections import parse_registry
 from pshub.connectors.registry import Role
+from pshub_infra.constructs.naming import pascal_id
+from pshub_infra.topology import PIPELINE
 
 from .support import REPO_ROOT, Synth, as_list
 
@@ -198,7 +200,18 @@ def test_connector_callers_read_only_the_api_credentials_of_their_roles(synth: S
         assert readable & SIGNING == set(), (
             f"{function_id} may read signing secrets: {sorted(readable & SIGNING)}"
         )
-        assert readable == CONNECTOR_API, function_id
+        # (the API credentials of exactly the connection roles its spec declares it calls)
+        [spec] = [
+            f for f in PIPELINE.functions if function_id.startswith(f"Functions{pascal_id(f.key)}Function")
+        ]
+        assert spec.reads_api_credentials_for, function_id
+        assert set(spec.reads_api_credentials_for) <= CONNECTOR_ROLES
+        declared = {
+            f"pshub/connections/{c.id}/api"
+            for c in REGISTRY.values()
+            if c.role in spec.reads_api_credentials_for
+        }
+        assert readable == declared, function_id
 
 
 def test_no_other_role_reads_a_connection_secret(synth: Synth) -> None:

@@ -47,21 +47,25 @@ def client_event(
     )
 
 
-def test_concurrent_first_sightings_mint_one_canonical_id(
-    stores: Stores, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # DynamoDB applies each request atomically (a conditional put's check and write are one
-    # step); moto does not across threads, so its requests are made one at a time here. The
-    # threads still interleave between requests: lookup, then conditional link.
+def requests_one_at_a_time(stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each request atomically (a conditional put's check and write are one
+    step); moto does not across threads, so its requests are made one at a time."""
     client = stores.identity._db
-    one_request_at_a_time = threading.Lock()
+    lock = threading.Lock()
     make_api_call = client._make_api_call
 
     def atomic_request(*args: object, **kwargs: object) -> object:
-        with one_request_at_a_time:
+        with lock:
             return make_api_call(*args, **kwargs)
 
     monkeypatch.setattr(client, "_make_api_call", atomic_request)
+
+
+def test_concurrent_first_sightings_mint_one_canonical_id(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The threads still interleave between requests: lookup, then conditional link.
+    requests_one_at_a_time(stores, monkeypatch)
     # And every thread's first lookup finds nothing before any of them links: the race, every time
     all_looked = threading.Barrier(16)
     first_lookup_done = threading.local()
@@ -90,6 +94,50 @@ def test_concurrent_first_sightings_mint_one_canonical_id(
     assert len(results) == 16
     assert len(set(results)) == 1
     assert lookup("Client", "hubspot-acme", "company-777") == results[0]
+
+
+def test_one_company_first_seen_on_two_platforms_at_once_is_one_client(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both sightings read the client index before either registers: the race, every time
+    requests_one_at_a_time(stores, monkeypatch)
+    both_read = threading.Barrier(2)
+    index_entries = stores.identity.index_entries
+    waited = threading.local()
+
+    def read_then_wait(keys: object) -> object:
+        found = index_entries(keys)  # type: ignore[arg-type]
+        if not getattr(waited, "value", False):
+            waited.value = True
+            both_read.wait(timeout=10)
+        return found
+
+    monkeypatch.setattr(stores.identity, "index_entries", read_then_wait)
+    sync = stores.entity_sync()
+    # Given the same company (same VAT number) arriving from the CRM and from billing at once
+    sightings = [
+        client_event("001Q", name="Quellwerk GmbH", country="DE", event_id="q1",
+                     properties={"vat_number": "DE 136 695 976"}),  # type: ignore[arg-type]
+        client_event("cus_Q", connection="stripe-acme", platform="stripe", name="QUELLWERK GMBH", country="DE",
+                     event_id="q2", properties={"tax_id": "DE136695976"}),  # type: ignore[arg-type]
+    ]  # fmt: skip
+    results: list[str | None] = []
+
+    def sight(event: object) -> None:
+        results.append(sync.apply(event, "crm").canonical_id)  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=sight, args=(event,)) for event in sightings]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then the loser of the race saw the winner's registration and linked to it: one client
+    assert len(results) == 2 and None not in results
+    assert results[0] == results[1]
+    assert stores.identity.lookup("Client", "salesforce-acme", "001Q") == stores.identity.lookup(
+        "Client", "stripe-acme", "cus_Q"
+    )
+    assert not [e for e in stores.exceptions.list() if e.category is Category.POSSIBLE_DUPLICATE_CLIENT]
 
 
 def test_owner_change_is_published_with_canonical_id_and_xrefs(stores: Stores) -> None:
@@ -183,10 +231,16 @@ def test_echo_of_pshubs_own_write_is_recognised_and_not_propagated(stores: Store
 def test_confident_duplicate_links_and_ambiguous_one_raises_an_exception(stores: Stores) -> None:
     sync = stores.entity_sync()
     first = sync.apply(
-        client_event("001F", name="Woodgrove Consulting Ltd", web_domain="woodgrove.example", event_id="w1"),
+        client_event(
+            "001F",
+            name="Woodgrove Consulting Ltd",
+            web_domain="woodgrove.example",
+            country="GB",
+            event_id="w1",
+        ),
         "crm",
     )
-    # A second system's record with the same normalised name and domain: the same client
+    # A second system's record with the same normalised name, domain and country: the same client
     same = sync.apply(
         client_event(
             "77001",
@@ -195,10 +249,25 @@ def test_confident_duplicate_links_and_ambiguous_one_raises_an_exception(stores:
             event_id="w2",
             name="WOODGROVE CONSULTING LIMITED",
             web_domain="https://www.woodgrove.example/about",
+            country="GB",
         ),
         "crm",
     )
     assert same.canonical_id == first.canonical_id
+    # The same name and domain in another country: a subsidiary perhaps, never the same customer
+    sister = sync.apply(
+        client_event(
+            "77003",
+            connection="hubspot-acme",
+            platform="hubspot",
+            event_id="w4",
+            name="Woodgrove Consulting Limited",
+            web_domain="woodgrove.example",
+            country="IE",
+        ),
+        "crm",
+    )
+    assert sister.canonical_id not in (first.canonical_id, None)
     # Same name, another domain: maybe the same client, maybe not - a person decides
     maybe = sync.apply(
         client_event(
@@ -218,6 +287,13 @@ def test_confident_duplicate_links_and_ambiguous_one_raises_an_exception(stores:
         if e.category is Category.POSSIBLE_DUPLICATE_CLIENT and e.business_keys["native_id"] == "77002"
     ]
     assert first.canonical_id in duplicate.context["candidates"]
+    [subsidiary] = [
+        e
+        for e in stores.exceptions.list()
+        if e.category is Category.POSSIBLE_DUPLICATE_CLIENT and e.business_keys["native_id"] == "77003"
+    ]
+    against = subsidiary.context["evidence"][first.canonical_id]["against"]
+    assert against == ["registered in IE, the known client in GB"]
 
 
 # -- ordering: any permutation and duplication converges ----------------------------------

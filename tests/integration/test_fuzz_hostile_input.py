@@ -395,9 +395,9 @@ class RecordingBus(EventBusPublisher):
         super().__init__(*args)
         self.sent: list[Any] = []
 
-    def publish(self, events: Any) -> dict[str, str]:
-        failed = super().publish(events)
-        self.sent += [event for event in events if event.event_id not in failed]
+    def publish_groups(self, groups: Any, on_sent: Any) -> dict[str, str]:
+        failed = super().publish_groups(groups, on_sent)
+        self.sent += [event for group in groups for event in group if event.event_id not in failed]
         return failed
 
 

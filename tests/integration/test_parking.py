@@ -106,7 +106,7 @@ def test_a_canonical_event_too_large_for_eventbridge_is_parked_not_retried(store
 
     # Then nothing is published, and it is parked once with the reason (no exception: no retry)
     assert publisher.published == []
-    assert outcome.parked == ["24681357:7:1:1795000000001"]
+    assert outcome.parked == ["24681357:7:100:1795000000001"]
     [(attributes, _)] = parked(stores)
     assert attributes["error_code"] == "event_too_large"
     assert "EventBridge takes 262,144" in attributes["reason"]

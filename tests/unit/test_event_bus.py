@@ -58,3 +58,29 @@ def test_small_events_still_go_ten_at_a_time() -> None:
     bus = RecordingEvents()
     EventBusPublisher(bus, "bus").publish([client_event(n, 10) for n in range(25)])  # type: ignore[arg-type]
     assert [len(call) for call in bus.calls] == [10, 10, 5]
+
+
+class RefusingSecondCall(RecordingEvents):
+    def put_events(self, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        if self.calls:
+            self.calls.append(Entries)
+            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException"}] + [{"EventId": "x"}] * (len(Entries) - 1)}  # fmt: skip
+        return super().put_events(Entries)
+
+
+def test_groups_are_reported_sent_call_by_call_and_a_refusal_stops_the_rest() -> None:
+    # Given three platform events' groups: 6 events, nothing (every change stale), 6 events
+    groups = [[client_event(n, 10) for n in range(6)], [], [client_event(n, 10) for n in range(6, 12)]]
+    bus = RefusingSecondCall()
+    sent: list[int] = []
+
+    # When the second PutEvents call is throttled
+    failed = EventBusPublisher(bus, "bus").publish_groups(groups, sent.append)  # type: ignore[arg-type]
+
+    # Then the empty group is settled at once and the first group when its call returned; the
+    # third group (kept whole in the second call) is not settled, with the refused event named
+    # (the group is retried whole: its accepted events again, under the same ids)
+    assert sent == [1, 0]
+    assert [len(call) for call in bus.calls] == [6, 6]
+    assert list(failed) == [groups[2][0].event_id]
+    assert failed[groups[2][0].event_id].startswith("ThrottlingException")

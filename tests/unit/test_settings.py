@@ -37,5 +37,6 @@ def test_a_number_that_is_not_one_is_named_with_its_value() -> None:
 
 def test_unrelated_variables_are_ignored() -> None:
     arn = "arn:aws:states:us-east-1:123456789012:stateMachine:pshub-provision-project"
-    settings = read_settings(StarterSettings, {"PROVISIONING_STATE_MACHINE_ARN": arn, "OTHER": "x"})
-    assert settings == StarterSettings(provisioning_state_machine_arn=arn)
+    env = {"PROVISIONING_STATE_MACHINE_ARN": arn, "INBOX_TABLE": "pshub-idempotency", "OTHER": "x"}
+    settings = read_settings(StarterSettings, env)
+    assert settings == StarterSettings(provisioning_state_machine_arn=arn, inbox_table="pshub-idempotency")

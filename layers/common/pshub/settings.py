@@ -61,10 +61,13 @@ class NormaliserSettings(NamedTuple):
     claim_check_threshold_bytes: int
     # The largest amount, in major units of any currency, a canonical event may carry.
     max_money_amount: str
+    # The connection registry: CRM records whose webhooks carry only an id are read first.
+    pshub_connections: str = ""
 
 
 class StarterSettings(NamedTuple):
     provisioning_state_machine_arn: str
+    inbox_table: str  # the consumer inbox: canonical event ids already handled
 
 
 class ProvisioningSettings(NamedTuple):
@@ -72,3 +75,30 @@ class ProvisioningSettings(NamedTuple):
     pshub_provisioning: str
     identity_table: str
     exceptions_table: str
+
+
+# A configuration file too large for Lambda's 4 KB of environment travels compressed:
+# this prefix, then base64 of its zlib stream (``pshub_infra.topology.render_config``).
+PACKED_PREFIX = "zlib+b64:"
+PACK_ABOVE_BYTES = 1024
+
+
+def pack_config(text: str) -> str:
+    """``text`` as a ``config_env`` variable holds it: as is when small, else compressed."""
+    import base64
+    import zlib
+
+    raw = text.encode()
+    if len(raw) <= PACK_ABOVE_BYTES:
+        return text
+    return PACKED_PREFIX + base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def config_value(value: str) -> str:
+    """A ``config_env`` variable's file text, unpacked if it was packed."""
+    if not value.startswith(PACKED_PREFIX):
+        return value
+    import base64
+    import zlib
+
+    return zlib.decompress(base64.b64decode(value[len(PACKED_PREFIX) :], validate=True)).decode()

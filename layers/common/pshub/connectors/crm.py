@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pshub.connectors.results import OpportunityDetails
+
+if TYPE_CHECKING:
+    from pshub.canonical.model import Client
 
 
 class CrmConnector(Protocol):
@@ -43,6 +46,15 @@ class CrmConnector(Protocol):
         """Record the provisioned project on the opportunity (``project_ids``: connection
         id -> native id). Repeating it is harmless; linking a different project code to an
         already linked opportunity raises ``Conflict`` (a second provisioning)."""
+        ...
+
+
+@runtime_checkable
+class ClientReader(Protocol):
+    """A CRM whose webhooks can carry a record's id alone: the record is read before identity."""
+
+    def read_client(self, native_id: str) -> Client:
+        """The account / company as a ``Client``. Raises ``NotFound`` if it is gone."""
         ...
 
 

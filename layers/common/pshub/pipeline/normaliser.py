@@ -1,9 +1,12 @@
 """Normaliser logic: raw deliveries in, canonical events on the bus, exactly once.
 
-Per delivery: split it into the platform's events; claim each event on its own
-id (a redelivered webhook finds its claim COMPLETED and publishes nothing); map
-the new ones; publish them together in PutEvents batches; then complete the
-claims. What cannot be mapped is parked with its reason, never dropped, and its
+Per delivery: split it into the platform's events; map each; an event about an
+entity goes through entity sync (identity, echo, ownership, ordering), whose saved
+state holds the event's publication lease; a fact is claimed on its own id
+(Powertools idempotency records: a redelivered webhook finds its claim COMPLETED).
+The survivors are published together in PutEvents batches, and each platform event
+is marked done the moment the call carrying it returns, so a retry after a throttled
+later call re-sends only what was not sent. What cannot be mapped is parked with its reason, never dropped, and its
 claim released so a redrive after a mapping fix is processed. What fails for a
 transient reason raises, so SQS redelivers the record (partial batch failure)
 and, after 5 attempts, moves it to the DLQ.
@@ -22,7 +25,7 @@ from pydantic import ValidationError
 
 from pshub.canonical.envelope import CanonicalEvent
 from pshub.canonical.model import amounts_beyond
-from pshub.errors import PshubError, TransientError, Unmappable, UnparseableBody
+from pshub.errors import PermanentError, PshubError, TransientError, Unmappable, UnparseableBody
 from pshub.observability import logger, metrics
 from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms import PlatformEvent, adapter_for
@@ -32,7 +35,7 @@ from pshub.store.bodies import DeliveryBodies
 from pshub.store.event_bus import MAX_REQUEST_BYTES, EventBusPublisher, entry_size
 from pshub.store.event_claims import Claim, PlatformEventClaims
 from pshub.store.raw_queue import ParkingQueue
-from pshub.sync.entity_sync import ENTITY_EVENTS, EntitySync
+from pshub.sync.entity_sync import EntitySync, SyncDecision, attribute_problem, entity_of
 
 _IN_FLIGHT = object()  # another invocation holds this platform event right now
 # The largest amount (in major units) an event may carry unless configured otherwise.
@@ -50,11 +53,16 @@ class _Refused(Exception):
 
 @dataclass(frozen=True)
 class Staged:
-    """A platform event ready to publish: its canonical events, and whether it holds a lock."""
+    """A platform event ready to publish: its canonical events, and what settles them.
+
+    ``locked``: it holds a fact claim (completed or released); ``leases``: the entity-sync
+    decisions whose publication leases are ended once the events are on the bus.
+    """
 
     platform_event: PlatformEvent
     events: list[CanonicalEvent]
     locked: bool
+    leases: list[tuple[CanonicalEvent, SyncDecision]] = field(default_factory=list)
 
 
 @dataclass
@@ -82,7 +90,9 @@ class DeliveryNormaliser:
         archive: RawArchive,
         entity_sync: EntitySync,
         money_limit: Decimal = DEFAULT_MONEY_LIMIT,
+        record_reader: Callable[[CanonicalEvent], CanonicalEvent] | None = None,
     ) -> None:
+        self._record_reader = record_reader
         self._entity_sync = entity_sync
         self._money_limit = money_limit
         self._bodies = bodies
@@ -163,9 +173,25 @@ class DeliveryNormaliser:
             raise _Refused(Unmappable.code, event.problem)
         canonical = self._map(to_canonical, event, delivery)
         self._check_publishable(canonical)
-        if canonical and all(c.event_type in ENTITY_EVENTS for c in canonical):
-            return self._stage_entity_change(event, canonical, delivery, outcome)
+        if canonical and all(entity_of(c) is not None for c in canonical):
+            return self._stage_entity_change(event, canonical, delivery, outcome, remaining_ms)
         return self._stage_fact(event, canonical, delivery, outcome, remaining_ms)
+
+    def _read_record(self, event: CanonicalEvent) -> CanonicalEvent:
+        """The event with its record read from the platform, if it came as an id alone.
+
+        A transient failure raises (the message is retried); a permanent one (credentials
+        refused, a record pshub cannot map) parks the delivery with its reason, to replay.
+        """
+        assert self._record_reader is not None
+        try:
+            return self._record_reader(event)
+        except PermanentError as error:
+            raise _Refused(
+                "record_unreadable",
+                f"{event.event_type} for {event.source_native_id} carries only an id, and the record "
+                f"could not be read from {event.source_platform}: {error}",
+            ) from error
 
     def _check_publishable(self, events: list[CanonicalEvent]) -> None:
         for event in events:
@@ -189,24 +215,28 @@ class DeliveryNormaliser:
         canonical: list[CanonicalEvent],
         delivery: RawDelivery,
         outcome: DeliveryOutcome,
+        remaining_ms: Callable[[], int],
     ) -> Staged | object | None:
-        """An entity's state change: 2 writes on the common path.
+        """An entity's state change: 2 reads (its identity, its state) and 2 writes on the common path.
 
-        Its sync state, saved before publishing with this event's version, makes a retry
-        after a failed publish re-apply and publish; the completion record, written after,
-        makes a redelivery a duplicate; a concurrent duplicate finds its version already
-        applied by the other invocation and backs off. No separate in-progress lock.
+        Its sync state, saved before publishing with this event's version and a lease, is
+        the claim: a redelivery after publishing finds the version applied and no lease (a
+        duplicate); a concurrent duplicate finds the lease held (retry later); a retry after
+        a failed publish finds it expired and publishes. Ending the lease is the completion.
         """
-        if self._claims.completed(delivery.connection, event.event_id):
+        if self._record_reader is not None:
+            canonical = [self._read_record(c) for c in canonical]
+        publishable, leases, state = self._refusing_invalid_records(
+            self._sync, canonical, delivery, outcome, remaining_ms
+        )
+        if state == "in_flight":
+            self._end_leases(leases, published=False)
+            return _IN_FLIGHT
+        if state == "duplicate":
             outcome.duplicates.append(event.event_id)
             outcome.settled[event.event_id] = "duplicate"
             return None
-        publishable, applied_elsewhere = self._refusing_invalid_records(
-            self._sync, canonical, delivery, outcome
-        )
-        if applied_elsewhere:
-            return _IN_FLIGHT
-        return Staged(event, publishable, locked=False)
+        return Staged(event, publishable, locked=False, leases=leases)
 
     def _stage_fact(
         self,
@@ -225,23 +255,31 @@ class DeliveryNormaliser:
         if claim is Claim.IN_FLIGHT:
             return _IN_FLIGHT
         try:
-            publishable, _ = self._refusing_invalid_records(self._sync, canonical, delivery, outcome)
+            publishable, leases, _ = self._refusing_invalid_records(
+                self._sync, canonical, delivery, outcome, remaining_ms
+            )
         except Exception as error:
             self._claims.release(delivery.connection, event.event_id, error)
             raise
-        return Staged(event, publishable, locked=True)
+        return Staged(event, publishable, locked=True, leases=leases)
 
-    @staticmethod
     def _refusing_invalid_records(
+        self,
         sync: Callable[
-            [list[CanonicalEvent], RawDelivery, DeliveryOutcome], tuple[list[CanonicalEvent], bool]
+            [list[CanonicalEvent], RawDelivery, DeliveryOutcome, Callable[[], int]],
+            tuple[list[CanonicalEvent], list[tuple[CanonicalEvent, SyncDecision]], str],
         ],
         events: list[CanonicalEvent],
         delivery: RawDelivery,
         outcome: DeliveryOutcome,
-    ) -> tuple[list[CanonicalEvent], bool]:
+        remaining_ms: Callable[[], int],
+    ) -> tuple[list[CanonicalEvent], list[tuple[CanonicalEvent, SyncDecision]], str]:
+        for event in events:
+            problem = attribute_problem(event, self._entity_sync.policy)
+            if problem:
+                raise _Refused(Unmappable.code, problem)
         try:
-            return sync(events, delivery, outcome)
+            return sync(events, delivery, outcome, remaining_ms)
         except ClientError as error:
             # DynamoDB answers ValidationException for a record it will never store (an item
             # over 400 KB): deterministic, so parked; throttling and outages still raise.
@@ -254,16 +292,25 @@ class DeliveryNormaliser:
             ) from error
 
     def _sync(
-        self, events: list[CanonicalEvent], delivery: RawDelivery, outcome: DeliveryOutcome
-    ) -> tuple[list[CanonicalEvent], bool]:
+        self,
+        events: list[CanonicalEvent],
+        delivery: RawDelivery,
+        outcome: DeliveryOutcome,
+        remaining_ms: Callable[[], int],
+    ) -> tuple[list[CanonicalEvent], list[tuple[CanonicalEvent, SyncDecision]], str]:
         """Identity, echo, ownership and ordering: what survives is published.
 
-        Also says whether another invocation applied the very same event meanwhile.
+        Also says how the platform event stands: "in_flight" (another invocation is
+        publishing one of its events), "duplicate" (every event applied and settled
+        before) or "new".
         """
         publishable: list[CanonicalEvent] = []
-        applied_elsewhere = False
+        leases: list[tuple[CanonicalEvent, SyncDecision]] = []
+        in_flight = False
+        duplicates = 0
         for event in events:
-            decision = self._entity_sync.apply(event, delivery.role or "")
+            # The lease outlives this invocation: a retry after a crash takes over only then.
+            decision = self._entity_sync.apply(event, delivery.role or "", lease_ms=max(remaining_ms(), 1000))
             outcome.stale += len(decision.stale)
             outcome.echoes += len(decision.echoes)
             outcome.conflicts += len(decision.conflicts)
@@ -278,10 +325,14 @@ class DeliveryNormaliser:
                         "ownership_conflicts": sorted(decision.conflicts),
                     },
                 )
-            applied_elsewhere = applied_elsewhere or decision.applied_elsewhere
+            in_flight = in_flight or decision.applied_elsewhere
+            duplicates += decision.duplicate
+            if decision.lease is not None:
+                leases.append((event, decision))
             if decision.publish is not None:
                 publishable.append(decision.publish)
-        return publishable, applied_elsewhere
+        state = "in_flight" if in_flight else "duplicate" if events and duplicates == len(events) else "new"
+        return publishable, leases, state
 
     @staticmethod
     def _map(
@@ -308,19 +359,15 @@ class DeliveryNormaliser:
     def _publish(self, delivery: RawDelivery, staged: list[Staged], outcome: DeliveryOutcome) -> None:
         if not staged:
             return
-        try:
-            failed = self._publisher.publish([event for item in staged for event in item.events])
-        except Exception as error:
-            self._release(delivery, staged, error)
-            raise
-        refused_items = []
-        for item in staged:
+        done: set[int] = set()
+
+        def sent(index: int) -> None:
+            item = staged[index]
             ids = [event.event_id for event in item.events]
-            refused = [failed[i] for i in ids if i in failed]
-            if refused:
-                refused_items.append(item)
-                continue
-            self._claims.complete(delivery.connection, item.platform_event.event_id, ids)
+            if item.locked:
+                self._complete_claim(delivery, item, ids)
+            self._end_leases(item.leases, published=True)
+            done.add(index)
             outcome.published += ids
             outcome.settled[item.platform_event.event_id] = "published" if ids else "not_propagated"
             for event in item.events:
@@ -332,20 +379,60 @@ class DeliveryNormaliser:
                         "source_native_id": event.source_native_id,
                     },
                 )
-        if outcome.published:
-            metrics.add_metric(name="CanonicalEventPublished", unit="Count", value=len(outcome.published))
+
+        try:
+            failed = self._publisher.publish_groups([item.events for item in staged], sent)
+        except Exception as error:
+            self._release(delivery, [item for i, item in enumerate(staged) if i not in done], error)
+            raise
+        finally:
+            if outcome.published:
+                metrics.add_metric(name="CanonicalEventPublished", unit="Count", value=len(outcome.published))
         if failed:
             refusal = TransientError(
                 f"EventBridge refused {len(failed)} event(s): {next(iter(failed.values()))}"
             )
-            self._release(delivery, refused_items, refusal)
+            self._release(delivery, [item for i, item in enumerate(staged) if i not in done], refusal)
             raise refusal
 
+    def _complete_claim(self, delivery: RawDelivery, item: Staged, ids: list[str]) -> None:
+        """Mark a fact's claim completed; like a lease, a failure is logged and its claim runs out."""
+        try:
+            self._claims.complete(delivery.connection, item.platform_event.event_id, ids)
+        except Exception as error:
+            logger.warning(
+                "fact claim not completed; it runs out by itself",
+                extra={"platform_event_id": item.platform_event.event_id, "error": type(error).__name__},
+            )
+            metrics.add_metric(name="LeaseNotSettled", unit="Count", value=1)
+
+    def _end_leases(self, leases: list[tuple[CanonicalEvent, SyncDecision]], *, published: bool) -> None:
+        """Settle the publication leases; a failure here is logged, never raised.
+
+        Raising after a publish would make SQS redeliver at once and publish again. A lease
+        left standing only makes a later redelivery wait for it to run out and then publish
+        the same canonical event (same id, absorbed by consumers' inboxes); an abandoned
+        lease left standing is taken over when it runs out.
+        """
+        for event, decision in leases:
+            try:
+                if published:
+                    self._entity_sync.complete(event, decision)
+                else:
+                    self._entity_sync.abandon(event, decision)
+            except Exception as error:
+                logger.warning(
+                    "publication lease not settled; it runs out by itself",
+                    extra={"event_id": event.event_id, "published": published, "error": type(error).__name__},
+                )
+                metrics.add_metric(name="LeaseNotSettled", unit="Count", value=1)
+
     def _release(self, delivery: RawDelivery, items: list[Staged], error: Exception) -> None:
-        """Let a retry process these again (entity changes need nothing: their state re-applies)."""
+        """Let a retry publish these: fact claims released, entity leases expired."""
         for item in items:
             if item.locked:
                 self._claims.release(delivery.connection, item.platform_event.event_id, error)
+            self._end_leases(item.leases, published=False)
 
     def _park(
         self, delivery: RawDelivery, code: str, reason: str, event_id: str | None, outcome: DeliveryOutcome

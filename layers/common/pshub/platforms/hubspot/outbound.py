@@ -48,6 +48,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pshub.canonical.model import Client
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -181,6 +182,23 @@ class HubSpotCrm:
             raise self._error(
                 PermanentConnectorError, op, f"{what} cannot be read as a deal: {problem}"
             ) from None
+
+    def read_client(self, native_id: str) -> Client:
+        """The company as a ``Client`` (``GET /crm/v3/objects/companies/{id}``), for a creation
+        event that carried its id alone. Raises ``NotFound`` for a company that is gone."""
+        op = "read_client"
+        what = f"company {native_id}"
+        try:
+            company_id = mapping.object_id(native_id, "company id")
+        except MappingProblem:
+            raise self._error(
+                NotFound, op, f"no company {native_id!r} in HubSpot (ids are numeric)"
+            ) from None
+        company = self._read(op, "companies", company_id, mapping.COMPANY_PROPERTIES, what)
+        try:
+            return mapping.client_of(self.connection_id, company, self._default_currency)
+        except MappingProblem as problem:
+            raise self._error(PermanentConnectorError, op, f"{what}: {problem}") from None
 
     def link_project(
         self, opportunity_native_id: str, project_code: str, project_ids: dict[str, str]

@@ -60,7 +60,7 @@ from pshub.canonical.model import (
     TaxProfile,
     TimeEntry,
 )
-from pshub.sync.client_matching import normalise_domain, normalise_name, normalise_tax_id
+from pshub.sync.identity import compact_id, normalise_domain, normalise_name
 
 CUSTOMER = "customer"
 JOB = "job"
@@ -276,7 +276,7 @@ def name_keys(client: Client) -> list[str]:
 
 
 def tax_key(client: Client) -> str | None:
-    return normalise_tax_id(client.tax_profile.tax_id if client.tax_profile else None)
+    return compact_id(client.tax_profile.tax_id if client.tax_profile else None)
 
 
 def missing_client_fields(client: Client) -> list[str]:

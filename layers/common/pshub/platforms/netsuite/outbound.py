@@ -74,7 +74,7 @@ from pshub.platforms.netsuite.mapping import (
     Setup,
     external_id,
 )
-from pshub.sync.client_matching import normalise_name, normalise_tax_id
+from pshub.sync.identity import compact_id, normalise_name
 
 PLATFORM = "netsuite"
 M2M_FIELDS = ("client_id", "certificate_id", "private_key")
@@ -291,7 +291,7 @@ class NetSuiteErp:
         self, *, client_id: str | None = None, tax_id: str | None = None, name: str | None = None
     ) -> ClientRecord | None:
         op = "find_client"
-        tax, key = normalise_tax_id(tax_id), normalise_name(name)
+        tax, key = compact_id(tax_id), normalise_name(name)
         names = [key] if key else []
         rows = self._customer_candidates(op, client_id=client_id, tax=tax, names=names)
         match = mapping.choose_customer(rows, client_id=client_id, tax=tax, names=names)

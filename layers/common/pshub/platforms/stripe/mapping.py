@@ -68,7 +68,7 @@ from pshub.canonical.model import (
     TaxProfile,
 )
 from pshub.connectors.results import BillingPlan, BillingPlanKind
-from pshub.sync.client_matching import normalise_tax_id
+from pshub.sync.identity import compact_id
 
 NAME_MAX = 256  # Customer.name, per Stripe's API reference
 METADATA_KEY_MAX = 40
@@ -235,7 +235,7 @@ def digest(value: object, length: int = 16) -> str:
 
 def tax_key(client: Client) -> str | None:
     """A digest of the client's normalised tax id: what Customer Search matches on."""
-    normalised = normalise_tax_id(client.tax_profile.tax_id if client.tax_profile else None)
+    normalised = compact_id(client.tax_profile.tax_id if client.tax_profile else None)
     return digest(normalised, 24) if normalised else None
 
 

@@ -34,7 +34,9 @@ class ProvisioningConfigError(ValueError):
 
 
 def load_provisioning_config(text: str, source: str = "PSHUB_PROVISIONING") -> ProvisioningConfig:
+    from pshub.settings import config_value
+
     try:
-        return ProvisioningConfig.model_validate_json(text)
+        return ProvisioningConfig.model_validate_json(config_value(text))
     except ValidationError as exc:
         raise ProvisioningConfigError(f"{source}: {exc}") from None

@@ -3,7 +3,9 @@
 Each step reads the execution's state document and returns its own result, which
 the state machine stores under the step's ResultPath. Every write is idempotent on
 a business key (the project code, the client's tax id or name), so a retried step
-or a second execution for the same deal creates nothing twice.
+or a second execution for the same deal creates nothing twice. The project code is
+allocated once per deal (``store/project_codes``): unique across deals, and the same
+for every retry and every execution of one deal.
 
 Failures: a connector's transient error (timeout, 429, 5xx) is retried by the state
 machine with backoff and jitter; anything permanent parks the execution on a
@@ -14,7 +16,6 @@ again, or abandons, after which ``compensate`` undoes what was created.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import uuid
@@ -31,8 +32,9 @@ from pshub.errors import PermanentError
 from pshub.observability import logger
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.store.identity import IdentityStore, new_canonical_id
-from pshub.sync.client_matching import normalise_name
+from pshub.store.project_codes import ProjectCodeAllocator, SeriesExhausted
 from pshub.sync.entity_sync import record_write
+from pshub.sync.identity.names import name_words
 from pshub.workflows.provisioning.config import ProvisioningConfig
 from pshub.workflows.provisioning.validation import exception_kind, find_problems
 
@@ -68,12 +70,16 @@ class StepFailed(PermanentError):
         )
 
 
-def project_code(client_name: str, opportunity_key: str) -> str:
-    """``PRJ-<CLIENT>-<NNNN>``: readable, and the same for the same deal every time."""
-    words = (normalise_name(client_name) or "CLIENT").upper().split()
-    short = re.sub(r"[^A-Z0-9]", "", "".join(w[:4] for w in words[:2]))[:8] or "CLIENT"
-    number = int(hashlib.sha256(opportunity_key.encode()).hexdigest(), 16) % 10_000
-    return f"PRJ-{short}-{number:04d}"
+def code_series(client_name: str) -> str:
+    """``PRJ-<CLIENT>``: the readable part of a project code, numbered per series.
+
+    The client part is the first four letters of the first two words of its normalised
+    name (legal forms dropped): ``Harbourline Logistics Inc.`` is ``PRJ-HARBLOGI``. Two
+    clients with the same part share one series, so their codes still differ.
+    """
+    words = [w.upper() for w in name_words(client_name)] or ["CLIENT"]
+    short = re.sub(r"[^A-Z0-9]", "", "".join(w[:4] for w in words[:2]))[:8]
+    return f"PRJ-{short if len(short) >= 2 else 'CLIENT'}"
 
 
 class ProvisioningSteps:
@@ -84,10 +90,12 @@ class ProvisioningSteps:
         identity: IdentityStore,
         exceptions: ExceptionStore,
         config: ProvisioningConfig,
+        codes: ProjectCodeAllocator,
     ) -> None:
         self._connections = connections
         self._connector_for = connector_for
         self._identity = identity
+        self._codes = codes
         self._exceptions = exceptions
         self._config = config
 
@@ -156,9 +164,15 @@ class ProvisioningSteps:
                 owner_team=OwnerTeam.SALES_OPS,
             )
         deal = state["deal"]
-        code = project_code(
-            details.client.name, f"{deal['crm_connection']}|{self._event(state).source_native_id}"
-        )
+        # Allocated only once the terms are valid, so refused deals use up no numbers.
+        try:
+            code = self._codes.code_for(deal["opportunity_id"], code_series(details.client.name))
+        except SeriesExhausted as exhausted:
+            raise StepFailed(
+                exhausted.message,
+                category=Category.PROVISIONING_FAILED,
+                owner_team=OwnerTeam.INTEGRATION_SUPPORT,
+            ) from None
         project = Project(
             id=f"project_{uuid.uuid5(_PROJECT_NAMESPACE, deal['opportunity_id']).hex}",
             code=code,

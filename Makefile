@@ -48,9 +48,10 @@ lint: install  ## ruff and mypy
 	$(BIN)/mypy
 	@for handler in functions/*/handler.py; do $(BIN)/mypy $$handler || exit 1; done
 
-bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB calls, workflow transitions, connectors
+bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB calls, identity, workflow transitions, connectors
 	$(BIN)/python tests/benchmarks/bench_ingress.py
 	$(BIN)/python tests/benchmarks/bench_sync.py
+	$(BIN)/python tests/benchmarks/bench_identity.py
 	$(BIN)/python tests/benchmarks/bench_provisioning.py
 	$(BIN)/python tests/benchmarks/bench_connectors.py
 

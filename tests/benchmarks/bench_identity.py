@@ -317,7 +317,7 @@ def run(seed: int) -> Counter[str]:
                         "possible duplicates (a distinct company)"] += 1  # fmt: skip
             elif known_truth:
                 figures["misses"] += 1
-                print("miss", r, file=sys.stderr)
+                print(f"  miss: {r.truth} on {r.connection} as {r.name!r}", file=sys.stderr)
             else:
                 figures["new clients"] += 1
             holds[cid].add(r.truth)

@@ -38,8 +38,10 @@ class RecordReader:
         self.reads = 0
 
     def needs_read(self, event: CanonicalEvent) -> bool:
+        if event.event_type != "ClientUpserted":  # the common path: no adapter lookup
+            return False
         needs = getattr(adapter_for(event.source_platform), "needs_record_read", None)
-        return event.event_type == "ClientUpserted" and needs is not None and bool(needs(event))
+        return needs is not None and bool(needs(event))
 
     def __call__(self, event: CanonicalEvent) -> CanonicalEvent:
         if not self.needs_read(event):

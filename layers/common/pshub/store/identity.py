@@ -202,28 +202,24 @@ class IdentityStore:
         self.writes += 1
         names = {"#lease": event_id}
         key = _state_key(object_type, canonical_id)
+        values: dict[str, Any] = {":one": {"N": "1"}}
+        if published:
+            update, condition = "REMOVE inflight.#lease ADD rev :one", "attribute_exists(pk)"
+        else:
+            update, condition = (
+                "SET inflight.#lease = :expired ADD rev :one",
+                "attribute_exists(inflight.#lease)",
+            )
+            values[":expired"] = {"S": json.dumps({**(lease or {}), "until": 0})}
         try:
-            if published:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="REMOVE inflight.#lease ADD rev :one",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues={":one": {"N": "1"}},
-                )
-            else:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression="SET inflight.#lease = :expired ADD rev :one",
-                    ConditionExpression="attribute_exists(inflight.#lease)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues={
-                        ":one": {"N": "1"},
-                        ":expired": {"S": json.dumps({**(lease or {}), "until": 0})},
-                    },
-                )
+            self._db.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

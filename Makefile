@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml 2>/
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install run serve test test-fast lint bench synth schemas clean
+.PHONY: help install run serve test test-fast lint bench bench-burst synth schemas clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB 
 	$(BIN)/python tests/benchmarks/bench_identity.py
 	$(BIN)/python tests/benchmarks/bench_provisioning.py
 	$(BIN)/python tests/benchmarks/bench_connectors.py
+
+bench-burst: install  ## month-end burst: N approved entries to the ERP fake at its limits (N=20000; ARGS="--n 2000")
+	$(BIN)/python tests/benchmarks/bench_burst.py $(ARGS)
 
 synth: install node_modules/.package-lock.json  ## cdk synth through cdk.json (no Docker, no AWS account)
 	npx cdk synth --quiet

@@ -21,11 +21,13 @@ from pshub_infra.constructs.functions import Functions
 from pshub_infra.constructs.ingress_api import IngressApi
 from pshub_infra.constructs.layers import Layers
 from pshub_infra.constructs.log_groups import LogGroups
+from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.constructs.queues import Queues
 from pshub_infra.constructs.references import ResourceIndex
+from pshub_infra.constructs.schedules import Schedules
 from pshub_infra.constructs.state_machines import StateMachines
 from pshub_infra.constructs.storage import Storage
-from pshub_infra.topology import CONNECTIONS_FILE, PIPELINE, Topology
+from pshub_infra.topology import CONNECTIONS_FILE, PIPELINE, Topology, erp_connections, posting_key
 
 
 class PshubStack(cdk.Stack):
@@ -63,6 +65,7 @@ class PshubStack(cdk.Stack):
             self, "Functions", topology=topology, index=index, layers=layers.all, connections=connections
         )
         StateMachines(self, "Workflows", topology=topology, index=index)
+        Schedules(self, "Schedules", topology=topology, functions=index.functions, queues=index.queues)
         self.functions.grant_state_machine_starts()
 
         api = IngressApi(self, "Ingress", routes=topology.routes, functions=index.functions)
@@ -76,4 +79,13 @@ class PshubStack(cdk.Stack):
             value=index.tables["business_exceptions"].table_name,
             description="Business exceptions: `pshub exceptions list` / `resolve`",
         )
+        # Read by `pshub exceptions resolve --retry` to put a time or expense posting back.
+        retry_queues = ["time_expense_changes", *(posting_key(c) for c, _ in erp_connections())]
+        for key in retry_queues:
+            cdk.CfnOutput(
+                self,
+                f"Queue{pascal_id(key)}Url",
+                value=index.queues[key].queue_url,
+                description=f"Queue {key}: where a retried posting exception goes",
+            )
         self.index = index

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from pshub.store.archive import RAW_ARCHIVE_RETENTION_DAYS
+from pshub.workflows.time_expense.limits import PostingLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONNECTIONS_FILE = REPO_ROOT / "infra" / "config" / "connections.json"
@@ -161,6 +162,22 @@ class QueueConsumerSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """EventBridge Scheduler invoking ``function`` every ``every_minutes`` with ``input``.
+
+    Locally, ``LocalRuntime.run_schedules`` invokes them (a test, the demo) and ``pshub serve``
+    runs them on the same period."""
+
+    key: str
+    purpose: str
+    function: str
+    every_minutes: int
+    input: dict[str, str] = field(default_factory=dict)
+    # Invocations the scheduler could not make after its retries are kept here.
+    dead_letter_queue: str = "schedule_dlq"
+
+
+@dataclass(frozen=True)
 class HttpRouteSpec:
     method: str
     path: str
@@ -200,6 +217,7 @@ class Topology:
     routes: tuple[HttpRouteSpec, ...]
     log_groups: tuple[str, ...]
     state_machines: tuple[StateMachineSpec, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
 
     def queue(self, key: str) -> QueueSpec:
         return _by_key(self.queues, key)
@@ -258,6 +276,139 @@ CLAIM_CHECK_THRESHOLD_BYTES = 256 * 1024
 # Raise it here for a firm that bills more than a trillion of anything in one document.
 MAX_MONEY_AMOUNT = "1000000000000"
 
+# What the approvals step announces, and each ERP connection's posting queue receives.
+APPROVAL_EVENT_TYPES = tuple(
+    f"{kind}{step}" for kind in ("TimeEntry", "Expense") for step in ("Approved", "Adjusted", "Rejected")
+)
+TIME_EXPENSE_CHANGES = ("TimeEntryChanged", "TimeEntryDeleted", "ExpenseChanged", "ExpenseDeleted")
+POSTING_TIMEOUT_S = 60
+
+
+def erp_connections() -> list[tuple[str, PostingLimits]]:
+    """Every ERP connection of the registry, with its declared limits, in registry order."""
+    import json
+
+    from pshub.connections import parse_registry
+    from pshub.workflows.time_expense.limits import declared_limits
+
+    registry = parse_registry(json.loads(CONNECTIONS_FILE.read_text(encoding="utf-8")), str(CONNECTIONS_FILE))
+    return [(c.id, declared_limits(c)) for c in registry.values() if c.role == "erp"]
+
+
+def posting_key(connection_id: str) -> str:
+    """The key of an ERP connection's posting queue and function (``erp_posting_netsuite_acme``)."""
+    return "erp_posting_" + connection_id.replace("-", "_")
+
+
+def _posting_resources() -> tuple[
+    tuple[QueueSpec, ...], tuple[RuleSpec, ...], tuple[FunctionSpec, ...], tuple[QueueConsumerSpec, ...]
+]:
+    queues: list[QueueSpec] = []
+    rules: list[RuleSpec] = []
+    functions: list[FunctionSpec] = []
+    consumers: list[QueueConsumerSpec] = []
+    for connection_id, limits in erp_connections():
+        key = posting_key(connection_id)
+        queues += [
+            QueueSpec(
+                key=key,
+                purpose=f"Approved time and expenses waiting to post to {connection_id}, at its declared limits",
+                visibility_timeout_s=6 * POSTING_TIMEOUT_S,
+                dead_letter_queue=f"{key}_dlq",
+                # A backstop for crashes only: throttling and counted retries re-enqueue with a
+                # delay and never count here; the function dead-letters with the reason itself.
+                max_receive_count=10,
+            ),
+            QueueSpec(
+                key=f"{key}_dlq",
+                purpose=f"Postings to {connection_id} refused for good or out of retries, each with its reason",
+            ),
+        ]
+        rules.append(
+            RuleSpec(
+                key=key,
+                purpose=f"Approvals, corrections and reversals whose project is in {connection_id}",
+                bus="business_events",
+                pattern={
+                    "source": [CANONICAL_EVENT_SOURCE],
+                    "detail-type": list(APPROVAL_EVENT_TYPES),
+                    "detail": {"payload": {"erp_connection": [connection_id]}},
+                },
+                target_queue=key,
+                target_dlq=f"{key}_dlq",
+            )
+        )
+        functions.append(
+            FunctionSpec(
+                key=key,
+                purpose=f"Posts approved time and expenses to {connection_id}: exactly once, at its limits",
+                code_dir="functions/erp_posting",
+                handler="handler.lambda_handler",
+                memory_mb=512,
+                timeout_s=POSTING_TIMEOUT_S,
+                environment={
+                    "ERP_CONNECTION": connection_id,
+                    "POSTINGS_TABLE": Ref("table", "postings"),
+                    "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
+                    "CONNECTOR_STATE_TABLE": Ref("table", "connector_state"),
+                    "POSTING_QUEUE_URL": Ref("queue", key, "url"),
+                    "POSTING_DLQ_URL": Ref("queue", f"{key}_dlq", "url"),
+                },
+                uses_connections=True,
+                reads_api_credentials_for=("erp",),
+                sends_to_queues=(key, f"{key}_dlq"),
+                reads_writes_tables=("postings", "business_exceptions", "connector_state"),
+                # The ERP's concurrency, not Lambda's: never more calls in flight than it allows.
+                reserved_concurrency=limits.function_concurrency,
+            )
+        )
+        consumers.append(
+            QueueConsumerSpec(
+                queue=key,
+                function=key,
+                batch_size=limits.queue_batch_size,
+                max_batching_window_s=1,
+                max_concurrency=max(2, limits.function_concurrency),
+            )
+        )
+    return tuple(queues), tuple(rules), tuple(functions), tuple(consumers)
+
+
+_POSTING_QUEUES, _POSTING_RULES, _POSTING_FUNCTIONS, _POSTING_CONSUMERS = _posting_resources()
+DEFAULT_POLL_MINUTES = 5
+
+
+def poll_connections() -> list[tuple[str, int]]:
+    """(connection id, minutes between polls) of every connection whose platform is polled."""
+    import json
+
+    from pshub.connections import parse_registry
+    from pshub.platforms import platform
+
+    registry = parse_registry(json.loads(CONNECTIONS_FILE.read_text(encoding="utf-8")), str(CONNECTIONS_FILE))
+    found = []
+    for connection in registry.values():
+        if platform(connection.platform).inbound == "poll":
+            raw = connection.options.get("poll_every_minutes") or str(DEFAULT_POLL_MINUTES)
+            if not raw.isdigit() or int(raw) < 1:
+                raise ValueError(
+                    f"connection {connection.id!r}: options.poll_every_minutes must be a whole number"
+                )
+            found.append((connection.id, int(raw)))
+    return found
+
+
+_SCHEDULES = tuple(
+    ScheduleSpec(
+        key="poll_" + connection_id.replace("-", "_"),
+        purpose=f"Reads {connection_id}'s change feed every {minutes} min (it cannot push)",
+        function="poller",
+        every_minutes=minutes,
+        input={"connection": connection_id},
+    )
+    for connection_id, minutes in poll_connections()
+)
+
 PIPELINE = Topology(
     queues=(
         QueueSpec(
@@ -286,6 +437,22 @@ PIPELINE = Topology(
         QueueSpec(
             key="provisioning_requests_dlq", purpose="Closed-won deals whose workflow could not be started"
         ),
+        QueueSpec(
+            key="time_expense_changes",
+            purpose="Synced time entries and expenses waiting to be turned into posting instructions",
+            visibility_timeout_s=180,
+            dead_letter_queue="time_expense_changes_dlq",
+            max_receive_count=5,
+        ),
+        QueueSpec(
+            key="time_expense_changes_dlq",
+            purpose="Time and expense changes the approvals step failed 5 times",
+        ),
+        *_POSTING_QUEUES,
+        QueueSpec(
+            key="schedule_dlq",
+            purpose="Scheduled runs (polls) EventBridge Scheduler could not invoke after its retries",
+        ),
     ),
     tables=(
         TableSpec(
@@ -308,6 +475,21 @@ PIPELINE = Topology(
             purpose="What every connector invocation shares: API tokens, rate-limit cells, daily quotas",
             partition_key="pk",
             ttl_attribute="purge_at",
+        ),
+        TableSpec(
+            key="poll_state",
+            purpose="Per polled connection and object: the watermark, the query in progress, ids seen",
+            partition_key="pk",
+            sort_key="sk",
+        ),
+        TableSpec(
+            key="postings",
+            purpose=(
+                "The posting ledger: per time entry and expense, the version approved and what the ERP "
+                "holds (document id, hours, amount, state)"
+            ),
+            partition_key="pk",
+            sort_key="sk",
         ),
         TableSpec(
             key="business_exceptions",
@@ -355,6 +537,21 @@ PIPELINE = Topology(
             target_queue="provisioning_requests",
             target_dlq="provisioning_requests_dlq",
         ),
+        RuleSpec(
+            key="time_expense_changes",
+            purpose=(
+                "Time entries and expenses changed in their source, and projects activated (time "
+                "booked before its project existed), to the approvals step"
+            ),
+            bus="business_events",
+            pattern={
+                "source": [CANONICAL_EVENT_SOURCE],
+                "detail-type": [*TIME_EXPENSE_CHANGES, "ProjectActivated"],
+            },
+            target_queue="time_expense_changes",
+            target_dlq="time_expense_changes_dlq",
+        ),
+        *_POSTING_RULES,
     ),
     functions=(
         FunctionSpec(
@@ -397,8 +594,9 @@ PIPELINE = Topology(
             },
             config_env={"PSHUB_OWNERSHIP_POLICY": "infra/config/ownership.toml"},
             uses_connections=True,
-            # A CRM creation webhook carrying only an id: the record is read before identity.
-            reads_api_credentials_for=("crm",),
+            # A CRM creation webhook carrying only an id: the record is read before identity;
+            # an expense report notification names the report: its expenses are read.
+            reads_api_credentials_for=("crm", "expense"),
             sends_to_queues=("unmappable_deliveries",),
             reads_buckets=("claim_checks",),
             # A parked delivery too large for one SQS message keeps its body there.
@@ -440,10 +638,52 @@ PIPELINE = Topology(
             config_env={"PSHUB_PROVISIONING": "infra/config/provisioning.json"},
             reads_writes_tables=("identity", "business_exceptions", "connector_state"),
         ),
+        FunctionSpec(
+            key="time_approvals",
+            purpose="Turns synced time and expenses into posting instructions at the rate in force",
+            code_dir="functions/time_approvals",
+            handler="handler.lambda_handler",
+            memory_mb=512,
+            timeout_s=30,
+            environment={
+                "IDENTITY_TABLE": Ref("table", "identity"),
+                "POSTINGS_TABLE": Ref("table", "postings"),
+                "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
+                "EVENT_BUS_NAME": Ref("bus", "business_events"),
+            },
+            reads_writes_tables=("identity", "postings", "business_exceptions"),
+            puts_events_to=("business_events",),
+        ),
+        FunctionSpec(
+            key="poller",
+            purpose="Reads a poll-only platform's changes since its watermark onto the raw queue",
+            code_dir="functions/poller",
+            handler="handler.lambda_handler",
+            memory_mb=512,
+            timeout_s=300,
+            environment={
+                "POLL_STATE_TABLE": Ref("table", "poll_state"),
+                "RAW_DELIVERY_QUEUE_URL": Ref("queue", "raw_deliveries", "url"),
+                "CLAIM_CHECK_BUCKET": Ref("bucket", "claim_checks"),
+                "CLAIM_CHECK_THRESHOLD_BYTES": str(CLAIM_CHECK_THRESHOLD_BYTES),
+                "CONNECTOR_STATE_TABLE": Ref("table", "connector_state"),
+            },
+            uses_connections=True,
+            reads_api_credentials_for=("time", "expense"),
+            sends_to_queues=("raw_deliveries",),
+            writes_buckets=("claim_checks",),
+            reads_writes_tables=("poll_state", "connector_state"),
+            # One poll per connection and object at a time is what the watermark's conditional
+            # write assumes cheaply; more would only contend.
+            reserved_concurrency=2,
+        ),
+        *_POSTING_FUNCTIONS,
     ),
     consumers=(
         QueueConsumerSpec(queue="raw_deliveries", function="normaliser", batch_size=10),
         QueueConsumerSpec(queue="provisioning_requests", function="start_provisioning", batch_size=10),
+        QueueConsumerSpec(queue="time_expense_changes", function="time_approvals", batch_size=10),
+        *_POSTING_CONSUMERS,
     ),
     routes=(HttpRouteSpec(method="POST", path="/webhooks/{connection}", function="ingress"),),
     log_groups=("canonical_events",),
@@ -460,6 +700,7 @@ PIPELINE = Topology(
             puts_events_to=("business_events",),
         ),
     ),
+    schedules=_SCHEDULES,
 )
 
 

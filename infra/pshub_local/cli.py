@@ -149,6 +149,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
 
     with LocalRuntime() as runtime, WebhookServer(runtime, port=args.port) as server:
         runtime.start_pollers()
+        runtime.start_schedules()
         lines = [f"pshub local runtime: webhooks at {server.url}/webhooks/{{connection}}", "", "Connections"]
         for connection in runtime.connections.values():
             if not connection.receives_webhooks:

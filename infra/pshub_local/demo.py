@@ -364,7 +364,7 @@ def render_text(report: DemoReport) -> str:
 
     lines += ["", f"Business exceptions ({len(final.exceptions)})"]
     for row in map(_exception_row, final.exceptions):
-        lines.append(f"  {row['category']:<20} {row['owner_team']:<14} {row['title']}  "
+        lines.append(f"  {row['category']:<20} {row['owner_team']:<14} {row['status']:<9} {row['title']}  "
                      f"correlation {row['correlation_id']}")  # fmt: skip
     if final.executions:
         lines += ["", f"Workflow executions ({len(final.executions)})"]
@@ -394,6 +394,7 @@ def render_json(report: DemoReport) -> str:
 _RECORD_FIELDS = (
     "code", "name", "client", "legal_entity", "tax_jurisdiction", "template", "currency", "kind",
     "billing_model", "schedule_type", "project", "linked_project", "active", "archived", "cancelled",
+    "entry_id", "project_code", "work_date", "hours",
 )  # fmt: skip
 
 

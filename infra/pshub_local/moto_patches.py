@@ -1,4 +1,5 @@
-"""What moto's Step Functions interpreter needs to survive concurrent executions.
+"""What moto's Step Functions interpreter needs to survive concurrent executions, and what
+its EventBridge needs to keep up with a month-end burst.
 
 Each execution runs in its own thread, and the interpreter parses the definition
 there with ANTLR (and JSONPath with PLY), whose generated parsers share caches at
@@ -59,3 +60,22 @@ def step_functions_patches() -> list[mock._patch[Any]]:
         mock.patch.object(json_path, "parse", serialised(json_path.parse)),  # type: ignore[attr-defined]
         mock.patch.object(ExecutionWorker, "_execution_logic", guarded),
     ]
+
+
+def event_bus_patches() -> list[mock._patch[Any]]:
+    """moto's EventBridge compiles the same JSONPath expressions (its default input template:
+    eight of them) with PLY for every event and every target: most of a local PutEvents' time.
+    The compiled expressions are kept (one per text); what each finds is unchanged."""
+    import functools
+
+    import jsonpath_ng.ext
+
+    compile_path = jsonpath_ng.ext.parse  # type: ignore[attr-defined]
+    compiling = threading.Lock()  # PLY's parser tables are shared: compile one at a time
+
+    @functools.lru_cache(maxsize=256)
+    def cached(text: str) -> Any:
+        with compiling:
+            return compile_path(text)
+
+    return [mock.patch.object(jsonpath_ng.ext, "parse", cached)]

@@ -2,7 +2,8 @@
 
 ``pshub exceptions list`` shows what waits for a person; ``pshub exceptions resolve ID
 --retry|--abandon`` resumes a parked provisioning at its failed step, or compensates
-what it created. Uses the default AWS credentials; ``--endpoint-url`` for other targets.
+what it created; for time or an expense the ERP refused (or pshub could not place), it
+posts it again once fixed (exactly once: the posting ledger decides), or leaves it unposted. Uses the default AWS credentials; ``--endpoint-url`` for other targets.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 if TYPE_CHECKING:
     import boto3
@@ -34,7 +35,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     resolve.add_argument("id")
     choice = resolve.add_mutually_exclusive_group(required=True)
     choice.add_argument(
-        "--retry", action="store_true", help="re-run the failed step (after fixing the cause)"
+        "--retry",
+        action="store_true",
+        help="re-run the failed step, or post the time or expense again (after fixing the cause)",
     )
     choice.add_argument("--abandon", action="store_true", help="compensate what was created and stop")
     resolve.add_argument("--note", required=True, help="what was done, for the audit trail")
@@ -43,9 +46,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace, out: TextIO) -> int:
     import boto3
 
-    from pshub.business_exceptions import Status
+    from pshub.business_exceptions import Category, Status
     from pshub.store.exceptions_store import ExceptionStore
     from pshub.workflows.provisioning.resolution import NotResumable, resolve_parked
+    from pshub.workflows.time_expense.resolution import NotRetryable, resolve_posting
+    from pshub_infra.topology import posting_key
 
     session = boto3.Session()
     store = ExceptionStore(session.client("dynamodb", endpoint_url=args.endpoint_url), _table(args, session))
@@ -56,20 +61,61 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             return 0
         for exception in found:
             keys = ", ".join(f"{k}={v}" for k, v in exception.business_keys.items())
+            at_risk = ", ".join(
+                f"{what} {value}"
+                for what, value in (("hours", exception.hours_at_risk), ("amount", exception.amount_at_risk))
+                if value
+            )
             out.write(
                 f"{exception.id}  {exception.status.value:<8} {exception.owner_team.value:<20} {exception.title}\n"
-                f"    {exception.detail}\n    {keys}\n"
+                f"    {exception.detail}\n    {keys}\n" + (f"    at risk: {at_risk}\n" if at_risk else "")
             )
         out.write(f"{len(found)} exception(s)\n")
         return 0
+    action: Literal["retry", "abandon"] = "retry" if args.retry else "abandon"
+    held = store.get(args.id)
+    if held is not None and held.category is Category.POSTING_REJECTED:
+        # Time or expense: back on the queue it came from, where the ledger posts it once.
+        sqs = session.client("sqs", endpoint_url=args.endpoint_url)
+        try:
+            resolved = resolve_posting(
+                store,
+                sqs,
+                args.id,
+                action,
+                args.note,
+                queue_url=lambda key: _queue_url(args, session, key),
+                posting_queue_of=posting_key,
+            )
+        except NotRetryable as error:
+            out.write(f"cannot resolve: {error}\n")
+            return 2
+        out.write(f"{resolved.id}: {resolved.resolution}\n")
+        return 0
     sfn = session.client("stepfunctions", endpoint_url=args.endpoint_url)
     try:
-        resolved = resolve_parked(store, sfn, args.id, "retry" if args.retry else "abandon", args.note)
+        resolved = resolve_parked(store, sfn, args.id, action, args.note)
     except NotResumable as error:
         out.write(f"cannot resolve: {error}\n")
         return 2
     out.write(f"{resolved.id}: {resolved.resolution}\n")
     return 0
+
+
+def _queue_url(args: argparse.Namespace, session: boto3.Session, key: str) -> str:
+    """A topology queue's URL: ``$PSHUB_QUEUE_<KEY>``, else the stack output ``Queue<Key>Url``."""
+    variable = f"PSHUB_QUEUE_{key.upper()}"
+    if os.environ.get(variable):
+        return os.environ[variable]
+    from pshub_infra.constructs.naming import pascal_id
+
+    wanted = f"Queue{pascal_id(key)}Url"
+    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url)
+    outputs = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+    for output in outputs:
+        if output["OutputKey"] == wanted:
+            return str(output["OutputValue"])
+    raise SystemExit(f"stack {args.stack} has no output {wanted}; set {variable}")
 
 
 def _table(args: argparse.Namespace, session: boto3.Session) -> str:

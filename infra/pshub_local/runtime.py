@@ -11,12 +11,14 @@ One runtime at a time per process: moto's state is process-wide.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +29,7 @@ from moto import mock_aws
 
 from pshub.connections import Connection, parse_registry
 from pshub.connectors.registry import reset_connectors
+from pshub.settings import pack_config
 from pshub_infra.topology import (
     CANONICAL_EVENT_SOURCE,
     CONNECTIONS_FILE,
@@ -39,7 +42,7 @@ from pshub_local import functions
 from pshub_local.consumers import Poller, QueueConsumer
 from pshub_local.fakes import FakeApi
 from pshub_local.fakes.local import LocalFake, start_fakes, stop_fakes
-from pshub_local.moto_patches import step_functions_patches
+from pshub_local.moto_patches import event_bus_patches, step_functions_patches
 from pshub_local.resources import (
     Resources,
     create_state_machines,
@@ -103,7 +106,7 @@ class LocalRuntime:
         # Each connection with a real connector gets its platform's fake on 127.0.0.1 (on start).
         self.fakes: dict[str, LocalFake] = {}
         # The registry reaches the functions as compact JSON, as CDK writes it.
-        self._connections_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        self._connections_json = pack_config(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
         # Signing secrets of the connections that receive webhooks (as in AWS; by connection id).
         self.secrets = {
             c.id: local_secret(c.id, c.platform) for c in self.connections.values() if c.receives_webhooks
@@ -115,6 +118,7 @@ class LocalRuntime:
         self._by_name: dict[str, functions.LocalFunction] = {}
         self._consumers: list[QueueConsumer] = []
         self._pollers: list[Poller] = []
+        self._timers: list[_Every] = []
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
         self._patches: list[mock._patch[Any]] = []
@@ -162,6 +166,7 @@ class LocalRuntime:
         return self
 
     def stop(self) -> None:
+        self.stop_schedules()
         self.stop_pollers()
         stop_fakes(self.fakes)
         self.fakes = {}
@@ -201,7 +206,7 @@ class LocalRuntime:
             if local is not None:
                 entry["options"] = {**entry.get("options", {}), **local.fake.local_options()}
         self.connections = parse_registry(document, self._connections_source)
-        self._connections_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        self._connections_json = pack_config(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
 
     def fake(self, connection_id: str) -> FakeApi:
         """The local fake behind a connection (its controls: inject, drop_answer, set_outage, calls)."""
@@ -240,6 +245,24 @@ class LocalRuntime:
     def invoke(self, function_key: str, event: Any) -> Any:
         """Call a function's handler in-process with a fresh Lambda context."""
         return self._functions[function_key].invoke(event)
+
+    def run_schedules(self, keys: Sequence[str] | None = None) -> dict[str, Any]:
+        """Invoke every scheduled function (or those of ``keys``) once, as EventBridge Scheduler
+        does on its period; returns each one's result by schedule key."""
+        results = {}
+        for spec in self.topology.schedules:
+            if keys is None or spec.key in keys:
+                results[spec.key] = self.invoke(spec.function, dict(spec.input))
+        return results
+
+    def start_schedules(self, speedup: float = 1.0) -> None:
+        """Run the schedules in the background on their periods (``pshub serve``)."""
+        for spec in self.topology.schedules:
+            timer = _Every(
+                spec.every_minutes * 60 / speedup, functools.partial(self.run_schedules, [spec.key])
+            )
+            timer.start()
+            self._timers.append(timer)
 
     def pump(self) -> int:
         """One batch from every consumer queue; returns how many messages were handled."""
@@ -298,6 +321,11 @@ class LocalRuntime:
             self._pollers = [Poller(consumer) for consumer in self._consumers]
             for poller in self._pollers:
                 poller.start()
+
+    def stop_schedules(self) -> None:
+        for timer in self._timers:
+            timer.stop()
+        self._timers = []
 
     def stop_pollers(self) -> None:
         # All at once: each may be inside a one-second long poll.
@@ -471,6 +499,7 @@ class LocalRuntime:
         patches = [
             mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda),
             *step_functions_patches(),
+            *event_bus_patches(),
         ]
         for patch in patches:
             patch.start()
@@ -561,3 +590,27 @@ def _conflicting_names(environments: Mapping[str, Mapping[str, str]]) -> list[st
 
 def _as_list(value: object) -> list[object]:
     return value if isinstance(value, list) else [value]
+
+
+class _Every:
+    """A daemon thread calling ``action`` every ``period_s`` (first call after one period)."""
+
+    def __init__(self, period_s: float, action: Callable[[], Any]) -> None:
+        self._period_s = period_s
+        self._action = action
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="schedule", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period_s):
+            try:
+                self._action()
+            except Exception:
+                log.exception("scheduled run failed; it runs again next period")

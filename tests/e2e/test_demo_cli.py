@@ -62,8 +62,15 @@ def test_demo_json_reports_every_outcome_as_expected() -> None:
         "stripe-acme",
         "hubspot-acme",
         "salesforce-acme",
+        "toggl-acme",
+        "concur-acme",
     }
-    assert "OpportunityClosedWon" in {e["event_type"] for e in summary["canonical_events"]}
+    types = {e["event_type"] for e in summary["canonical_events"]}
+    assert {"OpportunityClosedWon", "TimeEntryApproved", "ExpenseApproved"} <= types
+    # the approved Toggl hours and Concur expense reached the ERP once each
+    erp = summary["systems"]["netsuite-acme"]["records"]
+    assert [(t["project_code"], t["hours"]) for t in erp["time_entries"]] == [("PRJ-HARBLOGI-0001", "1.5")]
+    assert [e["work_date"] for e in erp["expense_reports"]] == ["2026-11-17"]
     assert all(e["correlation_id"] for e in summary["canonical_events"])
     assert summary["duplicates_suppressed"] and all(
         d["events_not_republished"] > 0 for d in summary["duplicates_suppressed"]

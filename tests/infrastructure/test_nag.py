@@ -64,6 +64,9 @@ def _expected_acknowledgments(synth: Synth) -> set[tuple[str, str]]:
         for key in machine.invokes_functions:
             function_id = synth.logical_id(f"Functions/{pascal_id(key)}/Function/Resource")
             expected.add((f"Workflows/{name}", f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]"))
+    for function in sorted({schedule.function for schedule in PIPELINE.schedules}):
+        function_id = synth.logical_id(f"Functions/{pascal_id(function)}/Function/Resource")
+        expected.add(("Schedules/InvokeRole", f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]"))
     return expected
 
 

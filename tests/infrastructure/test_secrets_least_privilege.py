@@ -22,7 +22,7 @@ from typing import Any, get_args
 import pytest
 
 from pshub.connections import parse_registry
-from pshub.connectors.registry import Role
+from pshub.connectors.registry import READER_ROLES, Role
 from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.topology import PIPELINE
 
@@ -32,7 +32,8 @@ REGISTRY = parse_registry(json.loads((REPO_ROOT / "infra" / "config" / "connecti
 SIGNING = {f"pshub/connections/{c.id}/signing" for c in REGISTRY.values() if c.receives_webhooks}
 API = {f"pshub/connections/{c.id}/api" for c in REGISTRY.values()}
 # The roles the connector registry builds connectors for: what a caller of it may need.
-CONNECTOR_ROLES = frozenset(get_args(Role))
+# (and the roles whose platforms are read where they cannot push: pollers, report reads)
+CONNECTOR_ROLES = frozenset(get_args(Role)) | READER_ROLES
 CONNECTOR_API = {f"pshub/connections/{c.id}/api" for c in REGISTRY.values() if c.role in CONNECTOR_ROLES}
 WEBHOOK_ROUTE = "POST /webhooks/{connection}"
 READ_SECRET = "secretsmanager:GetSecretValue"

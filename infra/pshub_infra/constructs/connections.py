@@ -24,6 +24,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from pshub.connections import ROLES, Connection, api_secret_name, parse_registry, signing_secret_name
+from pshub.settings import pack_config
 from pshub_infra.constants import API_PLACEHOLDER_KEY, PLACEHOLDER_SECRET_LENGTH
 from pshub_infra.constructs.acknowledgments import acknowledge
 
@@ -60,7 +61,8 @@ class ConnectionSecrets(Construct):
         document = json.loads(connections_file.read_text(encoding="utf-8"))
         self.registry = parse_registry(document, source=str(connections_file))
         refuse_stand_ins(self.registry.values(), str(connections_file))
-        self.registry_json = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        # Packed (zlib, base64) once over 1 KB: ``load_registry`` unpacks it.
+        self.registry_json = pack_config(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
         if len(self.registry_json.encode()) > MAX_REGISTRY_ENV_BYTES:
             raise ValueError(
                 f"{connections_file}: the compact registry is {len(self.registry_json)} bytes, more than "

@@ -17,7 +17,7 @@ from importlib.util import find_spec
 from typing import Any
 
 from pshub.connections import Connection
-from pshub.connectors.registry import CONNECTOR_ROLES
+from pshub.connectors.registry import CONNECTOR_ROLES, READER_ROLES
 from pshub_local.fakes.server import FakeApi
 
 
@@ -61,6 +61,7 @@ def build_fake(connection: Connection) -> LocalFake:
     if "credentials" in parameters:
         kwargs["credentials"] = credentials
     fake: FakeApi = fake_class(connection, **kwargs)  # type: ignore[call-arg, arg-type] # each vendor's own
+    fake.seed_demo()
     return LocalFake(connection, fake, credentials)
 
 
@@ -70,7 +71,14 @@ def _most_derived(classes: list[type[FakeApi]]) -> type[FakeApi]:
 
 
 def needs_fake(connection: Connection) -> bool:
-    return connection.implementation == "http" and connection.role in CONNECTOR_ROLES
+    """Whether pshub calls the connection's platform (it has an outbound connector for the role)."""
+    from pshub.platforms import platform
+
+    return (
+        connection.implementation == "http"
+        and connection.role in CONNECTOR_ROLES | READER_ROLES
+        and connection.role in platform(connection.platform).outbound
+    )
 
 
 def start_fakes(connections: Mapping[str, Connection]) -> dict[str, LocalFake]:

@@ -173,6 +173,9 @@ class FakeApi:
         """Every record, JSON-able and without rates or personal data, for the demo's printout."""
         return {}
 
+    def seed_demo(self) -> None:
+        """What the platform holds before the local runtime's demo starts (its own records)."""
+
     # -- controls ----------------------------------------------------------------------------
     def inject(
         self,

@@ -48,6 +48,9 @@ SALESFORCE_CONTRACT_ID = "8005e00000CoNtRAAV"
 SALESFORCE_RATE_CARD_ID = "a0A5e00000RaTe1EAF"
 
 START = date(2026, 12, 1)
+# The firm's people as the HR system and the ERP know them (NetSuite employees by e-mail);
+# time and expense sources name them by these addresses (Toggl's ``users`` option).
+EMPLOYEES = ("alex.rivera@acme-consulting.example.com", "sam.okafor@acme-consulting.example.com")
 CLOSE = date(2026, 11, 20)
 
 

@@ -23,6 +23,9 @@ class Category(StrEnum):
     COMMERCIAL_TERMS_INVALID = "commercial_terms_invalid"
     TAX_OR_ENTITY_INVALID = "tax_or_entity_invalid"
     PROVISIONING_FAILED = "provisioning_failed"
+    # Approved time or expense that cannot be posted: its project, rate or worker is unknown
+    # to pshub or the ERP, or the ERP refused it (closed period, inactive project).
+    POSTING_REJECTED = "posting_rejected"
 
 
 class OwnerTeam(StrEnum):

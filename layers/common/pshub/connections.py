@@ -131,8 +131,12 @@ def parse_registry(document: Mapping[str, Any], source: str = "connections") -> 
 
 
 def load_registry(raw_json: str, source: str = "PSHUB_CONNECTIONS") -> dict[str, Connection]:
+    """The registry from its JSON text, as written (or packed to fit Lambda's environment:
+    ``pshub.settings.pack_config``)."""
+    from pshub.settings import config_value
+
     try:
-        document = json.loads(raw_json)
+        document = json.loads(config_value(raw_json))
     except json.JSONDecodeError as exc:
         raise ConnectionConfigError(f"{source}: not valid JSON ({exc})") from exc
     if not isinstance(document, dict):

@@ -77,6 +77,30 @@ class ProvisioningSettings(NamedTuple):
     exceptions_table: str
 
 
+class TimeApprovalsSettings(NamedTuple):
+    identity_table: str
+    postings_table: str
+    exceptions_table: str
+    event_bus_name: str
+
+
+class PollerSettings(NamedTuple):
+    pshub_connections: str
+    poll_state_table: str
+    raw_delivery_queue_url: str
+    claim_check_bucket: str
+    claim_check_threshold_bytes: int
+
+
+class ErpPostingSettings(NamedTuple):
+    erp_connection: str  # the one ERP connection this function posts to
+    pshub_connections: str
+    postings_table: str
+    exceptions_table: str
+    posting_queue_url: str  # its own queue: throttled and retried work goes back with a delay
+    posting_dlq_url: str  # refused for good or out of retries, with the reason
+
+
 # A configuration file too large for Lambda's 4 KB of environment travels compressed:
 # this prefix, then base64 of its zlib stream (``pshub_infra.topology.render_config``).
 PACKED_PREFIX = "zlib+b64:"

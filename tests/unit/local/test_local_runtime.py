@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from pshub.connections import api_secret_name, signing_secret_name
+from pshub.settings import config_value
 from pshub_infra.topology import (
     CANONICAL_EVENT_SOURCE,
     CONNECTIONS_FILE,
@@ -191,15 +192,18 @@ def test_handlers_load_with_resolved_environment_and_their_own_helpers(runtime: 
     assert os.environ["POWERTOOLS_SERVICE_NAME"] == "pshub"
     # The configured registry, each connection with a real connector pointed at its local fake
     configured = json.loads(CONNECTIONS_FILE.read_text())
-    received = json.loads(os.environ["PSHUB_CONNECTIONS"])
+    received = json.loads(config_value(os.environ["PSHUB_CONNECTIONS"]))  # packed when over 1 KB
     for entry in configured["connections"]:
         local = runtime.fakes.get(entry["id"])
         if local is not None:
             entry["options"] = {**entry.get("options", {}), **local.fake.local_options()}
             assert local.fake.base_url.startswith("http://127.0.0.1:")
     assert received == configured
+    # every connection pshub calls: the workflows' roles, and the sources it must read from
     assert set(runtime.fakes) == {
-        c["id"] for c in configured["connections"] if c["role"] in {"erp", "psa", "crm", "billing"}
+        c["id"]
+        for c in configured["connections"]
+        if c["role"] in {"erp", "psa", "crm", "billing"} or c["id"] in {"harvest-acme", "concur-acme"}
     }
     assert "\n" not in os.environ["PSHUB_CONNECTIONS"]
     assert os.environ["PSHUB_OWNERSHIP_POLICY"] == "[policy]\nversion = 1\n"

@@ -73,8 +73,21 @@ INVALID_LOGIN = (
     "Setup > Users/Roles > User Management > View Login Audit Trail."
 )
 # Internal id sequences, in NetSuite's style (NetSuite ids are numeric).
-_FIRST_IDS = {"customer": 1840, "job": 5210, "billingSchedule": 31, "timeBill": 88000, "employee": 300}
-_TABLES = {"customer": "customer", "job": "job", "timebill": "timeBill", "employee": "employee"}
+_FIRST_IDS = {
+    "customer": 1840,
+    "job": 5210,
+    "billingSchedule": 31,
+    "timeBill": 88000,
+    "employee": 300,
+    "expenseReport": 4400,
+}
+_TABLES = {
+    "customer": "customer",
+    "job": "job",
+    "timebill": "timeBill",
+    "employee": "employee",
+    "expensereport": "expenseReport",
+}
 _SCHEDULE_TYPES = frozenset({"STD", "FBM", "FBI", "TM", "CB"})
 _M2M_ALGORITHMS = ["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 
@@ -140,7 +153,13 @@ class NetSuiteFake(FakeApi):
             "custentity_pshub_project_id": "custentity_pshub_project_id",
         },
         "timebill": {"id": "id", "externalid": "externalId", "lastmodifieddate": "lastModifiedDate"},
-        "employee": {"id": "id", "externalid": "externalId", "lastmodifieddate": "lastModifiedDate"},
+        "employee": {
+            "id": "id",
+            "externalid": "externalId",
+            "email": "email",
+            "lastmodifieddate": "lastModifiedDate",
+        },
+        "expensereport": {"id": "id", "externalid": "externalId", "lastmodifieddate": "lastModifiedDate"},
     }
 
     def __init__(
@@ -149,7 +168,7 @@ class NetSuiteFake(FakeApi):
         credentials: Mapping[str, str],
         *,
         clock: Callable[[], float] = time.time,
-        employees: Iterable[str] = (),
+        employees: Iterable[str] | None = None,
         service_items: Iterable[str] | None = None,
         subsidiaries: Iterable[str] | None = None,
         classes: Iterable[str] | None = None,
@@ -184,7 +203,12 @@ class NetSuiteFake(FakeApi):
         self._sequence = dict(_FIRST_IDS)
         self._access_tokens: dict[str, float] = {}
         self._nonces: set[str] = set()
-        for worker in employees:
+        if employees is None:  # the local runtime's account: the seeded people, by e-mail
+            from pshub_local.platforms import seed
+
+            for email in seed.EMPLOYEES:
+                self.add_employee(email.split("@")[0], email)
+        for worker in employees or ():
             self.add_employee(worker)
 
     def start(self) -> str:
@@ -231,11 +255,13 @@ class NetSuiteFake(FakeApi):
             "private_key": pem,
         }
 
-    def add_employee(self, external_id: str) -> str:
-        """An employee record (what an HR sync creates) with ``external_id``; its internal id."""
+    def add_employee(self, external_id: str, email: str | None = None) -> str:
+        """An employee record (what an HR sync creates) with ``external_id`` (and ``email``);
+        its internal id."""
         with self.lock:
             native_id = self._next_id("employee")
-            self._records["employee"][native_id] = self._stamped({"id": native_id, "externalId": external_id})
+            record = {"id": native_id, "externalId": external_id, **({"email": email} if email else {})}
+            self._records["employee"][native_id] = self._stamped(record)
             return native_id
 
     def seed(self, record_type: str, fields: Mapping[str, Any]) -> str:
@@ -388,6 +414,7 @@ class NetSuiteFake(FakeApi):
     @route("GET", rf"{RECORD}/(?P<type>job)/{_KEY}", "get_job")
     @route("GET", rf"{RECORD}/(?P<type>billingSchedule)/{_KEY}", "get_billing_schedule")
     @route("GET", rf"{RECORD}/(?P<type>timeBill)/{_KEY}", "get_time_bill")
+    @route("GET", rf"{RECORD}/(?P<type>expenseReport)/{_KEY}", "get_expense_report")
     def _get(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         record_type = match["type"]
         native_id = self._find(record_type, match["key"])
@@ -400,6 +427,7 @@ class NetSuiteFake(FakeApi):
     @route("POST", rf"{RECORD}/(?P<type>job)", "create_job")
     @route("POST", rf"{RECORD}/(?P<type>billingSchedule)", "create_billing_schedule")
     @route("POST", rf"{RECORD}/(?P<type>timeBill)", "create_time_bill")
+    @route("POST", rf"{RECORD}/(?P<type>expenseReport)", "create_expense_report")
     def _create(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         record_type = match["type"]
         body = _json_body(request)
@@ -414,6 +442,7 @@ class NetSuiteFake(FakeApi):
         "PUT", rf"{RECORD}/(?P<type>billingSchedule)/(?P<key>eid:[A-Za-z0-9_-]+)", "upsert_billing_schedule"
     )
     @route("PUT", rf"{RECORD}/(?P<type>timeBill)/(?P<key>eid:[A-Za-z0-9_-]+)", "upsert_time_bill")
+    @route("PUT", rf"{RECORD}/(?P<type>expenseReport)/(?P<key>eid:[A-Za-z0-9_-]+)", "upsert_expense_report")
     def _upsert(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         record_type, external = match["type"], match["key"].removeprefix("eid:")
         body = {**_json_body(request), "externalId": external}
@@ -426,12 +455,40 @@ class NetSuiteFake(FakeApi):
     @route("PATCH", rf"{RECORD}/(?P<type>job)/{_KEY}", "update_job")
     @route("PATCH", rf"{RECORD}/(?P<type>billingSchedule)/{_KEY}", "update_billing_schedule")
     @route("PATCH", rf"{RECORD}/(?P<type>timeBill)/{_KEY}", "update_time_bill")
+    @route("PATCH", rf"{RECORD}/(?P<type>expenseReport)/{_KEY}", "update_expense_report")
     def _patch(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         record_type = match["type"]
         native_id = self._find(record_type, match["key"])
         if native_id is None:
             raise _missing(record_type, match["key"])
+        if record_type in ("timeBill", "expenseReport"):
+            self._open_period(self._records[record_type][native_id], record_type)  # the posted date's period
         return self._update(record_type, native_id, _json_body(request), request.param("replace"))
+
+    @route("DELETE", rf"{RECORD}/(?P<type>timeBill)/{_KEY}", "delete_time_bill")
+    @route("DELETE", rf"{RECORD}/(?P<type>expenseReport)/{_KEY}", "delete_expense_report")
+    def _delete(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        """NetSuite deletes a transaction (204) unless its period is closed."""
+        record_type = match["type"]
+        native_id = self._find(record_type, match["key"])
+        if native_id is None:
+            raise _missing(record_type, match["key"])
+        self._open_period(self._records[record_type][native_id], record_type)
+        del self._records[record_type][native_id]
+        return FakeResponse(204, None, {})
+
+    def _open_period(self, record: Mapping[str, Any], record_type: str) -> None:
+        day = record.get("tranDate")
+        if self._closed_through is None or not day:
+            return
+        worked = date.fromisoformat(str(day))
+        if worked <= self._closed_through:
+            raise fault(
+                400,
+                f"The accounting period for {worked.isoformat()} is closed. This {record_type} cannot be changed.",
+                "USER_ERROR",
+                path="tranDate",
+            )
 
     def _insert(self, record_type: str, body: dict[str, Any]) -> FakeResponse:
         record = _normalised(body)
@@ -527,6 +584,7 @@ class NetSuiteFake(FakeApi):
             "job": self._valid_job,
             "billingSchedule": self._valid_schedule,
             "timeBill": self._valid_time,
+            "expenseReport": self._valid_expense,
         }[record_type](record, native_id)
 
     def _known(self, record: Mapping[str, Any], field: str) -> None:
@@ -660,6 +718,34 @@ class NetSuiteFake(FakeApi):
                 path="tranDate",
             )
 
+    def _valid_expense(self, record: dict[str, Any], native_id: str | None) -> None:
+        lines = (record.get("expense") or {}).get("items") or []
+        missing = [
+            label
+            for label, present in (
+                ("Employee", _ref(record, "employee")),
+                ("Date", record.get("tranDate")),
+                ("Expenses", lines),
+            )
+            if not present
+        ]
+        if missing:
+            raise required(*missing)
+        employee = str(_ref(record, "employee"))
+        if employee not in self._records["employee"]:
+            raise invalid_value(employee, "employee")
+        for line in lines:
+            amount = _hours(line.get("amount"))  # a decimal number, like hours
+            if amount is None or amount <= 0:
+                raise invalid_value(line.get("amount"), "expense.items.amount")
+            customer = _ref(line, "customer")
+            job = self._records["job"].get(str(customer)) if customer else None
+            if customer and job is None:
+                raise invalid_value(customer, "expense.items.customer")
+            if job is not None and job.get("isInactive"):
+                raise fault(400, f"Project {job.get('entityId')} is inactive.", "USER_ERROR", path="expense")
+        self._open_period(record, "expenseReport")
+
     # -- SuiteQL ------------------------------------------------------------------------------------
     @route("POST", SUITEQL_PATH, "suiteql")
     def _suiteql(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
@@ -772,6 +858,15 @@ class NetSuiteFake(FakeApi):
                     "hours": str(_hours(r.get("hours"))),
                 }
                 for i, r in self._records["timeBill"].items()
+            ],
+            "expense_reports": [
+                {
+                    "native_id": i,
+                    "entry_id": r.get("externalId"),
+                    "work_date": r.get("tranDate"),
+                    "lines": len((r.get("expense") or {}).get("items") or []),
+                }
+                for i, r in self._records["expenseReport"].items()
             ],
         }
 

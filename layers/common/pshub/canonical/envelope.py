@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -121,6 +122,54 @@ class EntityDeletedV1(_Payload):
     native_id: str
 
 
+class PostingLineV1(_Payload):
+    """What one approved time entry or expense means in the ledger, as approved (one version)."""
+
+    hours: Decimal | None = Field(default=None, description="Hours (time entries)")
+    work_date: date = Field(description="The day worked (time) or the cost was incurred (expense)")
+    role: str | None = None
+    billable: bool = True
+    rate: Money | None = Field(
+        default=None, description="The hourly rate in force on work_date for the role (rate card)"
+    )
+    rate_card_id: str | None = None
+    rate_card_version: int | None = None
+    amount: Money | None = Field(
+        default=None, description="hours x rate (time), or the approved cost (expense)"
+    )
+    category: str | None = Field(default=None, description="Expense category (expenses)")
+    notes: str | None = None
+    receipt_ref: str | None = None
+
+
+class TimeApprovalV1(_Payload):
+    """An approved entry's posting instruction: ``TimeEntryApproved`` / ``TimeEntryAdjusted`` /
+    ``TimeEntryRejected`` and ``ExpenseApproved`` / ``ExpenseAdjusted`` / ``ExpenseRejected``.
+
+    ``version`` counts the approvals of the entry (1: first approved; each adjustment +1; a
+    rejection after approval is the next version too): the ERP holds exactly the ``line`` of
+    the highest version, or nothing after a rejection. Posting is exactly once per
+    ``(entry_id, version)``.
+    """
+
+    kind: Literal["time", "expense"]
+    entry_id: str = Field(description="Canonical id of the time entry or expense")
+    version: int = Field(ge=1)
+    source_connection: str
+    source_native_id: str
+    project_id: str = Field(description="Canonical id of the project")
+    project_code: str
+    worker: str = Field(description="The worker as the source named them (e-mail or id)")
+    erp_connection: str = Field(description="The ERP connection the line posts to")
+    erp_project_id: str = Field(description="The ERP's id of the project")
+    currency: str
+    line: PostingLineV1 | None = Field(default=None, description="None only for a rejection")
+    previous: PostingLineV1 | None = Field(
+        default=None, description="The line of the version before (adjustments, rejections)"
+    )
+    approved_at: datetime | None = None
+
+
 # Canonical objects whose records arrive as generic entity events (Client and Opportunity
 # have their own payloads above, kept for their v1 consumers).
 GENERIC_ENTITY_OBJECTS = (
@@ -139,6 +188,9 @@ GENERIC_ENTITY_OBJECTS = (
     "UsageRecord",
 )
 
+# What happens to an approved entry: first approved, edited after approval, withdrawn.
+APPROVAL_STEPS = ("Approved", "Adjusted", "Rejected")
+
 # event type -> (schema version, payload model). One line per published version.
 EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
     "OpportunityClosedWon": (1, OpportunityClosedWonV1),
@@ -149,6 +201,7 @@ EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
     "InvoicePaid": (1, InvoicePaymentV1),
     "InvoicePaymentFailed": (1, InvoicePaymentV1),
     "ProjectActivated": (1, ProjectActivatedV1),
+    **{f"{kind}{step}": (1, TimeApprovalV1) for kind in ("TimeEntry", "Expense") for step in APPROVAL_STEPS},
     **{f"{name}Changed": (1, EntityChangedV1) for name in GENERIC_ENTITY_OBJECTS},
     **{f"{name}Deleted": (1, EntityDeletedV1) for name in GENERIC_ENTITY_OBJECTS},
 }

@@ -32,8 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from pshub.canonical.model import Client, Contract, Project, TimeEntry
-from pshub.connectors.results import ClientRecord, ErpProject, TimeEntryResult, UpsertResult
+from pshub.canonical.model import Client, Contract, Expense, Money, Project, TimeEntry
+from pshub.connectors.results import ClientRecord, ErpProject, PostedDocument, TimeEntryResult, UpsertResult
 
 
 class ErpConnector(Protocol):
@@ -73,9 +73,40 @@ class ErpConnector(Protocol):
         retainer or T&M in arrears); one per project, idempotent like ``create_project``."""
         ...
 
-    def post_time_entries(self, entries: Sequence[TimeEntry]) -> list[TimeEntryResult]:
-        """Post approved time, one result per entry in order. An entry is rejected (not
-        raised) for a closed period, an unknown or inactive project, or when not approved;
-        an entry posted before (same entry id) is reported ``ALREADY_POSTED``, not posted
-        again. Whole-call failures (outage, throttling, oversize batch) raise."""
+    @property
+    def max_batch(self) -> int:
+        """The most time entries or expenses one ``post_*`` call takes."""
         ...
+
+    def post_time_entries(
+        self, entries: Sequence[TimeEntry], rates: dict[str, Money] | None = None
+    ) -> list[TimeEntryResult]:
+        """Post approved time, one result per entry in order, each at its rate (entry id ->
+        the rate in force on its date) when given. An entry is rejected (not raised) for a
+        closed period, an unknown or inactive project, an unknown worker, or when not
+        approved; an entry posted before (same entry id) is reported ``ALREADY_POSTED``, not
+        posted again. Whole-call failures (outage, throttling, oversize batch) raise."""
+        ...
+
+    def adjust_time_entry(self, document_id: str, entry: TimeEntry, rate: Money | None) -> None:
+        """Correct a posted entry in place (hours, date, project, rate): the ERP's native
+        adjustment. A business refusal (closed period, billed) raises ``PermanentConnectorError``."""
+        ...
+
+    def reverse_time_entry(self, document_id: str, entry_id: str) -> None:
+        """Take a posted entry out (a rejection after posting). Gone already: a no-op."""
+        ...
+
+    def find_time_entry(self, entry_id: str) -> PostedDocument | None:
+        """The posted entry carrying pshub's entry id, if the ERP holds one (read-back)."""
+        ...
+
+    def post_expenses(self, expenses: Sequence[Expense]) -> list[TimeEntryResult]:
+        """Post approved expenses, one result per expense, like ``post_time_entries``."""
+        ...
+
+    def adjust_expense(self, document_id: str, expense: Expense) -> None: ...
+
+    def reverse_expense(self, document_id: str, expense_id: str) -> None: ...
+
+    def find_expense(self, expense_id: str) -> PostedDocument | None: ...

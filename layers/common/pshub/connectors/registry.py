@@ -26,7 +26,11 @@ from pshub.errors import UnknownConnection
 
 Role = Literal["erp", "psa", "crm", "billing"]
 CONNECTOR_ROLES: frozenset[str] = frozenset(get_args(Role))  # the roles workflows call through connectors
-AnyConnector = ErpConnector | PsaConnector | CrmConnector | BillingConnector
+# Roles whose platforms pshub reads only where they cannot push (a poller's change feed, a
+# report a notification names): a connector where the platform's manifest has one.
+READER_ROLES: frozenset[str] = frozenset({"time", "expense"})
+# time and expense connectors read (a change feed, a report); their shape is the platform's.
+AnyConnector = ErpConnector | PsaConnector | CrmConnector | BillingConnector | Any
 CONNECTIONS_ENV_VAR = "PSHUB_CONNECTIONS"
 
 if TYPE_CHECKING:

@@ -7,11 +7,13 @@ the caller swaps it for the canonical id the identity store resolves.
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pshub.canonical.model import Client, Contract, Opportunity, Project, RateCard
+from pshub.canonical.model import Client, Contract, Money, Opportunity, Project, RateCard
 
 
 class _Result(BaseModel):
@@ -81,6 +83,15 @@ class TimeEntryResult(_Result):
     @property
     def accepted(self) -> bool:
         return self.status is not PostingStatus.REJECTED
+
+
+class PostedDocument(_Result):
+    """A time entry or expense as the ERP holds it, read back by pshub's entry id."""
+
+    document_id: str
+    hours: Decimal | None = None
+    work_date: date | None = None
+    amount: Money | None = None
 
 
 class BillingPlanKind(StrEnum):

@@ -37,6 +37,11 @@ class RecordReader:
         self._connector_for = connector_for
         self.reads = 0
 
+    def connector_for(self, connection_id: str, role: str) -> Any:
+        """The connection's connector (a platform adapter that reads records uses it)."""
+        self.reads += 1
+        return self._connector_for(connection_id, role)
+
     def needs_read(self, event: CanonicalEvent) -> bool:
         if event.event_type != "ClientUpserted":  # the common path: no adapter lookup
             return False

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
@@ -27,6 +28,9 @@ from pshub.canonical.envelope import CanonicalEvent
 from pshub.canonical.model import amounts_beyond
 from pshub.errors import PermanentError, PshubError, TransientError, Unmappable, UnparseableBody
 from pshub.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from pshub.pipeline.enrichment import RecordReader
 from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms import PlatformEvent, adapter_for
 from pshub.platforms.fields import FieldProblem
@@ -90,7 +94,7 @@ class DeliveryNormaliser:
         archive: RawArchive,
         entity_sync: EntitySync,
         money_limit: Decimal = DEFAULT_MONEY_LIMIT,
-        record_reader: Callable[[CanonicalEvent], CanonicalEvent] | None = None,
+        record_reader: RecordReader | None = None,
     ) -> None:
         self._record_reader = record_reader
         self._entity_sync = entity_sync
@@ -145,7 +149,7 @@ class DeliveryNormaliser:
                 continue
             seen.add(event.event_id)
             try:
-                ready = self._stage(adapter.to_canonical, event, delivery, outcome, remaining_ms)
+                ready = self._stage(self._mapper(adapter, delivery), event, delivery, outcome, remaining_ms)
             except _Refused as refused:
                 self._park(delivery, refused.code, refused.reason, event.event_id, outcome)
                 continue
@@ -176,6 +180,22 @@ class DeliveryNormaliser:
         if canonical and all(entity_of(c) is not None for c in canonical):
             return self._stage_entity_change(event, canonical, delivery, outcome, remaining_ms)
         return self._stage_fact(event, canonical, delivery, outcome, remaining_ms)
+
+    def _mapper(
+        self, adapter: Any, delivery: RawDelivery
+    ) -> Callable[[PlatformEvent, RawDelivery], list[CanonicalEvent]]:
+        """The adapter's mapping; for a platform whose notifications carry only ids (an expense
+        report approved), its ``read_and_map`` through the connection's own connector."""
+        if not getattr(adapter, "reads_records", False) or self._record_reader is None:
+            return adapter.to_canonical  # type: ignore[no-any-return]
+        reader = self._record_reader
+
+        def read_and_map(event: PlatformEvent, delivery: RawDelivery) -> list[CanonicalEvent]:
+            connector = reader.connector_for(delivery.connection, delivery.role or "")
+            result: list[CanonicalEvent] = adapter.read_and_map(event, delivery, connector)
+            return result
+
+        return read_and_map
 
     def _read_record(self, event: CanonicalEvent) -> CanonicalEvent:
         """The event with its record read from the platform, if it came as an id alone.
@@ -342,6 +362,8 @@ class DeliveryNormaliser:
     ) -> list[CanonicalEvent]:
         try:
             return to_canonical(event, delivery)
+        except TransientError:
+            raise  # a read of the record that may work next time (throttled, an outage): retried
         except Unmappable as error:
             raise _Refused(error.code, error.message) from error
         except (ValidationError, FieldProblem) as error:

@@ -28,3 +28,7 @@ class Platform:
     # Role -> "module:function" building its outbound connector over HTTP
     # (``function(connection, context: pshub.connectors.http.ConnectorContext)``).
     outbound: Mapping[str, str] = field(default_factory=dict)
+    # The vendor's published limits for posting to it (``max_concurrency``, ``max_batch``,
+    # ``rate_per_s``, ``burst``, ``daily_quota``), as connection option strings: a
+    # connection's own options override them (``pshub.workflows.time_expense.limits``).
+    limits: Mapping[str, str] = field(default_factory=dict)

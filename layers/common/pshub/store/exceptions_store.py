@@ -38,6 +38,25 @@ class ExceptionStore:
             raise
         return True
 
+    def raise_or_reopen(self, exception: BusinessException) -> bool:
+        """Record it, or open it again if a person resolved it and it happened again (a retry
+        that failed the same way); False when it is open already."""
+        if self.raise_exception(exception):
+            return True
+        current = self.get(exception.id)
+        if current is None or current.status is Status.OPEN:
+            return False
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "id": {"S": exception.id},
+                "status": {"S": Status.OPEN.value},
+                "category": {"S": exception.category.value},
+                "doc": {"S": exception.model_dump_json()},
+            },
+        )
+        return True
+
     def get(self, exception_id: str) -> BusinessException | None:
         item = self._db.get_item(
             TableName=self._table, Key={"id": {"S": exception_id}}, ConsistentRead=True

@@ -100,6 +100,14 @@ class IdentityStore:
         self.writes = 0
 
     # -- cross-references -------------------------------------------------------------
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._db
+
+    @property
+    def table(self) -> str:
+        return self._table
+
     def lookup(self, object_type: str, connection: str, native_id: str) -> str | None:
         self.reads += 1
         item = self._db.get_item(

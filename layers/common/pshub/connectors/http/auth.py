@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from pshub.connectors.http.settings import origin_of
+from pshub.connections import ConnectionConfigError
+from pshub.connectors.http.settings import ApiSettings, origin_of
 from pshub.connectors.http.tokens import SharedTokens, Token
 
 TokenRequest = Callable[[Token | None], tuple[str, dict[str, str]]]  # -> (token URL, form fields)
@@ -251,3 +252,40 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+class PinnedOrigin:
+    """OAuth 2.0 bearer tokens used only while the API origin the token response names (a field
+    such as Salesforce's ``instance_url`` or Concur's ``geolocation``) is the configured
+    ``base_url``'s: a token pointing elsewhere raises ``ConnectionConfigError`` with ``explain``'s
+    words (``explain(named, configured)``), before anything is sent."""
+
+    def __init__(
+        self,
+        oauth: OAuth2,
+        settings: ApiSettings,
+        connection_id: str,
+        *,
+        field: str,
+        explain: Callable[[str, str], str],
+    ) -> None:
+        self._oauth = oauth
+        self._settings = settings
+        self._connection_id = connection_id
+        self._field = field
+        self._explain = explain
+
+    def authorize(self, request: httpx.Request) -> None:
+        self._oauth.authorize(request)
+        named = self._oauth.extra.get(self._field)
+        if named is None:
+            return
+        where = f"connection {self._connection_id!r}"
+        if origin_of(named, f"{where}: the token's {self._field}") != (
+            self._settings.scheme,
+            self._settings.host,
+        ):
+            raise ConnectionConfigError(f"{where}: {self._explain(named, self._settings.base_url)}")
+
+    def refused(self, request: httpx.Request) -> bool:
+        return self._oauth.refused(request)

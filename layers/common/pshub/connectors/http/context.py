@@ -58,7 +58,7 @@ def api_client(
     limiter = RateLimiter(
         context.state,
         connection.id,
-        rate_per_s=settings.rate_per_s,
+        rate_per_s=settings.paced_rate_per_s,
         burst=settings.burst,
         daily_quota=settings.daily_quota,
         max_wait_s=settings.max_wait_s,

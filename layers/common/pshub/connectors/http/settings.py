@@ -8,6 +8,9 @@ Options (strings, as every connection option is):
   timeout after a write was sent is an unknown outcome, never a blind retry.
 - ``rate_per_s`` and ``burst``: the vendor's request budget for this account,
   enforced across every invocation; ``daily_quota``: requests per UTC day.
+- ``pace`` (default 0.95): the share of ``rate_per_s`` pshub sends at. The vendor measures
+  arrivals, not sends: network and scheduling jitter bunch requests on the way, and a 429
+  costs a whole ``Retry-After`` second for every invocation, far more than 5 % headroom.
 - ``max_attempts`` (default 4): tries of one call for transient failures, and
   ``max_wait_s`` (default 20): the longest a call waits for the limiter or a
   ``Retry-After`` before it hands the wait back to the workflow as ``RateLimited``.
@@ -37,6 +40,7 @@ class ApiSettings:
     daily_quota: int | None = None
     max_attempts: int = 4
     max_wait_s: float = 20.0
+    pace: float = 1.0
 
     @classmethod
     def of(
@@ -67,7 +71,13 @@ class ApiSettings:
             daily_quota=_integer(options, "daily_quota", where, None),
             max_attempts=max(1, _integer(options, "max_attempts", where, 4) or 4),
             max_wait_s=_number(options, "max_wait_s", where, 20.0) or 20.0,
+            pace=_pace(options, where),
         )
+
+    @property
+    def paced_rate_per_s(self) -> float | None:
+        """The rate pshub sends at: the declared one, less the headroom."""
+        return None if self.rate_per_s is None else self.rate_per_s * self.pace
 
 
 def origin_of(url: str, where: str) -> tuple[str, str]:
@@ -103,3 +113,15 @@ def _integer(options: Mapping[str, str], name: str, where: str, default: int | N
     if not raw.isdigit() or int(raw) < 1:
         raise ConnectionConfigError(f"{where}: options.{name} = {raw!r} must be a positive whole number")
     return int(raw)
+
+
+DEFAULT_PACE = 0.95
+
+
+def _pace(options: Mapping[str, str], where: str) -> float:
+    value = _number(options, "pace", where, DEFAULT_PACE)
+    if value is None or not 0 < value <= 1:
+        raise ConnectionConfigError(
+            f"{where}: options.pace must be above 0 and at most 1 (a share of rate_per_s)"
+        )
+    return value

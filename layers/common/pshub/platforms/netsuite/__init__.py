@@ -7,4 +7,7 @@ PLATFORM = Platform(
     title="Oracle NetSuite",
     roles=frozenset({"erp"}),
     outbound={"erp": "pshub.platforms.netsuite.outbound:connect"},
+    # Concurrency is per account, shared by SOAP, REST and RESTlets: 5 on the shared tier
+    # (15 on Tier 1, +10 per SuiteCloud Plus licence); REST batches take 100 records.
+    limits={"max_concurrency": "5", "max_batch": "100"},
 )

@@ -53,6 +53,7 @@ from pshub.canonical.model import (
     Client,
     ClientStatus,
     Contract,
+    Expense,
     FinancialDimensions,
     Milestone,
     Money,
@@ -66,6 +67,7 @@ CUSTOMER = "customer"
 JOB = "job"
 BILLING_SCHEDULE = "billingSchedule"
 TIME_BILL = "timeBill"
+EXPENSE_REPORT = "expenseReport"
 
 NAME_LIMIT = 83
 CODE_LIMIT = 83
@@ -626,7 +628,11 @@ def schedule_differences(existing: Mapping[str, Any], requested: Mapping[str, An
 
 
 # -- time -----------------------------------------------------------------------------------------
-def time_bill_body(entry: TimeEntry, *, job_id: str, employee_id: str, item_id: str) -> dict[str, Any]:
+def time_bill_body(
+    entry: TimeEntry, *, job_id: str, employee_id: str, item_id: str, rate: Money | None = None
+) -> dict[str, Any]:
+    """A ``timeBill``: the hours as a decimal number (NetSuite's duration field takes one), and
+    the rate in force on the day, when pshub priced it, as the entry's ``rate``."""
     body: dict[str, Any] = {
         "employee": {"id": employee_id},
         "customer": {"id": job_id},
@@ -634,9 +640,44 @@ def time_bill_body(entry: TimeEntry, *, job_id: str, employee_id: str, item_id: 
         "hours": float(entry.hours),
         "tranDate": entry.work_date.isoformat(),
         "isBillable": entry.billable,
+        "rate": float(rate.amount) if rate is not None else None,
         "memo": clean_text(entry.notes, MEMO_LIMIT),
     }
     return {k: v for k, v in body.items() if v is not None}
+
+
+def expense_report_body(
+    expense: Expense, *, job_id: str, employee_id: str, category_id: str | None
+) -> dict[str, Any]:
+    """An ``expenseReport`` holding the one approved expense (pshub posts each expense as its
+    own report, keyed by the expense id, so each can be corrected or reversed alone)."""
+    line: dict[str, Any] = {
+        "expenseDate": expense.incurred_on.isoformat(),
+        "amount": float(expense.amount.amount),
+        "currency": {"refName": expense.amount.currency},
+        "customer": {"id": job_id},
+        "isBillable": expense.billable,
+        "memo": clean_text(expense.category, TEXT_FIELD_LIMIT),
+    }
+    if category_id:
+        line["category"] = {"id": category_id}
+    return {
+        "employee": {"id": employee_id},
+        "tranDate": expense.incurred_on.isoformat(),
+        "memo": clean_text(f"{expense.category} {expense.receipt_ref or ''}".strip(), MEMO_LIMIT),
+        "expense": {"items": [line]},
+    }
+
+
+def employees_query(references: Iterable[str]) -> str:
+    """Employees by pshub's worker reference: an external id, or their e-mail address."""
+    wanted = list(dict.fromkeys(references))
+    external = [external_id(r) for r in wanted]
+    emails = [r.lower() for r in wanted if "@" in r]
+    conditions = [f"externalid IN {_in_list(external)}"]
+    if emails:
+        conditions.append(f"email IN {_in_list(emails)}")
+    return f"SELECT id, externalid, email FROM employee WHERE {' OR '.join(conditions)} ORDER BY id"  # noqa: S608
 
 
 # -- SuiteQL the connector sends ------------------------------------------------------------------
@@ -708,3 +749,21 @@ CHANGE_TABLES: Mapping[str, str] = {
     "timebill": "timebill",
     "time_entry": "timebill",
 }
+
+
+def parse_hours(value: object) -> Decimal | None:
+    """A ``timeBill``'s hours as NetSuite shows them: a decimal number, or a duration ``H:MM``."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    try:
+        if ":" in text:
+            hours, _, minutes = text.partition(":")
+            return (Decimal(hours) + Decimal(minutes) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return (
+            Decimal(text).normalize()
+            if Decimal(text) != Decimal(text).to_integral()
+            else Decimal(text).quantize(Decimal(1))
+        )
+    except InvalidOperation:
+        return None

@@ -43,13 +43,14 @@ requests, so none of these rely on it):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
-from pshub.canonical.model import ApprovalStatus, Client, Contract, Project, TimeEntry
+from pshub.canonical.model import ApprovalStatus, Client, Contract, Expense, Money, Project, TimeEntry
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -63,11 +64,19 @@ from pshub.connectors.http import ApiClient, ApiResponse, ConnectorContext, Vend
 from pshub.connectors.http.auth import Auth, NetSuiteTba, netsuite_m2m
 from pshub.connectors.http.client import describe_generic
 from pshub.connectors.http.settings import ApiSettings
-from pshub.connectors.results import ClientRecord, ErpProject, PostingStatus, TimeEntryResult, UpsertResult
+from pshub.connectors.results import (
+    ClientRecord,
+    ErpProject,
+    PostedDocument,
+    PostingStatus,
+    TimeEntryResult,
+    UpsertResult,
+)
 from pshub.platforms.netsuite import mapping
 from pshub.platforms.netsuite.mapping import (
     BILLING_SCHEDULE,
     CUSTOMER,
+    EXPENSE_REPORT,
     JOB,
     TIME_BILL,
     Refused,
@@ -85,6 +94,8 @@ THROTTLE_CODES = frozenset({"SSS_REQUEST_LIMIT_EXCEEDED", "WS_REQUEST_BLOCKED", 
 # A second record with the same key (SOAP's codes; REST's wording is unverified).
 DUPLICATE_CODES = frozenset({"DUP_ENTITY", "DUP_RCRD"})
 PAGE_SIZE = 1000  # SuiteQL's largest page
+LOOKUP_TTL_S = 300.0
+LOOKUP_CACHE_SIZE = 10_000
 DEFAULT_MAX_BATCH = 100
 BATCH_LIMIT = 1000  # entries of one call are looked up in one SuiteQL page
 # Personal or tax data that may be in a NetSuite answer: never in a DEBUG log line.
@@ -240,6 +251,10 @@ class NetSuiteErp:
         self._api = api
         self._options = options
         self._setup = options.setup
+        # Jobs and employees found, for LOOKUP_TTL_S: a month-end burst posts to the same few
+        # projects by the same people in every call. Only what exists is kept; NetSuite itself
+        # still refuses a posting to a job made inactive meanwhile (a business refusal).
+        self._found: dict[tuple[str, str], tuple[float, Any]] = {}
 
     @property
     def connection_id(self) -> str:
@@ -496,7 +511,13 @@ class NetSuiteErp:
         return native_id
 
     # -- time ----------------------------------------------------------------------------------
-    def post_time_entries(self, entries: Sequence[TimeEntry]) -> list[TimeEntryResult]:
+    @property
+    def max_batch(self) -> int:
+        return self._options.max_batch
+
+    def post_time_entries(
+        self, entries: Sequence[TimeEntry], rates: dict[str, Money] | None = None
+    ) -> list[TimeEntryResult]:
         op = "post_time_entries"
         if len(entries) > self._options.max_batch:
             raise self._error(
@@ -527,7 +548,7 @@ class NetSuiteErp:
                 pending.append(index)
             first_of.setdefault(key, index)
         if pending:
-            self._post_pending(op, entries, keys, pending, results)
+            self._post_pending(op, entries, keys, pending, results, rates or {})
         ordered = []
         for index, (entry, key) in enumerate(zip(entries, keys, strict=True)):
             result = results.get(index)
@@ -551,6 +572,7 @@ class NetSuiteErp:
         keys: Sequence[str],
         pending: Sequence[int],
         results: dict[int, TimeEntryResult],
+        rates: Mapping[str, Money],
     ) -> None:
         item = self._options.time_item_id
         if item is None:
@@ -559,19 +581,12 @@ class NetSuiteErp:
                 op,
                 "posting time needs the service item it is billed with: set options.time_item_id",
             )
-        references = {entries[i].project_id for i in pending}
-        jobs = self._suiteql(op, mapping.jobs_query(codes=references, project_ids=references))
-        workers = {external_id(entries[i].worker_id) for i in pending}
-        employees = {
-            str(r.get("externalid")): str(r["id"])
-            for r in self._suiteql(op, mapping.by_external_ids_query("employee", workers))
-        }
+        jobs = self._jobs(op, {entries[i].project_id for i in pending})
+        employees = self._employees(op, {entries[i].worker_id for i in pending})
         for index in pending:
             entry, key = entries[index], keys[index]
-            job = next((j for j in jobs if j.get("entityid") == entry.project_id), None) or next(
-                (j for j in jobs if j.get(mapping.PROJECT_ID) == entry.project_id), None
-            )
-            employee = employees.get(external_id(entry.worker_id))
+            job = jobs.get(entry.project_id)
+            employee = employees.get(entry.worker_id)
             if job is None:
                 results[index] = _rejected(entry, f"unknown project code {entry.project_id}")
             elif job.get("isinactive") == "T":
@@ -583,9 +598,191 @@ class NetSuiteErp:
                 )
             else:
                 body = mapping.time_bill_body(
-                    entry, job_id=str(job["id"]), employee_id=employee, item_id=item
+                    entry, job_id=str(job["id"]), employee_id=employee, item_id=item, rate=rates.get(entry.id)
                 )
                 results[index] = self._post_one(op, entry, key, body)
+
+    def _known(self, kind: str, references: set[str]) -> tuple[dict[str, Any], set[str]]:
+        now = time.monotonic()
+        known = {r: hit[1] for r in references if (hit := self._found.get((kind, r))) and hit[0] > now}
+        return known, references - set(known)
+
+    def _remember(self, kind: str, found: Mapping[str, Any]) -> None:
+        expires = time.monotonic() + LOOKUP_TTL_S
+        if len(self._found) > LOOKUP_CACHE_SIZE:
+            self._found.clear()
+        for reference, value in found.items():
+            self._found[(kind, reference)] = (expires, value)
+
+    def _jobs(self, op: str, references: set[str]) -> dict[str, dict[str, Any]]:
+        """Jobs by the project code (or pshub project id) entries name them by."""
+        found, wanted = self._known("job", references)
+        if not wanted:
+            return found
+        rows = self._suiteql(op, mapping.jobs_query(codes=wanted, project_ids=wanted))
+        for reference in wanted:
+            job = next((j for j in rows if j.get("entityid") == reference), None) or next(
+                (j for j in rows if j.get(mapping.PROJECT_ID) == reference), None
+            )
+            if job is not None and job.get("isinactive") != "T":
+                found[reference] = job
+                self._remember("job", {reference: job})
+            elif job is not None:
+                found[reference] = job
+        return found
+
+    def _employees(self, op: str, workers: set[str]) -> dict[str, str]:
+        """Worker reference (external id or e-mail) -> the employee's internal id."""
+        found, workers = self._known("employee", workers)
+        if not workers:
+            return found
+        rows = self._suiteql(op, mapping.employees_query(workers))
+        by_external = {str(r.get("externalid")): str(r["id"]) for r in rows if r.get("externalid")}
+        by_email = {str(r.get("email")).lower(): str(r["id"]) for r in rows if r.get("email")}
+        for worker in workers:
+            employee = by_external.get(external_id(worker)) or by_email.get(worker.lower())
+            if employee is not None:
+                found[worker] = employee
+                self._remember("employee", {worker: employee})
+        return found
+
+    def adjust_time_entry(self, document_id: str, entry: TimeEntry, rate: Money | None) -> None:
+        op = "adjust_time_entry"
+        if not document_id.isdigit():
+            raise self._error(NotFound, op, f"no time bill {document_id!r} in NetSuite", status=404)
+        job = self._jobs(op, {entry.project_id}).get(entry.project_id)
+        if job is None:
+            raise self._error(PermanentConnectorError, op, f"unknown project code {entry.project_id}")
+        body = {
+            "customer": {"id": str(job["id"])},
+            "hours": float(entry.hours),
+            "tranDate": entry.work_date.isoformat(),
+            "isBillable": entry.billable,
+            **({"rate": float(rate.amount)} if rate is not None else {}),
+        }
+        self._api.request(op, "PATCH", f"record/v1/timeBill/{document_id}", json=body, repeatable=True)
+
+    def reverse_time_entry(self, document_id: str, entry_id: str) -> None:
+        self._delete("reverse_time_entry", TIME_BILL, document_id)
+
+    def find_time_entry(self, entry_id: str) -> PostedDocument | None:
+        record = self._get("find_time_entry", TIME_BILL, f"eid:{external_id(entry_id)}")
+        if record is None or not str(record.get("id", "")).isdigit():
+            return None
+        worked = record.get("tranDate")
+        return PostedDocument(
+            document_id=str(record["id"]),
+            hours=mapping.parse_hours(record.get("hours")),
+            work_date=date.fromisoformat(str(worked)[:10]) if worked else None,
+        )
+
+    # -- expenses ----------------------------------------------------------------------------------
+    def post_expenses(self, expenses: Sequence[Expense]) -> list[TimeEntryResult]:
+        """Each approved expense as its own expense report (external id = the expense id), read
+        first by external id so a resent call never posts twice."""
+        op = "post_expenses"
+        if len(expenses) > self._options.max_batch:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"{len(expenses)} expenses in one call; this connection posts at most {self._options.max_batch}",
+            )
+        if not expenses:
+            return []
+        keys = [external_id(e.id) for e in expenses]
+        posted = {
+            str(r.get("externalid")): str(r["id"])
+            for r in self._suiteql(op, mapping.by_external_ids_query("expensereport", keys))
+        }
+        jobs = self._jobs(op, {e.project_id for e in expenses})
+        employees = self._employees(op, {e.worker_id for e in expenses})
+        results = []
+        for expense, key in zip(expenses, keys, strict=True):
+            job, employee = jobs.get(expense.project_id), employees.get(expense.worker_id)
+            if key in posted:
+                results.append(
+                    TimeEntryResult(
+                        entry_id=expense.id, status=PostingStatus.ALREADY_POSTED, native_id=posted[key]
+                    )
+                )
+            elif job is None:
+                results.append(_refused(expense.id, f"unknown project code {expense.project_id}"))
+            elif job.get("isinactive") == "T":
+                results.append(_refused(expense.id, f"project {job.get('entityid')} is inactive"))
+            elif employee is None:
+                results.append(_refused(expense.id, f"worker {expense.worker_id} has no NetSuite employee"))
+            else:
+                body = mapping.expense_report_body(
+                    expense, job_id=str(job["id"]), employee_id=employee, category_id=self._category(expense)
+                )
+                results.append(self._put_expense(op, expense, key, body))
+        return results
+
+    def _category(self, expense: Expense) -> str | None:
+        pairs = (
+            pair.partition("=")
+            for pair in (self._connection.options.get("expense_categories") or "").split(",")
+        )
+        categories = {name.strip().lower(): value.strip() for name, _, value in pairs if value}
+        return categories.get(expense.category.lower()) or self._connection.options.get(
+            "default_expense_category"
+        )
+
+    def _put_expense(self, op: str, expense: Expense, key: str, body: dict[str, Any]) -> TimeEntryResult:
+        try:
+            response = self._api.request(
+                op, "PUT", f"record/v1/expenseReport/eid:{key}", json=body, repeatable=True
+            )
+        except PermanentConnectorError as error:
+            if error.http_status == 401:
+                raise
+            return _refused(expense.id, _refusal_text(error, expense.incurred_on), error.platform_code)
+        native_id = self._created_id(op, response, EXPENSE_REPORT, key)
+        return TimeEntryResult(entry_id=expense.id, status=PostingStatus.POSTED, native_id=native_id)
+
+    def adjust_expense(self, document_id: str, expense: Expense) -> None:
+        op = "adjust_expense"
+        if not document_id.isdigit():
+            raise self._error(NotFound, op, f"no expense report {document_id!r} in NetSuite", status=404)
+        job = self._jobs(op, {expense.project_id}).get(expense.project_id)
+        employee = self._employees(op, {expense.worker_id}).get(expense.worker_id)
+        if job is None or employee is None:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"unknown project {expense.project_id} or worker {expense.worker_id}",
+            )
+        body = mapping.expense_report_body(
+            expense, job_id=str(job["id"]), employee_id=employee, category_id=self._category(expense)
+        )
+        self._api.request(
+            op,
+            "PATCH",
+            f"record/v1/expenseReport/{document_id}",
+            params={"replace": "expense"},
+            json=body,
+            repeatable=True,
+        )
+
+    def reverse_expense(self, document_id: str, expense_id: str) -> None:
+        self._delete("reverse_expense", EXPENSE_REPORT, document_id)
+
+    def find_expense(self, expense_id: str) -> PostedDocument | None:
+        record = self._get("find_expense", EXPENSE_REPORT, f"eid:{external_id(expense_id)}", expand=True)
+        if record is None or not str(record.get("id", "")).isdigit():
+            return None
+        worked = record.get("tranDate")
+        return PostedDocument(
+            document_id=str(record["id"]), work_date=date.fromisoformat(str(worked)[:10]) if worked else None
+        )
+
+    def _delete(self, op: str, record_type: str, document_id: str) -> None:
+        if not document_id.isdigit():
+            return  # never an id NetSuite gave: nothing of ours to take out
+        try:
+            self._api.request(op, "DELETE", f"record/v1/{record_type}/{document_id}", repeatable=True)
+        except NotFound:
+            return  # gone already: the reversal holds
 
     def _post_one(self, op: str, entry: TimeEntry, key: str, body: dict[str, Any]) -> TimeEntryResult:
         try:
@@ -723,6 +920,21 @@ class NetSuiteErp:
 def _duplicate(error: ConnectorError) -> bool:
     """NetSuite refused a create because a record with the same key exists."""
     return error.platform_code in DUPLICATE_CODES or "already exists" in (error.platform_message or "")
+
+
+def _refused(entry_id: str, reason: str, platform_code: str | None = None) -> TimeEntryResult:
+    return TimeEntryResult(
+        entry_id=entry_id, status=PostingStatus.REJECTED, reason=reason, platform_code=platform_code
+    )
+
+
+def _refusal_text(error: ConnectorError, day: date) -> str:
+    detail = (error.platform_message or "").lower()
+    if "period" in detail and "closed" in detail:
+        return f"accounting period for {day} is closed"
+    if "inactive" in detail:
+        return "project is inactive"
+    return f"NetSuite refused it ({error.platform_code or error.http_status}: {error.platform_message})"
 
 
 def _rejected(entry: TimeEntry, reason: str, platform_code: str | None = None) -> TimeEntryResult:

@@ -57,8 +57,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -75,7 +73,12 @@ from pshub.connectors.http import (
     VendorError,
     api_client,
 )
-from pshub.connectors.http.auth import OAuth2, TokenRequest, client_credentials, salesforce_jwt_bearer
+from pshub.connectors.http.auth import (
+    PinnedOrigin,
+    TokenRequest,
+    client_credentials,
+    salesforce_jwt_bearer,
+)
 from pshub.connectors.http.context import oauth2
 from pshub.connectors.http.settings import origin_of
 from pshub.connectors.results import OpportunityDetails
@@ -114,34 +117,6 @@ def describe(response: ApiResponse) -> VendorError:
     throttled = code == "REQUEST_LIMIT_EXCEEDED"
     wait = DAILY_LIMIT_WAIT_S if throttled and "TotalRequests" in (message or "") else None
     return VendorError(code=code, message=message, throttled=throttled, retry_after_s=wait)
-
-
-class SameInstance:
-    """OAuth 2.0 bearer tokens, used only while the token's ``instance_url`` is the configured org."""
-
-    def __init__(self, oauth: OAuth2, settings: ApiSettings, connection_id: str) -> None:
-        self._oauth = oauth
-        self._settings = settings
-        self._connection_id = connection_id
-
-    def authorize(self, request: httpx.Request) -> None:
-        self._oauth.authorize(request)
-        instance = self._oauth.extra.get("instance_url")
-        if instance is None:
-            return
-        where = f"connection {self._connection_id!r}"
-        if origin_of(instance, f"{where}: the token's instance_url") != (
-            self._settings.scheme,
-            self._settings.host,
-        ):
-            raise ConnectionConfigError(
-                f"{where}: the token endpoint says the org's API is at {instance}, not the configured "
-                f"base_url {self._settings.base_url}; set options.base_url to the org's My Domain "
-                "(nothing was sent to either)"
-            )
-
-    def refused(self, request: httpx.Request) -> bool:
-        return self._oauth.refused(request)
 
 
 class SalesforceCrm:
@@ -414,10 +389,15 @@ def connect(connection: Connection, context: ConnectorContext) -> SalesforceCrm:
         raise ConnectionConfigError(
             f"{where}: options.api_version = {version!r} is not a version such as 66.0"
         )
-    auth = SameInstance(
+    auth = PinnedOrigin(
         oauth2(connection, context, _grant(connection, context, settings), settings=settings),
         settings,
         connection.id,
+        field="instance_url",
+        explain=lambda named, configured: (
+            f"the token endpoint says the org's API is at {named}, not the configured base_url "
+            f"{configured}; set options.base_url to the org's My Domain (nothing was sent to either)"
+        ),
     )
     client = api_client(
         connection,

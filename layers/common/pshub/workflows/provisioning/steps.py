@@ -33,6 +33,7 @@ from pshub.observability import logger
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.store.identity import IdentityStore, new_canonical_id
 from pshub.store.project_codes import ProjectCodeAllocator, SeriesExhausted
+from pshub.store.projects import DirectoryEntry, ProjectDirectory
 from pshub.sync.entity_sync import record_write
 from pshub.sync.identity.names import name_words
 from pshub.workflows.provisioning.config import ProvisioningConfig
@@ -91,8 +92,11 @@ class ProvisioningSteps:
         exceptions: ExceptionStore,
         config: ProvisioningConfig,
         codes: ProjectCodeAllocator,
+        directory: ProjectDirectory | None = None,
     ) -> None:
         self._connections = connections
+        # Where time and expenses find the project, its ERP id and its rates (same table).
+        self._directory = directory or ProjectDirectory(identity.client, identity.table)
         self._connector_for = connector_for
         self._identity = identity
         self._codes = codes
@@ -319,6 +323,17 @@ class ProvisioningSteps:
         )
         contract = self._details(state).contract
         assert contract is not None
+        self._directory.register(
+            DirectoryEntry(
+                code=project.code,
+                project_id=project.id,
+                legal_entity=project.legal_entity,
+                currency=contract.currency,
+                erp_connection=state["erp_project"]["connection"],
+                erp_project_id=state["erp_project"]["native_id"],
+                rate_cards=[contract.rate_card] if contract.rate_card else [],
+            )
+        )
         activated = make_event(
             "ProjectActivated",
             ProjectActivatedV1(

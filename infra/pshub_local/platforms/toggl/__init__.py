@@ -1,0 +1,1 @@
+"""The local runtime's Toggl Track: how it signs a webhook."""

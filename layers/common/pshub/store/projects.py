@@ -1,0 +1,185 @@
+"""The project directory: what time and cost need to know about a project to post it.
+
+Time and expense sources name a project by its code (or by their own id, bound to the
+project through the identity store); the ERP needs its own project id, and the amount
+needs the rate in force on the day worked. The provisioning workflow writes one entry per
+activated project; a repricing (a change order) adds a rate card version. Items live in the
+identity table, next to the cross-references:
+
+- ``PROJECTDIR#<code>``, ``ENTRY``: ``doc`` (JSON: project id, legal entity, currency, the
+  ERP connection and its project id, status, every rate card version) and ``rev``, the
+  item's revision; every write is conditional on the revision it read.
+- ``PROJECTDIR-ID#<project id>``, ``CODE``: the code, for a lookup by canonical id.
+
+Rates are effective-dated: ``rate_in_force`` picks, among the cards in force on the day
+(``effective_from`` <= day <= ``effective_to``), the highest version's rate for the role. A
+superseded card still prices the days it covered: an entry dated before a repricing keeps
+the old rate, however late it is approved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from pshub.canonical.model import Rate, RateCard, RateCardStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_ATTEMPTS = 5
+
+
+@dataclass
+class DirectoryEntry:
+    code: str
+    project_id: str
+    legal_entity: str
+    currency: str
+    erp_connection: str
+    erp_project_id: str
+    status: str = "active"
+    rate_cards: list[RateCard] = field(default_factory=list)
+    rev: int = 0
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "project_id": self.project_id,
+            "legal_entity": self.legal_entity,
+            "currency": self.currency,
+            "erp_connection": self.erp_connection,
+            "erp_project_id": self.erp_project_id,
+            "status": self.status,
+            "rate_cards": [card.model_dump(mode="json") for card in self.rate_cards],
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], rev: int) -> DirectoryEntry:
+        return cls(
+            code=doc["code"],
+            project_id=doc["project_id"],
+            legal_entity=doc["legal_entity"],
+            currency=doc["currency"],
+            erp_connection=doc["erp_connection"],
+            erp_project_id=doc["erp_project_id"],
+            status=doc.get("status", "active"),
+            rate_cards=[RateCard.model_validate(card) for card in doc.get("rate_cards", [])],
+            rev=rev,
+        )
+
+
+def rate_in_force(cards: list[RateCard], role: str | None, day: date) -> tuple[RateCard, Rate] | None:
+    """The card and rate that price ``role``'s work on ``day``; None if no card in force has it."""
+    if role is None:
+        return None
+    wanted = role.casefold().strip()
+    in_force = [
+        card
+        for card in cards
+        if card.status is not RateCardStatus.DRAFT
+        and card.effective_from <= day
+        and (card.effective_to is None or day <= card.effective_to)
+    ]
+    for card in sorted(in_force, key=lambda c: (c.version or 0, c.effective_from), reverse=True):
+        for rate in card.rates:
+            if rate.role.casefold().strip() == wanted:
+                return card, rate
+    return None
+
+
+class ProjectDirectory:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    def get(self, code: str) -> DirectoryEntry | None:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"PROJECTDIR#{code}"}, "sk": {"S": "ENTRY"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        return DirectoryEntry.from_doc(json.loads(item["doc"]["S"]), int(item["rev"]["N"]))
+
+    def code_of(self, project_id: str) -> str | None:
+        item = self._db.get_item(
+            TableName=self._table, Key={"pk": {"S": f"PROJECTDIR-ID#{project_id}"}, "sk": {"S": "CODE"}}
+        ).get("Item")
+        return item["code"]["S"] if item else None
+
+    def register(self, entry: DirectoryEntry) -> DirectoryEntry:
+        """Write the project's entry (provisioning: once activated); a rerun merges rate cards."""
+        for _ in range(_ATTEMPTS):
+            current = self.get(entry.code)
+            merged = entry
+            if current is not None:
+                merged = DirectoryEntry(
+                    **{**entry.__dict__, "rate_cards": _merged(current.rate_cards, entry.rate_cards)}
+                )
+                merged.rev = current.rev
+            if self._save(merged):
+                self._db.put_item(
+                    TableName=self._table,
+                    Item={
+                        "pk": {"S": f"PROJECTDIR-ID#{entry.project_id}"},
+                        "sk": {"S": "CODE"},
+                        "code": {"S": entry.code},
+                    },
+                )
+                return merged
+        raise RuntimeError(f"project {entry.code}: directory entry changed {_ATTEMPTS} times while writing")
+
+    def add_rate_card(self, code: str, card: RateCard) -> DirectoryEntry:
+        """Add a rate card version (a repricing); the same card again changes nothing."""
+        for _ in range(_ATTEMPTS):
+            current = self.get(code)
+            if current is None:
+                raise LookupError(f"no project {code} in the project directory")
+            current.rate_cards = _merged(current.rate_cards, [card])
+            if self._save(current):
+                return current
+        raise RuntimeError(f"project {code}: directory entry changed {_ATTEMPTS} times while writing")
+
+    def set_status(self, code: str, status: str) -> None:
+        for _ in range(_ATTEMPTS):
+            current = self.get(code)
+            if current is None:
+                raise LookupError(f"no project {code} in the project directory")
+            current.status = status
+            if self._save(current):
+                return
+
+    def _save(self, entry: DirectoryEntry) -> bool:
+        condition = "attribute_not_exists(pk)" if entry.rev == 0 else "rev = :rev"
+        values = {":rev": {"N": str(entry.rev)}} if entry.rev else None
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": f"PROJECTDIR#{entry.code}"},
+                    "sk": {"S": "ENTRY"},
+                    "doc": {"S": json.dumps(entry.to_doc(), separators=(",", ":"))},
+                    "rev": {"N": str(entry.rev + 1)},
+                },
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),  # type: ignore[arg-type]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        entry.rev += 1
+        return True
+
+
+def _merged(current: list[RateCard], new: list[RateCard]) -> list[RateCard]:
+    by_key = {(card.id, card.version): card for card in current}
+    for card in new:
+        by_key[(card.id, card.version)] = card
+    return sorted(by_key.values(), key=lambda c: (c.effective_from, c.version or 0))

@@ -16,6 +16,7 @@ the daily quota is a counter per UTC day. Both are shared the same way.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +63,9 @@ class RateLimiter:
         # time has passed unused is dropped, so a block never lets a process send above the rate.
         self._block = max(1, min(max(1, burst), int((rate_per_s or 0) * 0.05)))
         self._slots: list[int] = []  # reserved slot start times, oldest first
+        # Threads of one process share the instance (a connector is built once per process):
+        # taking a slot is one step, or two threads would overwrite each other's reservation.
+        self._lock = threading.Lock()
         self._held_until = 0.0  # epoch s: this process sends nothing before (a vendor's wait)
         self.waited_s = 0.0  # total time this limiter slept (benchmarks, logs)
         self.reservations = 0  # shared writes made (benchmarks)
@@ -84,23 +88,24 @@ class RateLimiter:
                 return throttled
         if not self._cost_us:
             return None
-        now_us = self._now_us()
-        while self._slots and self._slots[0] + self._cost_us < now_us:
-            self._slots.pop(0)  # its time passed unused: sending on it now could exceed the rate
-        if not self._slots:
-            block = self._block
-            first = self._state.take(
-                self._key,
-                now_us=now_us,
-                cost_us=self._cost_us * block,
-                cap_us=now_us + self._tau_us + self._max_wait_us,
-                ttl_s=3600,
-            )
-            self.reservations += 1
-            if first is None:
-                return Throttled(retry_after_s=self._max_wait_us / 1_000_000, reason="rate")
-            self._slots = [first + i * self._cost_us for i in range(block)]
-        slot = self._slots.pop(0)
+        with self._lock:
+            now_us = self._now_us()
+            while self._slots and self._slots[0] + self._cost_us < now_us:
+                self._slots.pop(0)  # its time passed unused: sending on it now could exceed the rate
+            if not self._slots:
+                block = self._block
+                first = self._state.take(
+                    self._key,
+                    now_us=now_us,
+                    cost_us=self._cost_us * block,
+                    cap_us=now_us + self._tau_us + self._max_wait_us,
+                    ttl_s=3600,
+                )
+                self.reservations += 1
+                if first is None:
+                    return Throttled(retry_after_s=self._max_wait_us / 1_000_000, reason="rate")
+                self._slots = [first + i * self._cost_us for i in range(block)]
+            slot = self._slots.pop(0)
         wait_us = slot - self._tau_us - now_us
         if wait_us > 0:
             self.waited_s += wait_us / 1_000_000
@@ -110,8 +115,9 @@ class RateLimiter:
     def hold(self, retry_after_s: float) -> None:
         """The vendor said wait: this process sends nothing before then, and with a declared rate
         no other invocation does either (the shared cell is held)."""
-        self._held_until = max(self._held_until, self._clock() + retry_after_s)
-        self._slots.clear()  # reserved before the vendor's word: not to be used
+        with self._lock:
+            self._held_until = max(self._held_until, self._clock() + retry_after_s)
+            self._slots.clear()  # reserved before the vendor's word: not to be used
         if self._cost_us:
             until_us = self._now_us() + round(retry_after_s * 1_000_000) + self._tau_us
             self._state.hold_until(self._key, until_us=until_us, ttl_s=3600)

@@ -736,7 +736,9 @@ class NetSuiteErp:
         except PermanentConnectorError as error:
             if error.http_status == 401:
                 raise
-            return _refused(expense.id, _refusal_text(error, expense.incurred_on), error.platform_code)
+            return _refused(
+                expense.id, _refusal_text(error, expense.incurred_on, expense.project_id), error.platform_code
+            )
         native_id = self._created_id(op, response, EXPENSE_REPORT, key)
         return TimeEntryResult(entry_id=expense.id, status=PostingStatus.POSTED, native_id=native_id)
 
@@ -792,7 +794,9 @@ class NetSuiteErp:
         except PermanentConnectorError as error:
             if error.http_status == 401:  # the whole call fails the same way
                 raise
-            return _rejected(entry, _time_refusal(entry, error), error.platform_code)
+            return _rejected(
+                entry, _refusal_text(error, entry.work_date, entry.project_id), error.platform_code
+            )
         native_id = self._created_id(op, response, TIME_BILL, key)
         return TimeEntryResult(entry_id=entry.id, status=PostingStatus.POSTED, native_id=native_id)
 
@@ -928,31 +932,18 @@ def _refused(entry_id: str, reason: str, platform_code: str | None = None) -> Ti
     )
 
 
-def _refusal_text(error: ConnectorError, day: date) -> str:
+def _rejected(entry: TimeEntry, reason: str, platform_code: str | None = None) -> TimeEntryResult:
+    return _refused(entry.id, reason, platform_code)
+
+
+def _refusal_text(error: ConnectorError, day: date, project: str) -> str:
+    """Why NetSuite refused one time entry or expense, in pshub's words."""
     detail = (error.platform_message or "").lower()
     if "period" in detail and "closed" in detail:
         return f"accounting period for {day} is closed"
     if "inactive" in detail:
-        return "project is inactive"
+        return f"project {project} is inactive"
     return f"NetSuite refused it ({error.platform_code or error.http_status}: {error.platform_message})"
-
-
-def _rejected(entry: TimeEntry, reason: str, platform_code: str | None = None) -> TimeEntryResult:
-    return TimeEntryResult(
-        entry_id=entry.id, status=PostingStatus.REJECTED, reason=reason, platform_code=platform_code
-    )
-
-
-def _time_refusal(entry: TimeEntry, error: ConnectorError) -> str:
-    """Why NetSuite refused one time entry, in pshub's words."""
-    detail = (error.platform_message or "").lower()
-    if "period" in detail and "closed" in detail:
-        return f"accounting period for {entry.work_date} is closed"
-    if "inactive" in detail:
-        return f"project {entry.project_id} is inactive"
-    return (
-        f"NetSuite refused the entry ({error.platform_code or error.http_status}: {error.platform_message})"
-    )
 
 
 def _text(value: object) -> str | None:

@@ -36,11 +36,12 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from pshub.business_exceptions import BusinessException, Category, OwnerTeam, exception_id
 from pshub.canonical.envelope import CanonicalEvent, PostingLineV1, TimeApprovalV1
-from pshub.canonical.model import ApprovalStatus, Expense, Money, TimeEntry
+from pshub.canonical.model import ApprovalStatus, Expense, TimeEntry
+from pshub.connectors.erp import ErpConnector
 from pshub.connectors.errors import (
     ConnectorError,
     OutcomeUnknown,
@@ -48,41 +49,16 @@ from pshub.connectors.errors import (
     RateLimited,
     TransientConnectorError,
 )
-from pshub.connectors.results import PostedDocument, PostingStatus, TimeEntryResult
+from pshub.connectors.results import PostingStatus
 from pshub.observability import logger
 from pshub.store.exceptions_store import ExceptionStore
-from pshub.store.postings import PostingLedger, PostingRecord, StaleRecord
+from pshub.store.postings import PostingLedger, PostingRecord
 
 MAX_DELAY_S = 900  # SQS's longest message delay
 BASE_BACKOFF_S = 2.0
 DEFAULT_MAX_ATTEMPTS = 8
 ATTEMPT_ATTRIBUTE = "pshub-attempt"  # transient failures so far (throttles are not counted)
 THROTTLE_ATTRIBUTE = "pshub-throttled"  # throttles so far (for the record; never a reason to stop)
-
-
-class LedgerPoster(Protocol):
-    """What an ERP connector offers the posting (``pshub.connectors.erp``)."""
-
-    @property
-    def max_batch(self) -> int: ...
-
-    def post_time_entries(
-        self, entries: Sequence[TimeEntry], rates: dict[str, Money] | None = None
-    ) -> list[TimeEntryResult]: ...
-
-    def adjust_time_entry(self, document_id: str, entry: TimeEntry, rate: Money | None) -> None: ...
-
-    def reverse_time_entry(self, document_id: str, entry_id: str) -> None: ...
-
-    def find_time_entry(self, entry_id: str) -> PostedDocument | None: ...
-
-    def post_expenses(self, expenses: Sequence[Expense]) -> list[TimeEntryResult]: ...
-
-    def adjust_expense(self, document_id: str, expense: Expense) -> None: ...
-
-    def reverse_expense(self, document_id: str, expense_id: str) -> None: ...
-
-    def find_expense(self, expense_id: str) -> PostedDocument | None: ...
 
 
 @dataclass
@@ -140,7 +116,7 @@ class ErpPoster:
         self,
         *,
         connection_id: str,
-        connector: Callable[[], LedgerPoster],
+        connector: Callable[[], ErpConnector],
         ledger: PostingLedger,
         exceptions: ExceptionStore,
         requeue: Requeue,
@@ -223,7 +199,7 @@ class ErpPoster:
     # -- creating ------------------------------------------------------------------------------
     def _create(
         self,
-        connector: LedgerPoster,
+        connector: ErpConnector,
         kind: str,
         items: list[tuple[Work, PostingRecord]],
         outcome: BatchOutcome,
@@ -261,9 +237,9 @@ class ErpPoster:
 
     # -- adjusting and reversing --------------------------------------------------------------
     def _single(
-        self, connector: LedgerPoster, work: Work, record: PostingRecord, action: str, outcome: BatchOutcome
+        self, connector: ErpConnector, work: Work, record: PostingRecord, action: str, outcome: BatchOutcome
     ) -> None:
-        if not self._mark_sending(work, record, outcome):
+        if not self._mark_all_sending([(work, record)], outcome):
             return
         approval = work.approval
         document = record.document_id
@@ -297,21 +273,6 @@ class ErpPoster:
             outcome.reversed += 1
 
     # -- ledger transitions --------------------------------------------------------------------
-    def _mark_sending(self, work: Work, record: PostingRecord, outcome: BatchOutcome) -> bool:
-        record.state = "sending"
-        record.target_version = work.approval.version
-        record.kind = work.approval.kind
-        record.project_code = work.approval.project_code
-        record.erp_connection = self.connection_id
-        try:
-            self._ledger.save_posting(record)
-        except StaleRecord:
-            # Another invocation is on the same entry: look again shortly, not counted.
-            self._requeue(work.body, 1.0 + self._jitter(), work.attempts, work.throttles)
-            outcome.requeued += 1
-            return False
-        return True
-
     def _unsend(self, items: Sequence[tuple[Work, PostingRecord]], error: ConnectorError) -> None:
         """A definite failure: nothing reached the ERP, so the entries are not ``sending``."""
         if isinstance(error, OutcomeUnknown) or error.http_status is None:

@@ -344,3 +344,27 @@ def test_every_billable_priced_entry_is_on_exactly_one_line(
         assert abs(line.amount.amount - line.quantity * line.unit_price.amount) <= D("0.005")
     unknown = sum(1 for e in posted if e.billable and e.role == "Unknown")
     assert sum(1 for h in draft.holds if h.reason == "no_rate") == unknown
+
+
+def test_terms_from_a_canonical_retainer_contract() -> None:
+    from pshub.canonical.model import Contract
+
+    contract = Contract.model_validate(
+        {
+            "id": "contract_9",
+            "client_id": "client_1",
+            "billing_model": "retainer",
+            "currency": "USD",
+            "status": "active",
+            "retainer_per_month": {"amount": "10000.00", "currency": "USD"},
+        }
+    )
+    from_contract = BillingTerms.from_contract(
+        contract, retainer_hours=D("40"), overage_rate=usd("225.00"), unused_hours=UnusedHours.ROLL
+    )
+    draft = assess(
+        inputs(terms=from_contract, time=(time("te_1", "2026-11-03", "42"),), tax_jurisdiction="US-TX")
+    )
+    # 42 h against 40 included: 2 h x 225.00 = 450.00 over the 10,000.00 fee
+    assert amounts(draft) == ["10000.00", "450.00"]
+    assert draft.lines[0].sources == ("retainer:contract_9:2026-11",)

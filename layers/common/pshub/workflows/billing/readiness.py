@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pshub.business_exceptions import OwnerTeam
 from pshub.canonical.currencies import minor_unit
-from pshub.canonical.model import BillingModel, ContractStatus, Money, RateCard
+from pshub.canonical.model import BillingModel, Contract, ContractStatus, Money, RateCard
 from pshub.store.projects import rate_in_force
 
 _ZERO = Decimal(0)
@@ -87,6 +87,26 @@ class BillingTerms:
     budget_cap: Money | None = None
     requires_purchase_order: bool = False
     purchase_order: str | None = None
+
+    @classmethod
+    def from_contract(
+        cls, contract: Contract, rate_cards: Iterable[RateCard] = (), **terms: Any
+    ) -> BillingTerms:
+        """The terms of a canonical contract. ``rate_cards``: every version in force over its
+        life (its own card and those its amendments added; default its own card). ``terms``:
+        the billing terms the canonical contract does not carry yet (included retainer hours,
+        overage rate, unused hours, roll-over cap, expense markup, acceptance, budget cap,
+        purchase order)."""
+        cards = tuple(rate_cards) or ((contract.rate_card,) if contract.rate_card else ())
+        return cls(
+            contract_id=contract.id,
+            billing_model=contract.billing_model,
+            currency=contract.currency,
+            status=contract.status,
+            rate_cards=cards,
+            retainer_fee=contract.retainer_per_month,
+            **terms,
+        )
 
 
 @dataclass(frozen=True)

@@ -215,17 +215,14 @@ def test_multi_currency_invoices_in_the_contract_currency() -> None:
         rate_cards=(card(1, "2026-11-01", {"Consultant": "150.00"}, currency="GBP"),),
         expense_markup=D("0.10"),
     )
+    travel = PostedExpense("ex_1", 1, date(2026, 11, 4), Money(amount=D("84.20"), currency="EUR"), "Travel")
     draft = assess(
         inputs(
             terms=gbp,
             profile=UK,
             tax_jurisdiction="GB",
             time=(time("te_1", "2026-11-04", "7.5", role="Consultant"),),
-            expenses=(
-                PostedExpense(
-                    "ex_1", 1, date(2026, 11, 4), Money(amount=D("84.20"), currency="EUR"), "Travel"
-                ),
-            ),
+            expenses=(travel,),
             fx_rates={"EUR/GBP": D("0.8612")},
         )
     )
@@ -233,13 +230,9 @@ def test_multi_currency_invoices_in_the_contract_currency() -> None:
     assert amounts(draft) == ["1125.00", "79.76"]
     # 1,125.00 + 79.76 = 1,204.76; VAT 20 % = 240.952 -> 240.95; total 1,445.71
     assert draft.total == Money(amount=D("1445.71"), currency="GBP")
-    no_rate = assess(inputs(terms=gbp, profile=UK, tax_jurisdiction="GB", expenses=draft_expenses()))
+    no_rate = assess(inputs(terms=gbp, profile=UK, tax_jurisdiction="GB", expenses=(travel,)))
     assert [h.reason for h in no_rate.holds] == ["no_fx_rate"]
     assert "EUR/GBP" in no_rate.holds[0].message
-
-
-def draft_expenses() -> tuple[PostedExpense, ...]:
-    return (PostedExpense("ex_1", 1, date(2026, 11, 4), Money(amount=D("84.20"), currency="EUR")),)
 
 
 def test_zero_decimal_currency() -> None:

@@ -79,3 +79,35 @@ def event_bus_patches() -> list[mock._patch[Any]]:
             return compile_path(text)
 
     return [mock.patch.object(jsonpath_ng.ext, "parse", cached)]
+
+
+def queue_patches() -> list[mock._patch[Any]]:
+    """moto's SQS reads its clock through ``datetime`` (two conversions per reading) and, for
+    every message it hands out, recomputes all the queue's attributes, message counts included
+    (a pass over the whole queue), to find the retention period: receiving ten messages from a
+    queue a month-end burst has filled to a thousand took half a second. The clock reads
+    ``time.time()`` (the same instant: moto's reading is the UTC wall clock as seconds since the
+    epoch), and the retention check reads the queue's retention period alone. What a receive
+    returns is unchanged, expiry by retention included."""
+    import time
+
+    from moto.core import utils as moto_utils
+    from moto.sqs import models
+
+    unix_time, unix_time_millis = moto_utils.unix_time, moto_utils.unix_time_millis
+
+    def now_s(dt: datetime.datetime | None = None) -> float:
+        return time.time() if dt is None else unix_time(dt)
+
+    def now_ms(dt: datetime.datetime | None = None) -> float:
+        return time.time() * 1000.0 if dt is None else unix_time_millis(dt)
+
+    def retained(backend: Any, queue_name: str, message: Any) -> bool:
+        retention_s = int(backend.get_queue(queue_name).message_retention_period)
+        return bool(retention_s + message.sent_timestamp / 1000 > time.time())
+
+    return [
+        mock.patch.object(models, "unix_time", now_s),
+        mock.patch.object(models, "unix_time_millis", now_ms),
+        mock.patch.object(models.SQSBackend, "is_message_valid_based_on_retention_period", retained),
+    ]

@@ -42,7 +42,7 @@ from pshub_local import functions
 from pshub_local.consumers import Poller, QueueConsumer
 from pshub_local.fakes import FakeApi
 from pshub_local.fakes.local import LocalFake, start_fakes, stop_fakes
-from pshub_local.moto_patches import event_bus_patches, step_functions_patches
+from pshub_local.moto_patches import event_bus_patches, queue_patches, step_functions_patches
 from pshub_local.resources import (
     Resources,
     create_state_machines,
@@ -500,6 +500,7 @@ class LocalRuntime:
             mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_lambda),
             *step_functions_patches(),
             *event_bus_patches(),
+            *queue_patches(),
         ]
         for patch in patches:
             patch.start()

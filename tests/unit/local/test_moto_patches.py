@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pshub_local.moto_patches import step_functions_patches
+from pshub_local.moto_patches import queue_patches, step_functions_patches
 
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
@@ -111,3 +111,58 @@ def test_executions_still_succeed_through_the_patches(patched: None) -> None:
     described = sfn.describe_execution(executionArn=execution)
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == {"a": 1}
+
+
+@pytest.fixture
+def queues() -> Iterator[Any]:
+    with mock_aws():
+        patches = queue_patches()
+        for patch in patches:
+            patch.start()
+        try:
+            yield boto3.client("sqs", region_name="eu-west-1")
+        finally:
+            for patch in reversed(patches):
+                patch.stop()
+
+
+def test_a_full_queue_hands_out_each_message_once_and_what_failed_comes_back_after_its_timeout(
+    queues: Any,
+) -> None:
+    # Given 300 messages on a queue
+    url = queues.create_queue(QueueName="postings")["QueueUrl"]
+    for start in range(0, 300, 10):
+        queues.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"entry-{start + i}"} for i in range(10)]
+        )
+    # When they are received ten at a time, with a one-second visibility timeout
+    bodies: list[str] = []
+    handles: list[str] = []
+    while got := queues.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1).get(
+        "Messages"
+    ):
+        bodies += [m["Body"] for m in got]
+        handles += [m["ReceiptHandle"] for m in got]
+    # Then every message came once, and none is left visible
+    assert sorted(bodies) == sorted(f"entry-{n}" for n in range(300))
+    # And one left undeleted is seen again once its timeout has passed, the rest never again
+    for start in range(10, 300, 10):
+        queues.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles[start : start + 10])],
+        )
+    time.sleep(1.1)
+    again = queues.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+    assert sorted(m["Body"] for m in again) == sorted(bodies[:10])
+
+
+def test_a_message_older_than_the_queues_retention_period_is_not_handed_out(queues: Any) -> None:
+    # Given a queue that keeps messages for a minute, and one message on it
+    url = queues.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    queues.send_message(QueueUrl=url, MessageBody="old")
+    # When it is received two minutes later
+    later = time.time() + 120
+    with mock.patch.object(time, "time", return_value=later):
+        got = queues.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    # Then it is not handed out
+    assert got == []

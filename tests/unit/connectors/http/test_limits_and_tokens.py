@@ -87,6 +87,44 @@ def test_a_vendors_retry_after_holds_every_invocation(state: SharedState) -> Non
     assert clock.now == pytest.approx(start + 5.0, abs=0.011)
 
 
+def test_when_a_hold_ends_the_declared_burst_goes_at_once_then_the_rate_never_the_time_held(
+    state: SharedState,
+) -> None:
+    # Given a connection declared at 5 requests/s with a burst of 5, busy when the vendor says wait 1 s
+    clock = Clock()
+    a = RateLimiter(state, "c1", rate_per_s=5, burst=5, clock=clock, sleep=clock.sleep)
+    b = RateLimiter(state, "c1", rate_per_s=5, burst=5, clock=clock, sleep=clock.sleep)  # another invocation
+    _send_times(a, clock, 7)
+    held_at = clock.now
+    a.hold(1.0)
+    # When the other invocation sends ten more
+    times = _send_times(b, clock, 10)
+    # Then nothing went during the hold; at its end five went at once (the vendor's bucket refilled
+    # while nobody sent), then one per 200 ms: not the five the second held would have carried
+    assert min(times) >= held_at + 1.0 - 1e-6
+    assert times[:5] == pytest.approx([held_at + 1.0] * 5, abs=0.002)
+    assert times[5:] == pytest.approx([held_at + 1.0 + 0.2 * k for k in range(1, 6)], abs=0.002)
+
+
+def test_a_slot_being_waited_for_when_the_vendor_says_wait_is_sent_only_once_the_wait_is_over() -> None:
+    # Given a limiter at 10 requests/s, burst 1, whose second request waits 100 ms for its slot
+    clock = Clock()
+    held: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if not held:  # while it waits, another thread of the process is answered 429, Retry-After: 2
+            held.append(clock.now)
+            limiter.hold(2.0)
+        clock.sleep(seconds)
+
+    limiter = RateLimiter(MemoryState(), "c1", rate_per_s=10, burst=1, clock=clock, sleep=sleep)
+    assert limiter.acquire() is None
+    # When the second request acquires
+    assert limiter.acquire() is None
+    # Then it goes only once the two seconds have passed, not at its 100 ms slot
+    assert clock.now >= held[0] + 2.0 - 1e-6
+
+
 def test_the_daily_quota_stops_at_its_count_until_midnight_utc(state: SharedState) -> None:
     clock = Clock(now=86_400 * 20_000 + 86_000)  # 400 s before midnight UTC
     limiter = RateLimiter(state, "c1", rate_per_s=None, daily_quota=3, clock=clock, sleep=clock.sleep)

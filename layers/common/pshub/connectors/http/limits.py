@@ -10,8 +10,11 @@ may go once that reservation is within ``burst`` of now. A request that would ha
 wait longer than ``max_wait_s`` reserves nothing and raises ``RateLimited`` with the
 wait, so the workflow sleeps instead of a Lambda.
 
-A vendor's ``Retry-After`` holds the cell (no invocation sends before it passes), and
-the daily quota is a counter per UTC day. Both are shared the same way.
+A vendor's ``Retry-After`` holds the cell: no invocation sends before it passes (a slot
+reserved before the hold waits for its end: it is budget already counted, sent late, never
+early), and when the hold ends the budget is the declared burst again (the vendor's own
+bucket refilled while nobody sent), never a catch-up of the time held. The daily quota is a counter per UTC day. Both are
+shared the same way.
 """
 
 from __future__ import annotations
@@ -76,40 +79,55 @@ class RateLimiter:
 
     def acquire(self) -> Throttled | None:
         """Wait for a slot and take it; ``Throttled`` (nothing taken) if the wait is too long."""
+        throttled = self._wait_out_hold()
+        if throttled is not None:
+            return throttled
+        if self._daily_quota is not None:
+            throttled = self._count_today()
+            if throttled is not None:
+                return throttled
+        while self._cost_us:
+            with self._lock:
+                now_us = self._now_us()
+                while self._slots and self._slots[0] + self._cost_us < now_us:
+                    self._slots.pop(0)  # its time passed unused: sending on it now could exceed the rate
+                if not self._slots:
+                    block = self._block
+                    taken = self._state.take(
+                        self._key,
+                        now_us=now_us,
+                        cost_us=self._cost_us * block,
+                        cap_us=now_us + self._tau_us + self._max_wait_us,
+                        ttl_s=3600,
+                    )
+                    self.reservations += 1
+                    if taken is None:
+                        return Throttled(retry_after_s=self._max_wait_us / 1_000_000, reason="rate")
+                    first, held_us = taken
+                    self._held_until = max(self._held_until, held_us / 1_000_000)  # another's hold
+                    self._slots = [first + i * self._cost_us for i in range(block)]
+                slot = self._slots.pop(0)
+            held_at = self._held_until
+            while True:  # a hold that comes while the slot is awaited delays it: never sent early
+                start_us = max(slot - self._tau_us, round(held_at * 1_000_000))
+                wait_us = start_us - now_us
+                if wait_us > self._max_wait_us:
+                    return Throttled(retry_after_s=wait_us / 1_000_000, reason="platform's")
+                if wait_us > 0:
+                    self.waited_s += wait_us / 1_000_000
+                    self._sleep(wait_us / 1_000_000)
+                if self._held_until == held_at:
+                    return None
+                held_at, now_us = self._held_until, self._now_us()
+        return None
+
+    def _wait_out_hold(self) -> Throttled | None:
         held = self._held_until - self._clock()
         if held > 0:
             if held * 1_000_000 > self._max_wait_us:
                 return Throttled(retry_after_s=held, reason="platform's")
             self.waited_s += held
             self._sleep(held)
-        if self._daily_quota is not None:
-            throttled = self._count_today()
-            if throttled is not None:
-                return throttled
-        if not self._cost_us:
-            return None
-        with self._lock:
-            now_us = self._now_us()
-            while self._slots and self._slots[0] + self._cost_us < now_us:
-                self._slots.pop(0)  # its time passed unused: sending on it now could exceed the rate
-            if not self._slots:
-                block = self._block
-                first = self._state.take(
-                    self._key,
-                    now_us=now_us,
-                    cost_us=self._cost_us * block,
-                    cap_us=now_us + self._tau_us + self._max_wait_us,
-                    ttl_s=3600,
-                )
-                self.reservations += 1
-                if first is None:
-                    return Throttled(retry_after_s=self._max_wait_us / 1_000_000, reason="rate")
-                self._slots = [first + i * self._cost_us for i in range(block)]
-            slot = self._slots.pop(0)
-        wait_us = slot - self._tau_us - now_us
-        if wait_us > 0:
-            self.waited_s += wait_us / 1_000_000
-            self._sleep(wait_us / 1_000_000)
         return None
 
     def hold(self, retry_after_s: float) -> None:
@@ -117,9 +135,8 @@ class RateLimiter:
         no other invocation does either (the shared cell is held)."""
         with self._lock:
             self._held_until = max(self._held_until, self._clock() + retry_after_s)
-            self._slots.clear()  # reserved before the vendor's word: not to be used
         if self._cost_us:
-            until_us = self._now_us() + round(retry_after_s * 1_000_000) + self._tau_us
+            until_us = self._now_us() + round(retry_after_s * 1_000_000)
             self._state.hold_until(self._key, until_us=until_us, ttl_s=3600)
 
     def _count_today(self) -> Throttled | None:

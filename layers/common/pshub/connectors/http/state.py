@@ -27,13 +27,15 @@ class SharedState(Protocol):
         None: the key must not exist); False when someone else wrote first."""
         ...
 
-    def take(self, key: str, *, now_us: int, cost_us: int, cap_us: int, ttl_s: int) -> int | None:
-        """Rate cell: reserve ``cost_us`` microseconds of send time; the reserved slot's start (``max(tat, now)``),
-        or None when the cell's theoretical arrival time is beyond ``cap_us`` (nothing reserved)."""
+    def take(self, key: str, *, now_us: int, cost_us: int, cap_us: int, ttl_s: int) -> tuple[int, int] | None:
+        """Rate cell: reserve ``cost_us`` microseconds of send time; the reserved slot's start (``max(tat, now)``)
+        and the cell's hold (nothing is sent before it; 0 when none), or None when the cell's theoretical
+        arrival time is beyond ``cap_us`` (nothing reserved)."""
         ...
 
     def hold_until(self, key: str, *, until_us: int, ttl_s: int) -> None:
-        """Rate cell: no slot starts before ``until_us`` (a vendor's ``Retry-After``)."""
+        """Rate cell: nothing is sent before ``until_us`` (a vendor's ``Retry-After``), and no slot starts
+        before it: the budget is the declared burst again once the hold ends, never the time held."""
         ...
 
     def add(self, key: str, amount: int, *, ceiling: int, ttl_s: int) -> int | None:
@@ -61,19 +63,23 @@ class MemoryState:
             self._items[key] = {**item, "version": (expected_version or 0) + 1}
             return True
 
-    def take(self, key: str, *, now_us: int, cost_us: int, cap_us: int, ttl_s: int) -> int | None:
+    def take(self, key: str, *, now_us: int, cost_us: int, cap_us: int, ttl_s: int) -> tuple[int, int] | None:
         with self._lock:
-            tat = int(self._items.get(key, {}).get("tat", 0))
-            slot = max(tat, now_us)
+            cell = self._items.get(key, {})
+            slot = max(int(cell.get("tat", 0)), now_us)
             if slot > cap_us:
                 return None
-            self._items[key] = {"tat": slot + cost_us}
-            return slot
+            held = int(cell.get("held", 0))
+            self._items[key] = {"tat": slot + cost_us, "held": held}
+            return slot, held
 
     def hold_until(self, key: str, *, until_us: int, ttl_s: int) -> None:
         with self._lock:
-            tat = int(self._items.get(key, {}).get("tat", 0))
-            self._items[key] = {"tat": max(tat, until_us)}
+            cell = self._items.get(key, {})
+            self._items[key] = {
+                "tat": max(int(cell.get("tat", 0)), until_us),
+                "held": max(int(cell.get("held", 0)), until_us),
+            }
 
     def add(self, key: str, amount: int, *, ceiling: int, ttl_s: int) -> int | None:
         with self._lock:
@@ -137,11 +143,11 @@ class DynamoDbState:
             raise
         return True
 
-    def take(self, key: str, *, now_us: int, cost_us: int, cap_us: int, ttl_s: int) -> int | None:
+    def take(self, key: str, *, now_us: int, cost_us: int, cap_us: int, ttl_s: int) -> tuple[int, int] | None:
         expires = {"N": str(_epoch_s() + ttl_s)}
         for _ in range(8):  # each loop is a race lost to another invocation in the same millisecond
             try:  # the cell is idle: the slot starts now
-                self.client.update_item(
+                answer = self.client.update_item(
                     TableName=self.table_name,
                     Key={"pk": {"S": key}},
                     UpdateExpression="SET tat = :next, purge_at = :e",
@@ -151,8 +157,9 @@ class DynamoDbState:
                         ":now": {"N": str(now_us)},
                         ":e": expires,
                     },
+                    ReturnValues="ALL_NEW",
                 )
-                return now_us
+                return now_us, _held(answer)
             except Exception as error:
                 if not self._failed(error):
                     raise
@@ -168,9 +175,9 @@ class DynamoDbState:
                         ":cap": {"N": str(cap_us)},
                         ":e": expires,
                     },
-                    ReturnValues="UPDATED_NEW",
+                    ReturnValues="ALL_NEW",
                 )
-                return int(answer["Attributes"]["tat"]["N"]) - cost_us
+                return int(answer["Attributes"]["tat"]["N"]) - cost_us, _held(answer)
             except Exception as error:
                 if not self._failed(error):
                     raise
@@ -180,20 +187,19 @@ class DynamoDbState:
         return None
 
     def hold_until(self, key: str, *, until_us: int, ttl_s: int) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": key}},
-                UpdateExpression="SET tat = :until, purge_at = :e",
-                ConditionExpression="attribute_not_exists(tat) OR tat < :until",
-                ExpressionAttributeValues={
-                    ":until": {"N": str(until_us)},
-                    ":e": {"N": str(_epoch_s() + ttl_s)},
-                },
-            )
-        except Exception as error:
-            if not self._failed(error):  # already held at least that long: nothing to do
-                raise
+        values = {":until": {"N": str(until_us)}, ":e": {"N": str(_epoch_s() + ttl_s)}}
+        for attribute in ("held", "tat"):  # each only ever moves later (a hold is rare: two writes)
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": key}},
+                    UpdateExpression=f"SET {attribute} = :until, purge_at = :e",
+                    ConditionExpression=f"attribute_not_exists({attribute}) OR {attribute} < :until",
+                    ExpressionAttributeValues=values,
+                )
+            except Exception as error:
+                if not self._failed(error):  # already at least that late: nothing to do
+                    raise
 
     def add(self, key: str, amount: int, *, ceiling: int, ttl_s: int) -> int | None:
         try:
@@ -214,6 +220,10 @@ class DynamoDbState:
                 return None
             raise
         return int(answer["Attributes"]["n"]["N"])
+
+
+def _held(answer: dict[str, Any]) -> int:
+    return int(answer["Attributes"].get("held", {}).get("N", 0))
 
 
 def _epoch_s() -> int:

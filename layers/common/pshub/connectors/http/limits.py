@@ -13,8 +13,8 @@ wait, so the workflow sleeps instead of a Lambda.
 A vendor's ``Retry-After`` holds the cell: no invocation sends before it passes (a slot
 reserved before the hold waits for its end: it is budget already counted, sent late, never
 early), and when the hold ends the budget is the declared burst again (the vendor's own
-bucket refilled while nobody sent), never a catch-up of the time held. The daily quota is a counter per UTC day. Both are
-shared the same way.
+bucket refilled while nobody sent), never a catch-up of the time held. The daily quota is
+a counter per UTC day. Both are shared the same way.
 """
 
 from __future__ import annotations
@@ -86,40 +86,40 @@ class RateLimiter:
             throttled = self._count_today()
             if throttled is not None:
                 return throttled
-        while self._cost_us:
-            with self._lock:
-                now_us = self._now_us()
-                while self._slots and self._slots[0] + self._cost_us < now_us:
-                    self._slots.pop(0)  # its time passed unused: sending on it now could exceed the rate
-                if not self._slots:
-                    block = self._block
-                    taken = self._state.take(
-                        self._key,
-                        now_us=now_us,
-                        cost_us=self._cost_us * block,
-                        cap_us=now_us + self._tau_us + self._max_wait_us,
-                        ttl_s=3600,
-                    )
-                    self.reservations += 1
-                    if taken is None:
-                        return Throttled(retry_after_s=self._max_wait_us / 1_000_000, reason="rate")
-                    first, held_us = taken
-                    self._held_until = max(self._held_until, held_us / 1_000_000)  # another's hold
-                    self._slots = [first + i * self._cost_us for i in range(block)]
-                slot = self._slots.pop(0)
-            held_at = self._held_until
-            while True:  # a hold that comes while the slot is awaited delays it: never sent early
-                start_us = max(slot - self._tau_us, round(held_at * 1_000_000))
-                wait_us = start_us - now_us
-                if wait_us > self._max_wait_us:
-                    return Throttled(retry_after_s=wait_us / 1_000_000, reason="platform's")
-                if wait_us > 0:
-                    self.waited_s += wait_us / 1_000_000
-                    self._sleep(wait_us / 1_000_000)
-                if self._held_until == held_at:
-                    return None
-                held_at, now_us = self._held_until, self._now_us()
-        return None
+        if not self._cost_us:
+            return None
+        with self._lock:
+            now_us = self._now_us()
+            while self._slots and self._slots[0] + self._cost_us < now_us:
+                self._slots.pop(0)  # its time passed unused: sending on it now could exceed the rate
+            if not self._slots:
+                block = self._block
+                taken = self._state.take(
+                    self._key,
+                    now_us=now_us,
+                    cost_us=self._cost_us * block,
+                    cap_us=now_us + self._tau_us + self._max_wait_us,
+                    ttl_s=3600,
+                )
+                self.reservations += 1
+                if taken is None:
+                    return Throttled(retry_after_s=self._max_wait_us / 1_000_000, reason="rate")
+                first, held_us = taken
+                self._held_until = max(self._held_until, held_us / 1_000_000)  # another's hold
+                self._slots = [first + i * self._cost_us for i in range(block)]
+            slot = self._slots.pop(0)
+        held_at = self._held_until
+        while True:  # a hold that comes while the slot is awaited delays it: never sent early
+            start_us = max(slot - self._tau_us, round(held_at * 1_000_000))
+            wait_us = start_us - now_us
+            if wait_us > self._max_wait_us:
+                return Throttled(retry_after_s=wait_us / 1_000_000, reason="platform's")
+            if wait_us > 0:
+                self.waited_s += wait_us / 1_000_000
+                self._sleep(wait_us / 1_000_000)
+            if self._held_until == held_at:
+                return None
+            held_at, now_us = self._held_until, self._now_us()
 
     def _wait_out_hold(self) -> Throttled | None:
         held = self._held_until - self._clock()

@@ -34,4 +34,4 @@ poster = ErpPoster(
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_batch(event, poster, queue)
+    return handle_batch(event, poster, queue, lambda: context.get_remaining_time_in_millis() / 1000)

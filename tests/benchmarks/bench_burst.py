@@ -64,7 +64,7 @@ class Gate:
         self.puts: dict[str, int] = {}
         self.answers: dict[int, int] = {}
         self.random = random.Random(7)
-        self.outage_until = 0.0
+        self.outage_from = self.outage_until = 0.0
         self.refused_for_concurrency = 0
         self._handle = fake.handle
 
@@ -84,7 +84,7 @@ class Gate:
             return self._count(FakeResponse(429, _error("SSS_REQUEST_LIMIT_EXCEEDED"), {}))
         try:
             time.sleep(self.latency_s)
-            if time.monotonic() < self.outage_until:
+            if self.outage_from <= time.monotonic() < self.outage_until:
                 return self._count(FakeResponse(503, {"title": "Service Unavailable"}, {}))
             if roll < self.throttle_share:
                 headers = {"Retry-After": "1"} if roll < self.throttle_share / 2 else {}
@@ -137,7 +137,12 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from pshub.store.raw_queue import RawDeliveryQueue
     from pshub.workflows.time_expense.posting import ErpPoster
     from pshub.workflows.time_expense.queueing import PostingQueue, handle_batch
-    from pshub_infra.topology import CLAIM_CHECK_THRESHOLD_BYTES, CONNECTIONS_FILE, posting_key
+    from pshub_infra.topology import (
+        CLAIM_CHECK_THRESHOLD_BYTES,
+        CONNECTIONS_FILE,
+        POSTING_TIMEOUT_S,
+        posting_key,
+    )
     from pshub_local.consumers import sqs_event
     from pshub_local.runtime import LocalRuntime
     from pshub_local.server import WebhookServer
@@ -228,7 +233,8 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
                         time.sleep(0.25)  # idle: a long poll's worth, without holding the GIL
                         continue
                     event = sqs_event(messages, runtime.resource_arn("queue", key), runtime.region)
-                    response = handle_batch(event, poster, queue)
+                    deadline = time.monotonic() + POSTING_TIMEOUT_S  # one invocation's time, as deployed
+                    response = handle_batch(event, poster, queue, lambda d=deadline: d - time.monotonic())
                     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
                     batch_failures.append(len(failed))
                     # What failed is seen again after its visibility timeout, as Lambda leaves it.
@@ -247,7 +253,8 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
             started = time.perf_counter()
             approved_at = dict.fromkeys(approved_at, started)  # the posting stage's own latency
         if name == "outage":
-            gate.outage_until = time.monotonic() + 5 + OUTAGE_S  # from 5 s in, for 30 s
+            gate.outage_from = time.monotonic() + 5  # from 5 s in, for 30 s
+            gate.outage_until = gate.outage_from + OUTAGE_S
         threads += [threading.Thread(target=worker, daemon=True) for _ in range(args.concurrency)]
         for thread in threads:
             if not thread.is_alive():

@@ -205,9 +205,13 @@ def test_throttling_slows_down_and_never_counts_towards_the_dlq(posting: Posting
         _body, delay, attempts, throttles = posting.requeued[0]
         assert delay == 7 and attempts == 0
     assert throttles == 12
+    fake._faults.clear()  # the 429s left over
     fake.inject("suiteql", 503, times=10)  # 503 is a throttle signal too
     posting.redeliver_requeued()
+    assert [c.status for c in fake.calls("suiteql")][-4:] == [503] * 4
     assert posting.requeued[0][2] == 0 and posting.dead == []
+    # Four tries held 0.5, 1, 2 and 4 s: the work comes back when the connection's hold ends
+    assert posting.requeued[0][1] == 4.0
     fake._faults.clear()  # the ERP recovers
     outcome = posting.redeliver_requeued()
     assert outcome.posted == 1 and len(posting.time_bills()) == 1 and posting.dead == []
@@ -278,6 +282,26 @@ def test_a_month_end_batch_posts_in_calls_as_large_as_the_erp_takes(posting: Pos
     ]
     assert len(posted_lookups) == 3
     assert posting.deliver(*works).duplicates == 250
+
+
+def test_an_invocation_near_its_timeout_sends_no_more_and_requeues_the_rest_uncounted(
+    posting: Posting,
+) -> None:
+    # Given 250 entries (three calls of at most 100) and an invocation with 60 s, then 10 s left
+    works = [approval(entry=f"te_{n}", hours="1.25") for n in range(250)]
+    left = iter([60.0, 10.0, 10.0])
+    outcome = posting.poster.post(works, remaining_s=lambda: next(left))
+    # Then the first call's 100 are posted, and the other 150 wait on the queue, no delay, uncounted
+    assert (outcome.posted, outcome.requeued) == (100, 150)
+    assert len(posting.time_bills()) == 100
+    assert {(delay, attempts, throttles) for _b, delay, attempts, throttles in posting.requeued} == {
+        (0.0, 0, 0)
+    }
+    # And their delivery posts each of them once: 250 bills, 312.50 hours
+    assert posting.redeliver_requeued().posted == 150
+    bills = posting.time_bills()
+    assert len({b["entry_id"] for b in bills}) == len(bills) == 250
+    assert sum(Decimal(b["hours"]) for b in bills) == Decimal("312.50")
 
 
 def test_an_expense_posts_once_and_a_rejection_reverses_it(posting: Posting) -> None:

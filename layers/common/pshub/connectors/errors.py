@@ -88,9 +88,21 @@ class ConnectorError(PshubError):
 
 
 class TransientConnectorError(ConnectorError, TransientError):
-    """The platform did not answer usefully (timeout, 5xx, outage); the same call may succeed later."""
+    """The platform did not answer usefully (timeout, 5xx, outage); the same call may succeed later.
+    ``retry_after_s``: when the connection is held (a 503: nothing goes before then), else None."""
 
     code = "connector_transient"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after_s = retry_after_s
+
+    def _own(self) -> dict[str, Any]:
+        return {} if self.retry_after_s is None else {"retry_after_s": self.retry_after_s}
+
+    def to_dict(self) -> dict[str, Any]:
+        extra = {} if self.retry_after_s is None else {"retry_after_s": self.retry_after_s}
+        return {**super().to_dict(), **extra}
 
 
 class RateLimited(TransientConnectorError):
@@ -98,17 +110,12 @@ class RateLimited(TransientConnectorError):
 
     code = "connector_rate_limited"
 
+    retry_after_s: float
+
     def __init__(self, message: str, *, retry_after_s: float, **context: Any) -> None:
-        super().__init__(message, **context)
-        self.retry_after_s = retry_after_s
+        super().__init__(message, retry_after_s=retry_after_s, **context)
         # False: pshub's own limiter held it back before sending (nothing reached the platform).
         self.sent = True
-
-    def _own(self) -> dict[str, Any]:
-        return {"retry_after_s": self.retry_after_s}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "retry_after_s": self.retry_after_s}
 
 
 class OutcomeUnknown(TransientConnectorError):

@@ -142,6 +142,77 @@ def test_503_is_retried_with_backoff_until_it_passes() -> None:
     assert len(clock.slept) == 2 and all(0 <= s <= 4 for s in clock.slept)
 
 
+def test_an_outage_holds_the_connection_twice_as_long_each_time_and_an_answer_resets_it() -> None:
+    # Given a platform that answers 503 (no Retry-After) three times, then 200, then once more 503
+    clock = Clock()
+    sent: list[float] = []
+    answers = iter([503, 503, 503, 200, 503, 200])
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        sent.append(clock.now)
+        return json_response(next(answers), {})
+
+    api = client(Script(default=platform), clock, max_attempts="5")
+    start = clock.now
+    api.request("read", "GET", "/x")
+    api.request("read", "GET", "/x")
+    # Then the requests went at 0, 0.5, 0.5 + 1, 0.5 + 1 + 2 s (the hold doubling while it lasts);
+    # after the answer the next 503 is held 0.5 s again, not 4 s
+    assert [t - start for t in sent] == pytest.approx([0.0, 0.5, 1.5, 3.5, 3.5, 4.0])
+
+
+def test_the_requests_of_one_round_share_an_outage_hold_and_it_never_grows_past_8_s() -> None:
+    # Given five requests out at once when the platform goes down (one process, five threads):
+    # each is answered at the same instant, before the first one's hold has passed
+    clock = Clock()
+    clock.sleep = lambda seconds: None  # type: ignore[method-assign]
+    api = client(Script(default=json_response(503, {})), clock, max_attempts="1")
+    holds = []
+    for _ in range(5):  # answered while the first one's hold is on: the same round
+        with pytest.raises(TransientConnectorError) as raised:
+            api.request("read", "GET", "/x")
+        holds.append(raised.value.retry_after_s)
+    # Then they share one 0.5 s hold instead of doubling it five times
+    assert holds == pytest.approx([0.5] * 5, abs=0.01)
+    # And probe rounds refused one after another hold 1, 2, 4, 8, 8 s
+    later = []
+    for _ in range(5):
+        clock.now += 10  # the hold passed: the next request is a probe
+        with pytest.raises(TransientConnectorError) as raised:
+            api.request("read", "GET", "/x")
+        later.append(raised.value.retry_after_s)
+    assert later == [1.0, 2.0, 4.0, 8.0, 8.0]
+
+
+def test_a_503_with_retry_after_holds_exactly_that_and_beyond_max_wait_is_handed_back() -> None:
+    clock = Clock()
+    script = Script([json_response(503, {}, {"Retry-After": "7"}), json_response(200, {})])
+    client(script, clock).request("read", "GET", "/x")
+    assert clock.slept == [7.0]
+    long = Script(default=json_response(503, {}, {"Retry-After": "120"}))
+    with pytest.raises(TransientConnectorError) as raised:
+        client(long, clock, max_wait_s="20").request("read", "GET", "/x")
+    assert len(long.requests) == 1 and raised.value.retry_after_s == 120  # not slept in the Lambda
+
+
+def test_a_refused_request_does_not_spend_the_declared_rate() -> None:
+    # Given 1 request/s, burst 1: a request refused with Retry-After 0 (the vendor served nothing)
+    clock = Clock()
+    sent: list[float] = []
+    answers = iter([429, 200, 200])
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        sent.append(clock.now)
+        return json_response(next(answers), {}, {"Retry-After": "0"})
+
+    api = client(Script(default=platform), clock, rate_per_s="1", pace="1")
+    start = clock.now
+    api.request("read", "GET", "/x")
+    api.request("read", "GET", "/x")
+    # Then its retry goes at once, on the slot it gave back, and the next a second later
+    assert [t - start for t in sent] == pytest.approx([0.0, 0.0, 1.0], abs=0.002)
+
+
 def test_503_that_never_passes_gives_up_after_max_attempts() -> None:
     script = Script(default=json_response(503, {"error": {"code": "down", "message": "maintenance"}}))
     with pytest.raises(TransientConnectorError) as raised:

@@ -125,6 +125,28 @@ def test_a_slot_being_waited_for_when_the_vendor_says_wait_is_sent_only_once_the
     assert clock.now >= held[0] + 2.0 - 1e-6
 
 
+def test_a_refused_requests_slot_goes_back_only_from_what_is_booked_past_the_hold(state: SharedState) -> None:
+    # Given a connection at 10 requests/s, burst 1, with 2 s of slots booked ahead (20 reservations)
+    clock = Clock()
+    start = clock.now
+    booking = RateLimiter(
+        state, "c1", rate_per_s=10, burst=1, max_wait_s=5, clock=clock, sleep=lambda s: None
+    )
+    assert [booking.acquire() for _ in range(20)] == [None] * 20
+    # When a request is refused (429, Retry-After 0.5 s): the vendor served nothing for it
+    booking.hold(0.5, refused=True)
+    # Then the next reservation starts 100 ms earlier than it would have: at 1.9 s, not 2.0 s
+    sender = RateLimiter(state, "c1", rate_per_s=10, burst=1, max_wait_s=5, clock=clock, sleep=clock.sleep)
+    assert sender.acquire() is None
+    assert clock.now == pytest.approx(start + 1.9, abs=0.002)
+    # And on an idle cell a refusal gives nothing back before the hold's end: 3 s held is 3 s
+    idle = RateLimiter(state, "c2", rate_per_s=10, burst=1, max_wait_s=5, clock=clock, sleep=clock.sleep)
+    held_at = clock.now
+    idle.hold(3.0, refused=True)
+    assert idle.acquire() is None
+    assert clock.now == pytest.approx(held_at + 3.0, abs=0.002)
+
+
 def test_the_daily_quota_stops_at_its_count_until_midnight_utc(state: SharedState) -> None:
     clock = Clock(now=86_400 * 20_000 + 86_000)  # 400 s before midnight UTC
     limiter = RateLimiter(state, "c1", rate_per_s=None, daily_quota=3, clock=clock, sleep=clock.sleep)

@@ -10,7 +10,11 @@ slot, the auth provider signs. On the way back the answer is classified:
 - 429 and the platform's own throttle signals in a 4xx body: ``RateLimited`` with the
   wait from ``Retry-After`` (seconds or HTTP date), else the platform's default; the
   wait also holds the shared limiter, so no invocation sends before it passes.
-- 503 (and, for a call that is safe to repeat, 500/502/504 and a lost answer):
+- 503: ``TransientConnectorError`` carrying ``retry_after_s``: the vendor's ``Retry-After``,
+  else a hold that doubles while the outage lasts (0.5 s to 8 s); the shared limiter is
+  held for it like a throttle. Neither a 429 nor a 503 spends a slot of the declared
+  rate: the vendor served nothing.
+- 500/502/504 and a lost answer, for a call that is safe to repeat:
   ``TransientConnectorError``. For a write that is not safe to repeat, a lost answer
   or an ambiguous 5xx is ``OutcomeUnknown``: the connector reads back.
 - 404 ``NotFound``, 409 ``Conflict``, other 4xx ``PermanentConnectorError``, each
@@ -55,6 +59,12 @@ from pshub.connectors.http.tokens import TokenUnavailable
 log = logging.getLogger("pshub.connectors.http")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _AMBIGUOUS = frozenset({500, 502, 504})  # a gateway or server error after the write may have applied
+# A 503 without Retry-After holds the connection 0.5 s, then 1, 2, 4, 8 s while the outage lasts:
+# every invocation waits it out and one round of requests probes it; recovery is seen within
+# the last hold (at most 8 s late), and a long outage costs a round of probes every 8 s, not
+# a storm of retries.
+OUTAGE_HOLD_FIRST_S = 0.5
+OUTAGE_HOLD_MAX_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,9 @@ class ApiClient:
         self._http = pooled_client(settings, transport)
         self._sleep = sleep
         self.sent = 0  # HTTP requests this client sent (benchmarks, tests)
+        self._unavailable = 0  # refused probe rounds in a row (503 without Retry-After)
+        self._outage_until = 0.0  # epoch s: the current outage hold's end
+        self._outage_lock = threading.Lock()
 
     # -- what connectors call --------------------------------------------------------------
     def request(
@@ -301,6 +314,8 @@ class ApiClient:
 
     def _raise_for(self, operation: str, response: ApiResponse, safe: bool) -> None:
         status = response.status
+        if status < 500:
+            self._unavailable = 0  # the platform answers again: the next outage starts short
         if status < 300 or status == 304:
             hold = self._budget(response) if self._budget is not None else None
             if hold:  # the vendor says the budget is spent: wait before the next request, not after a 429
@@ -310,11 +325,24 @@ class ApiClient:
         if status == 429 or vendor.throttled:
             wait = vendor.retry_after_s or retry_after(response.header("Retry-After"))
             wait = self._default_retry_after_s if wait is None else wait
-            self.limiter.hold(wait)
+            self.limiter.hold(wait, refused=True)
             raise self._rate_limited(
                 operation, wait, f"throttled by the platform (HTTP {status})", vendor, status
             )
-        if status == 503 or (status in _AMBIGUOUS and safe):
+        if status == 503:  # unavailable: hold the connection, growing while it lasts, then probe
+            wait = vendor.retry_after_s or retry_after(response.header("Retry-After"))
+            if wait is None:
+                wait = self._outage_hold()
+            self.limiter.hold(wait, refused=True)
+            raise self._error(
+                TransientConnectorError,
+                operation,
+                f"platform unavailable (HTTP 503); retry after {wait:.2f} s",
+                vendor=vendor,
+                status=status,
+                retry_after_s=round(wait, 3),
+            )
+        if status in _AMBIGUOUS and safe:
             raise self._error(
                 TransientConnectorError,
                 operation,
@@ -390,6 +418,19 @@ class ApiClient:
         )
         return error
 
+    def _outage_hold(self) -> float:
+        """The hold for a 503 without Retry-After. Requests of one round (sent before the hold,
+        answered during it) share the hold; the round that probes after it ends and is refused
+        again doubles it."""
+        with self._outage_lock:  # the threads of one process share the client
+            now = self.limiter.now()
+            if now < self._outage_until:
+                return self._outage_until - now
+            wait = min(OUTAGE_HOLD_MAX_S, OUTAGE_HOLD_FIRST_S * float(2**self._unavailable))
+            self._unavailable += 1
+            self._outage_until = now + wait
+            return wait
+
     def _backoff(self, seconds: float) -> None:
         if seconds > 0:  # a throttled wait is slept by the limiter on the next attempt
             self._sleep(seconds)
@@ -400,6 +441,10 @@ class ApiClient:
             if error.retry_after_s > self.settings.max_wait_s:
                 raise error  # too long to sleep in a Lambda: the workflow waits instead
             return 0.0  # the limiter holds until then: the next attempt waits there, once
+        if isinstance(error, TransientConnectorError) and error.retry_after_s is not None:
+            if error.retry_after_s > self.settings.max_wait_s:
+                raise error  # an outage longer than a Lambda should sleep: the workflow waits
+            return 0.0  # held: the next attempt waits for the hold's end in the limiter
         return float(wait_random_exponential(multiplier=0.25, max=4)(state))
 
 

@@ -130,14 +130,20 @@ class RateLimiter:
             self._sleep(held)
         return None
 
-    def hold(self, retry_after_s: float) -> None:
+    def hold(self, retry_after_s: float, *, refused: bool = False) -> None:
         """The vendor said wait: this process sends nothing before then, and with a declared rate
-        no other invocation does either (the shared cell is held)."""
+        no other invocation does either (the shared cell is held).
+
+        ``refused``: the request that was told to wait was refused (a 429, a 503), so it spent
+        none of the vendor's budget: its slot goes back to the cell, if the cell is booked past
+        the hold's end (a slot before it is void anyway; the burst after a hold stays the declared
+        one)."""
         with self._lock:
             self._held_until = max(self._held_until, self._clock() + retry_after_s)
         if self._cost_us:
             until_us = self._now_us() + round(retry_after_s * 1_000_000)
-            self._state.hold_until(self._key, until_us=until_us, ttl_s=3600)
+            refund_us = self._cost_us if refused else 0
+            self._state.hold_until(self._key, until_us=until_us, refund_us=refund_us, ttl_s=3600)
 
     def _count_today(self) -> Throttled | None:
         now = self._clock()
@@ -147,6 +153,10 @@ class RateLimiter:
         if total is None:
             return Throttled(retry_after_s=(day + 1) * _DAY_S - now, reason="daily quota")
         return None
+
+    def now(self) -> float:
+        """The limiter's clock (epoch s)."""
+        return self._clock()
 
     def _now_us(self) -> int:
         return int(self._clock() * 1_000_000)

@@ -33,9 +33,10 @@ class SharedState(Protocol):
         arrival time is beyond ``cap_us`` (nothing reserved)."""
         ...
 
-    def hold_until(self, key: str, *, until_us: int, ttl_s: int) -> None:
+    def hold_until(self, key: str, *, until_us: int, refund_us: int = 0, ttl_s: int) -> None:
         """Rate cell: nothing is sent before ``until_us`` (a vendor's ``Retry-After``), and no slot starts
-        before it: the budget is the declared burst again once the hold ends, never the time held."""
+        before it: the budget is the declared burst again once the hold ends, never the time held.
+        ``refund_us``: send time given back (a refused request's slot), never to before ``until_us``."""
         ...
 
     def add(self, key: str, amount: int, *, ceiling: int, ttl_s: int) -> int | None:
@@ -73,11 +74,12 @@ class MemoryState:
             self._items[key] = {"tat": slot + cost_us, "held": held}
             return slot, held
 
-    def hold_until(self, key: str, *, until_us: int, ttl_s: int) -> None:
+    def hold_until(self, key: str, *, until_us: int, refund_us: int = 0, ttl_s: int) -> None:
         with self._lock:
             cell = self._items.get(key, {})
+            tat = int(cell.get("tat", 0))
             self._items[key] = {
-                "tat": max(int(cell.get("tat", 0)), until_us),
+                "tat": tat - refund_us if tat - refund_us >= until_us else max(tat, until_us),
                 "held": max(int(cell.get("held", 0)), until_us),
             }
 
@@ -186,8 +188,24 @@ class DynamoDbState:
                 return None
         return None
 
-    def hold_until(self, key: str, *, until_us: int, ttl_s: int) -> None:
+    def hold_until(self, key: str, *, until_us: int, refund_us: int = 0, ttl_s: int) -> None:
         values = {":until": {"N": str(until_us)}, ":e": {"N": str(_epoch_s() + ttl_s)}}
+        if refund_us:  # booked past the hold's end by at least the refund: give it back
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": key}},
+                    UpdateExpression="SET tat = tat - :refund, purge_at = :e",
+                    ConditionExpression="tat >= :floor",
+                    ExpressionAttributeValues={
+                        ":refund": {"N": str(refund_us)},
+                        ":floor": {"N": str(until_us + refund_us)},
+                        ":e": values[":e"],
+                    },
+                )
+            except Exception as error:
+                if not self._failed(error):  # booked less far ahead: the hold below covers it
+                    raise
         for attribute in ("held", "tat"):  # each only ever moves later (a hold is rare: two writes)
             try:
                 self.client.update_item(

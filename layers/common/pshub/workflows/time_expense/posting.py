@@ -18,7 +18,7 @@ again. Never blind.
 
 Failures, by what they mean:
 - throttling (429 with or without ``Retry-After``, 503, the vendors' own signals): the work
-  goes back on the queue with a delay (``Retry-After``, else backoff), and it does not count
+  goes back on the queue with a delay (``Retry-After`` or the connection's hold, else backoff), and it does not count
   as an attempt: a month-end burst slows down, it never dead-letters;
 - other transient faults (timeouts, 5xx, lost connections): back on the queue with backoff,
   counted; after ``max_attempts`` the message goes to the DLQ with the reason;
@@ -36,6 +36,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from pshub.business_exceptions import BusinessException, Category, OwnerTeam, exception_id
@@ -57,6 +58,8 @@ from pshub.store.postings import PostingLedger, PostingRecord
 MAX_DELAY_S = 900  # SQS's longest message delay
 BASE_BACKOFF_S = 2.0
 DEFAULT_MAX_ATTEMPTS = 8
+# Time an invocation keeps in hand: one call's longest limiter wait (max_wait_s, 20 s) and its answer.
+TIME_MARGIN_S = 25.0
 ATTEMPT_ATTRIBUTE = "pshub-attempt"  # transient failures so far (throttles are not counted)
 THROTTLE_ATTRIBUTE = "pshub-throttled"  # throttles so far (for the record; never a reason to stop)
 
@@ -134,9 +137,14 @@ class ErpPoster:
         self._jitter = jitter
 
     # -- the batch ----------------------------------------------------------------------------
-    def post(self, batch: Sequence[Work]) -> BatchOutcome:
+    def post(self, batch: Sequence[Work], remaining_s: Callable[[], float] | None = None) -> BatchOutcome:
         """Handle every message of ``batch``: applied, duplicate, requeued or dead-lettered.
-        Raises only when the ledger cannot be read or written (SQS retries the batch)."""
+        Raises only when the ledger cannot be read or written (SQS retries the batch).
+
+        ``remaining_s``: the invocation's time left (Lambda's). Under ``TIME_MARGIN_S`` nothing
+        more is sent: the rest goes back on the queue at once, uncounted, rather than being cut
+        off by the timeout mid-call (a call without an answer costs a read-back, and a timed-out
+        invocation counts towards the DLQ's receive count)."""
         outcome = BatchOutcome()
         latest = self._newest_per_entry(batch, outcome)
         if not latest:
@@ -160,13 +168,33 @@ class ErpPoster:
             else:
                 singles.append((work, record, action))
         connector = self._connector()
+        calls: list[tuple[list[Work], Callable[[], None]]] = []
         for kind, items in creates.items():
             size = max(1, connector.max_batch)
             for start in range(0, len(items), size):
-                self._create(connector, kind, items[start : start + size], outcome)
+                chunk = items[start : start + size]
+                calls.append(([w for w, _ in chunk], partial(self._create, connector, kind, chunk, outcome)))
         for work, record, action in singles:
-            self._single(connector, work, record, action, outcome)
+            calls.append(([work], partial(self._single, connector, work, record, action, outcome)))
+        self._run(calls, remaining_s, outcome)
         return outcome
+
+    def _run(
+        self,
+        calls: list[tuple[list[Work], Callable[[], None]]],
+        remaining_s: Callable[[], float] | None,
+        outcome: BatchOutcome,
+    ) -> None:
+        """Make the calls in order while the invocation has time; requeue the rest, uncounted."""
+        for done, (_works, call) in enumerate(calls):
+            if remaining_s is not None and remaining_s() < TIME_MARGIN_S:
+                for rest, _ in calls[done:]:
+                    for work in rest:
+                        self._requeue(work.body, 0.0, work.attempts, work.throttles)
+                        outcome.requeued += 1
+                logger.info("out of time: rest of the batch requeued", extra={"requeued": outcome.requeued})
+                break
+            call()
 
     def _newest_per_entry(self, batch: Sequence[Work], outcome: BatchOutcome) -> dict[str, Work]:
         """Per entry, the newest version in the batch (the older ones it supersedes are done)."""
@@ -403,7 +431,7 @@ class ErpPoster:
         )
         for work in works:
             if throttled:
-                wait = error.retry_after_s if isinstance(error, RateLimited) else None
+                wait = error.retry_after_s if isinstance(error, TransientConnectorError) else None
                 delay = wait if wait else _backoff(work.throttles, self._jitter())
                 self._requeue(work.body, delay, work.attempts, work.throttles + 1)
                 outcome.requeued += 1

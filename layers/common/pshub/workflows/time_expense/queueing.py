@@ -63,9 +63,15 @@ class PostingQueue:
         metrics.add_metric(name="PostingDeadLettered", unit="Count", value=1)
 
 
-def handle_batch(event: dict[str, Any], poster: ErpPoster, queue: PostingQueue) -> dict[str, Any]:
+def handle_batch(
+    event: dict[str, Any],
+    poster: ErpPoster,
+    queue: PostingQueue,
+    remaining_s: Callable[[], float] | None = None,
+) -> dict[str, Any]:
     """One SQS batch: every message applied, requeued or dead-lettered, and acknowledged; the
-    whole batch is reported failed only when the ledger itself cannot be reached."""
+    whole batch is reported failed only when the ledger itself cannot be reached.
+    ``remaining_s``: the invocation's time left (what is left over goes back on the queue)."""
     works: list[Work] = []
     for record in event.get("Records", []):
         body = eventbridge_body(record["body"])
@@ -80,7 +86,7 @@ def handle_batch(event: dict[str, Any], poster: ErpPoster, queue: PostingQueue) 
                 body, "UnreadableInstruction", f"not a posting instruction: {type(error).__name__}"
             )
     try:
-        outcome = poster.post(works)
+        outcome = poster.post(works, remaining_s)
     except Exception:
         logger.exception("posting batch failed before it settled; SQS delivers it again")
         return {"batchItemFailures": [{"itemIdentifier": w.message_id} for w in works]}

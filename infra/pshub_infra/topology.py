@@ -62,12 +62,22 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class IndexSpec:
+    """A global secondary index (string keys, every attribute projected)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
 class TableSpec:
     key: str
     purpose: str
     partition_key: str
     sort_key: str | None = None
     ttl_attribute: str | None = None
+    indexes: tuple[IndexSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -490,6 +500,17 @@ PIPELINE = Topology(
             ),
             partition_key="pk",
             sort_key="sk",
+            # What billing reads: a project's posted lines by day (PostingLedger.posted_in).
+            indexes=(IndexSpec("by_project_day", "project_code", "work_day"),),
+        ),
+        TableSpec(
+            key="billing",
+            purpose=(
+                "The billing ledger: per invoice key (contract, period, cycle) its state and document, and per "
+                "time entry, expense, milestone and usage record the invoice that bills it"
+            ),
+            partition_key="pk",
+            sort_key="sk",
         ),
         TableSpec(
             key="business_exceptions",
@@ -677,6 +698,37 @@ PIPELINE = Topology(
             # write assumes cheaply; more would only contend.
             reserved_concurrency=2,
         ),
+        FunctionSpec(
+            key="billing",
+            purpose="The billing workflow's steps: the period assessed, held or drafted once; the daily tick",
+            code_dir="functions/billing",
+            handler="handler.lambda_handler",
+            memory_mb=512,
+            timeout_s=120,
+            environment={
+                "IDENTITY_TABLE": Ref("table", "identity"),
+                "POSTINGS_TABLE": Ref("table", "postings"),
+                "BILLING_TABLE": Ref("table", "billing"),
+                "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
+                "CONNECTOR_STATE_TABLE": Ref("table", "connector_state"),
+            },
+            uses_connections=True,
+            # Invoices are drafted in the ERP or in the billing platform, by billing model.
+            reads_api_credentials_for=("erp", "billing"),
+            config_env={"PSHUB_BILLING": "infra/config/billing.json"},
+            reads_writes_tables=("identity", "postings", "billing", "business_exceptions", "connector_state"),
+        ),
+        FunctionSpec(
+            key="billing_tick",
+            purpose="Starts each legal entity's billing run for the month before, on its billing day",
+            code_dir="functions/billing_tick",
+            handler="handler.lambda_handler",
+            memory_mb=256,
+            timeout_s=30,
+            environment={"BILLING_STATE_MACHINE_ARN": Ref("state_machine", "bill_projects", "arn")},
+            config_env={"PSHUB_BILLING": "infra/config/billing.json"},
+            starts_state_machines=("bill_projects",),
+        ),
         *_POSTING_FUNCTIONS,
     ),
     consumers=(
@@ -699,8 +751,29 @@ PIPELINE = Topology(
             invokes_functions=("provisioning",),
             puts_events_to=("business_events",),
         ),
+        StateMachineSpec(
+            key="bill_projects",
+            purpose="Project to invoice: each due project's period held with reasons or drafted once",
+            definition_file="bill_projects.asl.json",
+            substitutions={
+                "BillingFunctionArn": Ref("function", "billing", "arn"),
+                "EventBusName": Ref("bus", "business_events"),
+            },
+            invokes_functions=("billing",),
+            puts_events_to=("business_events",),
+        ),
     ),
-    schedules=_SCHEDULES,
+    schedules=(
+        *_SCHEDULES,
+        # Daily: on each legal entity's billing day its run for the month before starts, once
+        # (the execution is named per entity and period).
+        ScheduleSpec(
+            key="billing_tick",
+            purpose="Starts each legal entity's billing run for the month before, on its billing day",
+            function="billing_tick",
+            every_minutes=1440,
+        ),
+    ),
 )
 
 

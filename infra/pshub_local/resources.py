@@ -132,11 +132,22 @@ def _create_tables(topology: Topology, session: Session, resources: Resources) -
         keys: list[tuple[str, Literal["HASH", "RANGE"]]] = [(table.partition_key, "HASH")]
         if table.sort_key:
             keys.append((table.sort_key, "RANGE"))
+        attributes = dict.fromkeys(n for n, _ in keys)
+        indexes: list[dict[str, Any]] = []
+        for index in table.indexes:
+            schema = [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
+            if index.sort_key:
+                schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
+            attributes.update(dict.fromkeys(s["AttributeName"] for s in schema))
+            indexes.append(
+                {"IndexName": index.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}
+            )
         arn = dynamodb.create_table(
             TableName=name,
             BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": n, "KeyType": t} for n, t in keys],
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n, _ in keys],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in attributes],
+            **({"GlobalSecondaryIndexes": indexes} if indexes else {}),  # type: ignore[arg-type]
         )["TableDescription"]["TableArn"]
         if table.ttl_attribute:
             dynamodb.update_time_to_live(

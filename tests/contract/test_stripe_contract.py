@@ -18,11 +18,13 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
-from pshub.canonical.model import BillingModel, TaxProfile
+from pshub.canonical.model import BillingModel, Money, TaxProfile
 from pshub.connectors.errors import Conflict, NotFound, PermanentConnectorError, RateLimited
+from pshub.connectors.results import InvoiceLine, InvoiceRequest
 from pshub_local.fakes.server import Exchange
 from pshub_local.platforms.stripe.fake import StripeFake
 from tests.contract.openapi_contract import validate_request, validate_response
@@ -93,6 +95,38 @@ def run_scenario(harness: Harness) -> None:
     _, token = billing.changed_since("customer", since)
     assert token is not None
     billing.changed_since("customer", since, token)
+
+    # an invoice: drafted with its lines and tax, drafted again (replayed), found by its key,
+    # sent, credited
+    usd = {"currency": "USD"}
+    request = InvoiceRequest(
+        invoice_key="contract_1#2026-11#period",
+        idempotency_key="pshub-invoice-0123456789abcdef",
+        client_id="client_1",
+        project_code=codes[BillingModel.TIME_AND_MATERIALS],
+        period="2026-11",
+        currency="USD",
+        lines=(
+            InvoiceLine(
+                description="Senior Consultant: 8 h at 250.00 USD",
+                quantity=Decimal(8),
+                unit_price=Money(amount=Decimal("250.00"), **usd),
+                amount=Money(amount=Decimal("2000.00"), **usd),
+                sources=("te_1@1",),
+            ),
+        ),
+        tax=Money(amount=Decimal("177.50"), **usd),
+        purchase_order="PO-7781",
+    )
+    drafted = billing.draft_invoice(request)
+    assert billing.draft_invoice(request) == drafted
+    assert billing.find_invoice(request.invoice_key) == drafted
+    assert drafted.total == Money(amount=Decimal("2177.50"), **usd) and drafted.line_count == 2
+    sent = billing.finalize_invoice(drafted.native_id)
+    assert sent.status == "open"
+    billing.credit_invoice(
+        sent.native_id, sent.total, "hours corrected", "pshub-invoice-0123456789abcdef#credit#1"
+    )
 
     # what the connector survives and refuses
     harness.fake.drop_answer("create_subscription")

@@ -153,8 +153,10 @@ def test_role_grants_exactly_what_the_spec_declares(synth: Synth, spec: Function
     assert _resources_allowed(synth, spec, "s3:PutObject") == _arns(
         synth, "Storage", spec.writes_buckets, "/*"
     )
-    assert _resources_allowed(synth, spec, "dynamodb:PutItem") == _arns(
-        synth, "Storage", (*spec.reads_writes_tables, *((spec.inbox_table,) if spec.inbox_table else ()))
+    tables = (*spec.reads_writes_tables, *((spec.inbox_table,) if spec.inbox_table else ()))
+    indexed = tuple(t.key for t in PIPELINE.tables if t.indexes and t.key in spec.reads_writes_tables)
+    assert _resources_allowed(synth, spec, "dynamodb:PutItem") == sorted(
+        _arns(synth, "Storage", tables) + _arns(synth, "Storage", indexed, "/index/*")
     )
     assert _resources_allowed(synth, spec, "events:PutEvents") == _arns(synth, "Events", spec.puts_events_to)
     assert _resources_allowed(synth, spec, "firehose:PutRecordBatch") == _arns(

@@ -58,6 +58,12 @@ def _expected_acknowledgments(synth: Synth) -> set[tuple[str, str]]:
         for bucket in {*function.reads_buckets, *function.writes_buckets}:
             bucket_id = synth.logical_id(f"Storage/{pascal_id(bucket)}/Resource")
             expected.add((f"Functions/{name}/Role", f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]"))
+        for table in PIPELINE.tables:
+            if table.indexes and table.key in function.reads_writes_tables:
+                table_id = synth.logical_id(f"Storage/{pascal_id(table.key)}/Resource")
+                expected.add(
+                    (f"Functions/{name}/Role", f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]")
+                )
     for machine in PIPELINE.state_machines:
         name = pascal_id(machine.key)
         expected.add((f"Workflows/{name}", "AwsSolutions-IAM5[Resource::*]"))

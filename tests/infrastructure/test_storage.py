@@ -110,6 +110,23 @@ def test_table_matches_its_spec(synth: Synth, spec: TableSpec) -> None:
         assert props["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
 
 
+def test_billing_reads_a_projects_posted_lines_by_day_through_the_postings_index(synth: Synth) -> None:
+    # Given the postings table as deployed
+    props = synth.props("Storage/Postings/Resource")
+    # Then it has the by-project index the billing run queries: project code, then day#entry
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "by_project_day",
+            "KeySchema": [
+                {"AttributeName": "project_code", "KeyType": "HASH"},
+                {"AttributeName": "work_day", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+    assert {"AttributeName": "work_day", "AttributeType": "S"} in props["AttributeDefinitions"]
+
+
 def test_idempotency_table_is_keyed_as_powertools_expects(synth: Synth) -> None:
     # Given the table Powertools idempotency writes to
     props = synth.props("Storage/Idempotency/Resource")

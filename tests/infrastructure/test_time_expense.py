@@ -51,11 +51,12 @@ def test_each_erp_connection_has_its_own_posting_queue_function_and_rule(synth: 
 
 def test_each_polled_connection_has_a_schedule_invoking_the_poller(synth: Synth) -> None:
     polled = [c for c in REGISTRY.values() if c.platform == "harvest"]
-    assert polled and len(PIPELINE.schedules) == len(polled)
+    polls = [s for s in PIPELINE.schedules if s.function == "poller"]
+    assert polled and len(polls) == len(polled)
     schedules = synth.resources("AWS::Scheduler::Schedule")
-    assert len(schedules) == len(polled)
+    assert len(schedules) == len(PIPELINE.schedules) == len(polls) + 1  # and the billing tick
     poller = synth.logical_id("Functions/Poller/Function/Resource")
-    for spec in PIPELINE.schedules:
+    for spec in polls:
         props = synth.props(f"Schedules/{pascal_id(spec.key)}/Resource")
         assert props["ScheduleExpression"] == f"rate({spec.every_minutes} minutes)"
         assert props["Target"]["Arn"] == {"Fn::GetAtt": [poller, "Arn"]}

@@ -167,6 +167,21 @@ def test_an_adjustment_corrects_the_posted_entry_and_a_rejection_reverses_it(pos
     assert posting.time_bills() == []
 
 
+def test_billing_reads_what_the_erp_holds_for_a_project_and_period(posting: Posting) -> None:
+    posting.deliver(
+        approval(entry="te_1", day=date(2026, 12, 7)),
+        approval(entry="te_2", day=date(2026, 12, 8)),
+        approval(entry="te_3", day=date(2026, 11, 30)),
+    )
+    posting.deliver(approval("Adjusted", entry="te_2", version=2, hours="6.0", day=date(2026, 12, 8)))
+    posting.deliver(approval("Rejected", entry="te_1", version=2))
+    # December: te_2 at its corrected 6.0 h (te_1 was reversed); November: te_3
+    december = posting.ledger.posted_in("PRJ-HARB-0001", "2026-12")
+    assert [(r.entry_id, r.version, r.hours) for r in december] == [("te_2", 2, "6.0")]
+    assert [r.entry_id for r in posting.ledger.posted_in("PRJ-HARB-0001", "2026-11")] == ["te_3"]
+    assert posting.ledger.posted_in("PRJ-OTHER-0001", "2026-12") == []
+
+
 def test_versions_out_of_order_end_in_the_newest(posting: Posting) -> None:
     posting.deliver(approval("Adjusted", version=2, hours="6.0"))
     posting.deliver(approval())

@@ -158,8 +158,16 @@ class Functions(Construct):
                 "objects; it is limited to that one bucket and to object reads/writes as the topology "
                 "declares (no list, delete or bucket configuration).",
             )
+        indexed = {t.key for t in self._topology.tables if t.indexes}
         for key in spec.reads_writes_tables:
             index.tables[key].grant_read_write_data(role)
+            if key in indexed:  # CDK's grant covers the table's own indexes with it
+                acknowledge(
+                    role,
+                    f"AwsSolutions-IAM5[Resource::<{logical_id(index.tables[key])}.Arn>/index/*]",
+                    f"The {key} table's own secondary indexes, which CDK's table grant includes: they "
+                    "project that one table's items, which the role may read and write already.",
+                )
         if spec.inbox_table:
             # The inbox shares its table with other records (the normaliser's claims): the
             # role reaches only the items of its own consumer, by their key prefix.

@@ -77,6 +77,23 @@ class Storage(Construct):
         )
 
     def _table(self, spec: TableSpec) -> dynamodb.Table:
+        table = self._base_table(spec)
+        for index in spec.indexes:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(
+                    name=index.partition_key, type=dynamodb.AttributeType.STRING
+                ),
+                sort_key=(
+                    dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING)
+                    if index.sort_key
+                    else None
+                ),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
+
+    def _base_table(self, spec: TableSpec) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             pascal_id(spec.key),

@@ -26,6 +26,9 @@ class Category(StrEnum):
     # Approved time or expense that cannot be posted: its project, rate or worker is unknown
     # to pshub or the ERP, or the ERP refused it (closed period, inactive project).
     POSTING_REJECTED = "posting_rejected"
+    # A period's invoice that a billing run held (open exceptions, unapproved time, no tax
+    # profile or purchase order, an inactive contract, a budget cap) or could not draft.
+    BILLING_HELD = "billing_held"
 
 
 class OwnerTeam(StrEnum):

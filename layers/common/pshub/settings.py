@@ -77,6 +77,20 @@ class ProvisioningSettings(NamedTuple):
     exceptions_table: str
 
 
+class BillingSettings(NamedTuple):
+    pshub_connections: str
+    pshub_billing: str
+    identity_table: str
+    postings_table: str
+    billing_table: str
+    exceptions_table: str
+
+
+class BillingTickSettings(NamedTuple):
+    pshub_billing: str
+    billing_state_machine_arn: str
+
+
 class TimeApprovalsSettings(NamedTuple):
     identity_table: str
     postings_table: str

@@ -3,7 +3,8 @@
 The operations of ``tests/contract/specs/stripe/operations.txt`` (Stripe API version
 2020-08-27): Customers (create, retrieve, update, search), Products and Prices
 (create; price search), Subscriptions (create, retrieve, search, cancel), Subscription
-Schedules (create, list, retrieve, cancel) and Events (list). Objects carry every field
+Schedules (create, list, retrieve, cancel), Invoices (create, search, retrieve, finalize),
+Invoice Items (create), Credit Notes (create) and Events (list). Objects carry every field
 the OpenAPI document marks required, with Stripe's id formats (``cus_``, ``prod_``,
 ``price_1``, ``sub_1``, ``sub_sched_1``, ``si_``, ``evt_1``).
 
@@ -24,7 +25,12 @@ What it enforces, the way Stripe answers it:
   billing interval; a customer bills in one currency, fixed by its first subscription
   or schedule; ``send_invoice`` needs ``days_until_due``, ``charge_automatically`` a
   payment method (customers here have none); three-decimal currencies take amounts
-  ending in 0. A cancelled subscription or schedule stays cancelled.
+  ending in 0. A cancelled subscription or schedule stays cancelled. An invoice is created
+  as a draft (with the customer's pending items unless ``pending_invoice_items_behavior=
+  exclude``; with none, Stripe's "Nothing to invoice"); items attach to drafts only, in the
+  invoice's currency; ``finalize`` numbers it (``<prefix>-0001``) and opens it; a credit note
+  needs an open or paid invoice and at most its total less what is credited; ``pay_invoice``
+  (a control) pays an open one, as a customer would.
 - Search: the Search Query Language subset the connector uses: ``field:'value'``
   clauses on each resource's searchable fields (``metadata['key']``, ``status``,
   ``email``, ``name``...), ``-`` negation, ``AND`` or ``OR`` (not both), ten clauses.
@@ -48,6 +54,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -108,10 +115,24 @@ _PHASE = _names(
     "collection_method coupon default_payment_method default_tax_rates end_date invoice_settings "
     "items iterations proration_behavior transfer_data trial trial_end"
 )
+_INVOICE_CREATE = _names(
+    "account_tax_ids application_fee_amount auto_advance automatic_tax collection_method custom_fields "
+    "customer days_until_due default_payment_method default_source default_tax_rates description "
+    "discounts due_date expand footer metadata payment_settings pending_invoice_items_behavior "
+    "statement_descriptor subscription transfer_data"
+)
+_INVOICEITEM_CREATE = _names(
+    "amount currency customer description discountable discounts expand invoice metadata period price "
+    "price_data quantity subscription tax_rates unit_amount unit_amount_decimal"
+)
+_CREDIT_NOTE_CREATE = _names(
+    "amount credit_amount expand invoice lines memo metadata out_of_band_amount reason refund refund_amount"
+)
 _SEARCH_FIELDS = {
     "customers": frozenset({"created", "email", "metadata", "name", "phone"}),
     "prices": frozenset({"active", "created", "currency", "lookup_key", "metadata", "product", "type"}),
     "subscriptions": frozenset({"created", "metadata", "status"}),
+    "invoices": frozenset({"created", "currency", "customer", "metadata", "number", "status", "total"}),
 }
 
 
@@ -206,6 +227,9 @@ class StripeFake(FakeApi):
         self.prices: dict[str, Json] = {}
         self.subscriptions: dict[str, Json] = {}
         self.schedules: dict[str, Json] = {}
+        self.invoices: dict[str, Json] = {}
+        self.invoice_items: dict[str, Json] = {}
+        self.credit_notes: dict[str, Json] = {}
         self.events: list[Json] = []
         self.search_lag_s = 0.0
 
@@ -224,6 +248,16 @@ class StripeFake(FakeApi):
         """A customer deleted in the Dashboard: retrieving it answers ``deleted: true``."""
         with self.lock:
             self.customers[native_id] = {"id": native_id, "object": "customer", "deleted": True}
+
+    def pay_invoice(self, native_id: str) -> None:
+        """The customer paid an open invoice (``invoice.paid``, as Stripe's webhook carries it)."""
+        with self.lock:
+            invoice = self.invoices[native_id]
+            if invoice["status"] != "open":
+                raise ValueError(f"invoice {native_id} is {invoice['status']}, not open")
+            invoice.update(status="paid", paid=True, amount_paid=invoice["amount_due"], amount_remaining=0)
+            invoice["status_transitions"]["paid_at"] = self._now()
+            self._emit_plain("invoice.paid", invoice)
 
     # -- vendor specifics ----------------------------------------------------------------------
     def authenticate(self, request: FakeRequest) -> FakeResponse | None:
@@ -361,6 +395,26 @@ class StripeFake(FakeApi):
                 if not c.get("deleted")
             ],
             "billing_plans": plans,
+            "invoices": [
+                {
+                    "native_id": i["id"],
+                    "invoice_key": i["metadata"].get("pshub_invoice_key"),
+                    "customer": i["customer"],
+                    "status": i["status"],
+                    "currency": i["currency"].upper(),
+                    "total": i["total"],
+                    "lines": [
+                        {"description": line["description"], "amount": line["amount"]}
+                        for line in i["lines"]["data"]
+                    ],
+                    "credited": i["post_payment_credit_notes_amount"] + i["pre_payment_credit_notes_amount"],
+                }
+                for i in self.invoices.values()
+            ],
+            "credit_notes": [
+                {"native_id": c["id"], "invoice": c["invoice"], "amount": c["amount"], "reason": c["reason"]}
+                for c in self.credit_notes.values()
+            ],
             "products": [
                 {"native_id": p["id"], "project_code": p["metadata"].get("pshub_project_code")}
                 for p in self.products.values()
@@ -1199,6 +1253,246 @@ class StripeFake(FakeApi):
         return None
 
     # -- events --------------------------------------------------------------------------------
+    # -- invoices, invoice items, credit notes -----------------------------------------------------
+    @route("POST", r"/v1/invoices", "create_invoice")
+    @_idempotent
+    def create_invoice(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        params = _form(request)
+        _only(params, _INVOICE_CREATE)
+        if "customer" not in params:
+            raise _missing("customer")
+        customer = self._customer(str(params["customer"]), "customer")
+        behavior = _enum(
+            params, "pending_invoice_items_behavior", ("exclude", "include", "include_and_require"), "include"
+        )
+        pending = [
+            i for i in self.invoice_items.values() if i["customer"] == customer["id"] and not i["invoice"]
+        ]
+        if behavior != "exclude" and not pending:
+            raise _stripe_error(
+                400,
+                "Nothing to invoice for customer",
+                code="invoice_no_customer_line_items",
+                param="customer",
+            )
+        method, days = self._collection(params, "")
+        native_id = self._new_id("in_1", "invoice", 22)
+        now = self._now()
+        invoice: Json = {
+            "id": native_id,
+            "object": "invoice",
+            "amount_due": 0,
+            "amount_paid": 0,
+            "amount_remaining": 0,
+            "attempt_count": 0,
+            "attempted": False,
+            "auto_advance": _boolean(params, "auto_advance", False),
+            "automatic_tax": {"enabled": False, "status": None},
+            "collection_method": method,
+            "created": now,
+            "currency": customer.get("currency") or "usd",
+            "customer": customer["id"],
+            "days_until_due": days,
+            "default_tax_rates": [],
+            "description": _string(params, "description", 1500) or None,
+            "lines": {"object": "list", "data": [], "has_more": False, "url": f"/v1/invoices/{native_id}/lines"},
+            "livemode": False,
+            "metadata": _merged_metadata({}, params.get("metadata", {})),
+            "number": None,
+            "paid": False,
+            "paid_out_of_band": False,
+            "payment_settings": {"payment_method_options": None, "payment_method_types": None},
+            "period_end": now,
+            "period_start": now,
+            "post_payment_credit_notes_amount": 0,
+            "pre_payment_credit_notes_amount": 0,
+            "starting_balance": 0,
+            "status": "draft",
+            "status_transitions": {
+                "finalized_at": None, "marked_uncollectible_at": None, "paid_at": None, "voided_at": None
+            },
+            "subtotal": 0,
+            "total": 0,
+            "total_tax_amounts": [],
+        }  # fmt: skip
+        self.invoices[native_id] = invoice
+        for item in pending if behavior != "exclude" else []:
+            self._attach(invoice, item)
+        self._emit("invoice.created", invoice, request)
+        return FakeResponse(200, invoice)
+
+    @route("GET", r"/v1/invoices/search", "search_invoices")
+    def search_invoices(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        return FakeResponse(200, self._search(request, "invoices", list(self.invoices.values())))
+
+    @route("GET", rf"/v1/invoices/{_ID}", "retrieve_invoice")
+    def retrieve_invoice(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        return FakeResponse(200, self._invoice(match["id"], "invoice", status=404))
+
+    @route("POST", rf"/v1/invoices/{_ID}/finalize", "finalize_invoice")
+    @_idempotent
+    def finalize_invoice(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        params = _form(request)
+        _only(params, frozenset({"auto_advance", "expand"}))
+        invoice = self._invoice(match["id"], "invoice", status=404)
+        if invoice["status"] != "draft":
+            raise _stripe_error(
+                400, "This invoice is already finalized, you can't re-finalize a non-draft invoice.",
+                code="invoice_not_editable",
+            )  # fmt: skip
+        customer = self.customers[invoice["customer"]]
+        invoice["number"] = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
+        customer["next_invoice_sequence"] += 1
+        invoice["status"] = "open"
+        invoice["status_transitions"]["finalized_at"] = self._now()
+        if invoice["total"] == 0:
+            invoice.update(status="paid", paid=True)
+        self._emit("invoice.finalized", invoice, request)
+        return FakeResponse(200, invoice)
+
+    @route("POST", r"/v1/invoiceitems", "create_invoice_item")
+    @_idempotent
+    def create_invoice_item(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        params = _form(request)
+        _only(params, _INVOICEITEM_CREATE)
+        if "customer" not in params:
+            raise _missing("customer")
+        customer = self._customer(str(params["customer"]), "customer")
+        invoice = self._invoice(str(params["invoice"]), "invoice") if "invoice" in params else None
+        if invoice is not None and invoice["status"] != "draft":
+            raise _stripe_error(
+                400, f"You can only add invoice items to draft invoices. Invoice {invoice['id']} is "
+                f"{invoice['status']}.", code="invoice_not_editable", param="invoice",
+            )  # fmt: skip
+        if invoice is not None and invoice["customer"] != customer["id"]:
+            raise _stripe_error(400, "The invoice belongs to another customer.", param="invoice")
+        currency = _currency(params, "currency")
+        quantity = _integer(params, "quantity") or 1
+        amount = _integer(params, "amount")
+        if amount is None:
+            unit = params.get("unit_amount_decimal") or params.get("unit_amount")
+            if unit is None:
+                raise _missing("amount")
+            try:
+                amount = int(Decimal(str(unit)) * quantity)
+            except ArithmeticError:
+                raise _stripe_error(400, f"Invalid decimal: {unit}", param="unit_amount_decimal") from None
+        if currency in _THREE_DECIMAL and amount % 10:
+            raise _stripe_error(400, f"Amounts in {currency} must end in 0.", param="amount")
+        self._fix_currency(customer, currency)
+        now = self._now()
+        item: Json = {
+            "id": self._new_id("ii_1", "invoiceitem", 22),
+            "object": "invoiceitem",
+            "amount": amount,
+            "currency": currency,
+            "customer": customer["id"],
+            "date": now,
+            "description": _string(params, "description", 500) or None,
+            "discountable": True,
+            "invoice": None,
+            "livemode": False,
+            "metadata": _merged_metadata({}, params.get("metadata", {})),
+            "period": {"end": now, "start": now},
+            "proration": False,
+            "quantity": quantity,
+        }
+        self.invoice_items[item["id"]] = item
+        if invoice is not None:
+            self._attach(invoice, item)
+        self._emit("invoiceitem.created", item, request)
+        return FakeResponse(200, item)
+
+    @route("POST", r"/v1/credit_notes", "create_credit_note")
+    @_idempotent
+    def create_credit_note(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        params = _form(request)
+        _only(params, _CREDIT_NOTE_CREATE)
+        if "invoice" not in params:
+            raise _missing("invoice")
+        invoice = self._invoice(str(params["invoice"]), "invoice")
+        if invoice["status"] not in ("open", "paid"):
+            raise _stripe_error(
+                400, f"You can only create credit notes for open or paid invoices. Invoice {invoice['id']} "
+                f"is {invoice['status']}.", param="invoice",
+            )  # fmt: skip
+        reason = _enum(
+            params, "reason", ("duplicate", "fraudulent", "order_change", "product_unsatisfactory")
+        )
+        credited = invoice["post_payment_credit_notes_amount"] + invoice["pre_payment_credit_notes_amount"]
+        amount = _integer(params, "amount")
+        amount = invoice["total"] - credited if amount is None else amount
+        if amount <= 0 or credited + amount > invoice["total"]:
+            raise _stripe_error(
+                400, f"The credit note amount ({amount}) must be positive and at most the invoice's total less "
+                f"what is already credited ({invoice['total'] - credited}).", param="amount",
+            )  # fmt: skip
+        kind = "post_payment" if invoice["status"] == "paid" else "pre_payment"
+        invoice[f"{kind}_credit_notes_amount"] += amount
+        if kind == "pre_payment":
+            invoice["amount_due"] -= amount
+            invoice["amount_remaining"] -= amount
+        number = len([c for c in self.credit_notes.values() if c["invoice"] == invoice["id"]]) + 1
+        note: Json = {
+            "id": self._new_id("cn_1", "credit_note", 22),
+            "object": "credit_note",
+            "amount": amount,
+            "created": self._now(),
+            "currency": invoice["currency"],
+            "customer": invoice["customer"],
+            "discount_amount": 0,
+            "discount_amounts": [],
+            "invoice": invoice["id"],
+            "lines": {"object": "list", "data": [], "has_more": False, "url": "/v1/credit_notes/lines"},
+            "livemode": False,
+            "memo": _string(params, "memo", 5000) or None,
+            "metadata": _merged_metadata({}, params.get("metadata", {})),
+            "number": f"{invoice['number']}-CN-{number:02d}",
+            "pdf": "https://pay.stripe.com/credit_notes/fake/pdf",
+            "reason": reason,
+            "status": "issued",
+            "subtotal": amount,
+            "tax_amounts": [],
+            "total": amount,
+            "type": kind,
+        }
+        self.credit_notes[note["id"]] = note
+        self._emit("credit_note.created", note, request)
+        return FakeResponse(200, note)
+
+    def _invoice(self, native_id: str, param: str, *, status: int = 400) -> Json:
+        invoice = self.invoices.get(native_id)
+        if invoice is None:
+            raise _no_such("invoice", native_id, param, status)
+        return invoice
+
+    def _attach(self, invoice: Json, item: Json) -> None:
+        if invoice["lines"]["data"] and item["currency"] != invoice["currency"]:
+            raise _stripe_error(
+                400, "Invoice items on one invoice must share its currency.", param="currency"
+            )
+        item["invoice"] = invoice["id"]
+        invoice["currency"] = item["currency"]
+        invoice["lines"]["data"].append(
+            {
+                "id": "il_" + item["id"].removeprefix("ii_"),
+                "object": "line_item",
+                "amount": item["amount"],
+                "currency": item["currency"],
+                "description": item["description"],
+                "discountable": True,
+                "invoice_item": item["id"],
+                "livemode": False,
+                "metadata": dict(item["metadata"]),
+                "period": dict(item["period"]),
+                "proration": False,
+                "quantity": item["quantity"],
+                "type": "invoiceitem",
+            }
+        )
+        for name in ("subtotal", "total", "amount_due", "amount_remaining"):
+            invoice[name] += item["amount"]
+
     @route("GET", r"/v1/events", "list_events")
     def list_events(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         params = _query(request)
@@ -1247,6 +1541,22 @@ class StripeFake(FakeApi):
                 "livemode": False,
                 "pending_webhooks": 0,
                 "request": {"id": self._request_id, "idempotency_key": request.header("idempotency-key")},
+                "type": kind,
+            }
+        )
+
+    def _emit_plain(self, kind: str, obj: Json) -> None:
+        """An event Stripe raises on its own (a payment), not in answer to a request."""
+        self.events.append(
+            {
+                "id": self._new_id("evt_1", "event", 23),
+                "object": "event",
+                "api_version": API_VERSION,
+                "created": self._now(),
+                "data": {"object": copy.deepcopy(obj)},
+                "livemode": False,
+                "pending_webhooks": 0,
+                "request": {"id": None, "idempotency_key": None},
                 "type": kind,
             }
         )

@@ -89,6 +89,48 @@ class InvoicePaymentV1(_Payload):
     next_payment_attempt: datetime | None = None
 
 
+class InvoiceLineV1(_Payload):
+    description: str
+    quantity: Decimal
+    unit_price: Money
+    amount: Money
+    sources: list[str] = Field(
+        default_factory=list, description="What the line bills: 'entry@version', milestone or usage ids"
+    )
+
+
+class InvoiceReadyV1(_Payload):
+    """A billing run drafted the period's invoice on the invoicing platform."""
+
+    invoice_key: str = Field(description="(contract, period, cycle): the invoice's key in the billing ledger")
+    project_code: str
+    period: str = Field(description="The billing period, e.g. '2026-11'")
+    legal_entity: str
+    invoicing_connection: str = Field(description="The ERP or billing platform holding the draft")
+    document_id: str = Field(description="The platform's id of the draft")
+    subtotal: Money
+    tax: Money
+    total: Money
+    lines: list[InvoiceLineV1]
+
+
+class BillingHoldV1(_Payload):
+    reason: str = Field(description="A stable code: open_exceptions, unapproved, missing_tax_profile ...")
+    message: str
+    owner: str = Field(description="The team that can lift it")
+
+
+class BillingHeldV1(_Payload):
+    """A billing run found reasons not to invoice the project's period: every one, with its owner."""
+
+    project_code: str
+    period: str
+    legal_entity: str
+    amount_held: Money | None = Field(default=None, description="The draft's total, before the holds")
+    holds: list[BillingHoldV1]
+    exception_id: str | None = Field(default=None, description="The business exception opened for it")
+
+
 class ProjectActivatedV1(_Payload):
     project_id: str = Field(description="Canonical id of the project")
     project_code: str
@@ -201,6 +243,8 @@ EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
     "InvoicePaid": (1, InvoicePaymentV1),
     "InvoicePaymentFailed": (1, InvoicePaymentV1),
     "ProjectActivated": (1, ProjectActivatedV1),
+    "InvoiceReady": (1, InvoiceReadyV1),
+    "BillingHeld": (1, BillingHeldV1),
     **{f"{kind}{step}": (1, TimeApprovalV1) for kind in ("TimeEntry", "Expense") for step in APPROVAL_STEPS},
     **{f"{name}Changed": (1, EntityChangedV1) for name in GENERIC_ENTITY_OBJECTS},
     **{f"{name}Deleted": (1, EntityDeletedV1) for name in GENERIC_ENTITY_OBJECTS},

@@ -109,3 +109,37 @@ class BillingPlan(_Result):
     contract: Contract
     cancelled: bool = False
     cancel_reason: str | None = None
+
+
+class InvoiceLine(_Result):
+    """One line of an invoice draft: what the customer reads, and what it bills."""
+
+    description: str
+    quantity: Decimal
+    unit_price: Money
+    amount: Money
+    sources: tuple[str, ...] = ()  # "entry@version", milestone or usage ids
+
+
+class InvoiceRequest(_Result):
+    """A draft invoice for one invoice key, sent under that key's idempotency key."""
+
+    invoice_key: str
+    idempotency_key: str
+    client_id: str  # pshub's client id: the platform's customer is found by it
+    project_code: str
+    period: str
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    tax: Money | None = None
+    purchase_order: str | None = None
+
+
+class DraftedInvoice(_Result):
+    """An invoice as the platform holds it."""
+
+    native_id: str
+    invoice_key: str
+    status: str  # the platform's word: draft, open, paid, void ...
+    total: Money
+    line_count: int

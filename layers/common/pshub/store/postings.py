@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 HISTORY_KEPT = 20
+BY_PROJECT_DAY = "by_project_day"  # index: project_code, work_day ("2026-11-20#<entry id>")
 
 
 class StaleRecord(Exception):
@@ -176,6 +177,25 @@ class PostingLedger:
                     )
         return records
 
+    def posted_in(self, project_code: str, period: str) -> list[PostingRecord]:
+        """What the ERP holds for the project on the days of ``period`` ("2026-11", or a day):
+        the posting records whose line is dated then (the ``by_project_day`` index)."""
+        records = []
+        for page in self._db.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=BY_PROJECT_DAY,
+            KeyConditionExpression="project_code = :p AND begins_with(work_day, :d)",
+            ExpressionAttributeValues={":p": {"S": project_code}, ":d": {"S": period}},
+        ):
+            for item in page["Items"]:
+                doc = json.loads(item["doc"]["S"])
+                record = PostingRecord(
+                    entry_id=item["pk"]["S"].removeprefix("ENTRY#"), rev=int(item["rev"]["N"]), **doc
+                )
+                if record.state == "posted" and record.line is not None:
+                    records.append(record)
+        return records
+
     # -- entries waiting for their project --------------------------------------------------
     def wait_for_project(self, reference: str, entry_id: str, event: dict[str, Any]) -> None:
         """Remember an approved entry whose project pshub does not know yet (``reference``: the
@@ -223,6 +243,10 @@ class PostingLedger:
         }
         if rev:
             request["ExpressionAttributeValues"] = {":rev": {"N": str(rev)}}
+        line = doc.get("line") if sort == "POSTING" else None
+        if line and doc.get("project_code") and line.get("work_date"):  # the by-project index
+            request["Item"]["project_code"] = {"S": doc["project_code"]}
+            request["Item"]["work_day"] = {"S": f"{line['work_date']}#{entry_id}"}
         return request
 
     def _put(self, entry_id: str, sort: str, doc: dict[str, Any], rev: int) -> None:

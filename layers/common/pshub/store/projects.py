@@ -10,6 +10,7 @@ identity table, next to the cross-references:
   ERP connection and its project id, status, every rate card version) and ``rev``, the
   item's revision; every write is conditional on the revision it read.
 - ``PROJECTDIR-ID#<project id>``, ``CODE``: the code, for a lookup by canonical id.
+- ``PROJECTDIR-LE#<legal entity>``, ``<code>``: the entity's projects, for its billing run.
 
 Rates are effective-dated: ``rate_in_force`` picks, among the cards in force on the day
 (``effective_from`` <= day <= ``effective_to``), the highest version's rate for the role. A
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from pshub.canonical.model import Rate, RateCard, RateCardStatus
+from pshub.canonical.model import Contract, Rate, RateCard, RateCardStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,6 +45,12 @@ class DirectoryEntry:
     erp_project_id: str
     status: str = "active"
     rate_cards: list[RateCard] = field(default_factory=list)
+    # What billing needs (written at activation): the contract as activated, the client, and
+    # where its invoices are drafted ("erp" or "billing_platform", and that connection).
+    contract: Contract | None = None
+    client_id: str | None = None
+    invoicing_route: str | None = None
+    invoicing_connection: str | None = None
     rev: int = 0
 
     def to_doc(self) -> dict[str, Any]:
@@ -56,6 +63,10 @@ class DirectoryEntry:
             "erp_project_id": self.erp_project_id,
             "status": self.status,
             "rate_cards": [card.model_dump(mode="json") for card in self.rate_cards],
+            "contract": self.contract.model_dump(mode="json") if self.contract else None,
+            "client_id": self.client_id,
+            "invoicing_route": self.invoicing_route,
+            "invoicing_connection": self.invoicing_connection,
         }
 
     @classmethod
@@ -69,6 +80,10 @@ class DirectoryEntry:
             erp_project_id=doc["erp_project_id"],
             status=doc.get("status", "active"),
             rate_cards=[RateCard.model_validate(card) for card in doc.get("rate_cards", [])],
+            contract=Contract.model_validate(doc["contract"]) if doc.get("contract") else None,
+            client_id=doc.get("client_id"),
+            invoicing_route=doc.get("invoicing_route"),
+            invoicing_connection=doc.get("invoicing_connection"),
             rev=rev,
         )
 
@@ -107,6 +122,17 @@ class ProjectDirectory:
             return None
         return DirectoryEntry.from_doc(json.loads(item["doc"]["S"]), int(item["rev"]["N"]))
 
+    def codes_of(self, legal_entity: str) -> list[str]:
+        """The codes of every project registered for ``legal_entity``, in order."""
+        codes: list[str] = []
+        for page in self._db.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"PROJECTDIR-LE#{legal_entity}"}},
+        ):
+            codes += [item["sk"]["S"] for item in page["Items"]]
+        return codes
+
     def code_of(self, project_id: str) -> str | None:
         item = self._db.get_item(
             TableName=self._table, Key={"pk": {"S": f"PROJECTDIR-ID#{project_id}"}, "sk": {"S": "CODE"}}
@@ -131,6 +157,10 @@ class ProjectDirectory:
                         "sk": {"S": "CODE"},
                         "code": {"S": entry.code},
                     },
+                )
+                self._db.put_item(  # the legal entity's list of projects (billing's scheduled run)
+                    TableName=self._table,
+                    Item={"pk": {"S": f"PROJECTDIR-LE#{entry.legal_entity}"}, "sk": {"S": entry.code}},
                 )
                 return merged
         raise RuntimeError(f"project {entry.code}: directory entry changed {_ATTEMPTS} times while writing")

@@ -67,7 +67,7 @@ from pshub.canonical.model import (
     RateCard,
     TaxProfile,
 )
-from pshub.connectors.results import BillingPlan, BillingPlanKind
+from pshub.connectors.results import BillingPlan, BillingPlanKind, InvoiceLine, InvoiceRequest
 from pshub.sync.identity import compact_id
 
 NAME_MAX = 256  # Customer.name, per Stripe's API reference
@@ -707,3 +707,58 @@ def _id_value(value: str, key: str) -> str:
     if len(value) > METADATA_VALUE_MAX:
         raise MappingError(f"{key} is longer than Stripe's {METADATA_VALUE_MAX}-character metadata values")
     return value
+
+
+# -- invoices -------------------------------------------------------------------------------
+
+INVOICE_KEY = "pshub_invoice_key"
+PAYMENT_TERMS_DAYS = 30  # ``days_until_due`` of an invoice draft (the connection may say otherwise)
+_SOURCES_SHOWN = 460  # metadata values hold 500 characters; the ledger keeps the whole list
+
+
+def invoice_params(request: InvoiceRequest, customer: str, days_until_due: int) -> Params:
+    """A draft invoice with none of the customer's pending items: only the lines pshub adds."""
+    metadata = {
+        INVOICE_KEY: request.invoice_key,
+        PROJECT_CODE: request.project_code,
+        "pshub_period": request.period,
+    }
+    if request.purchase_order:
+        metadata["pshub_purchase_order"] = request.purchase_order[:500]
+    return {
+        "customer": customer,
+        "collection_method": "send_invoice",
+        "days_until_due": days_until_due,
+        "auto_advance": False,  # a draft: finance reviews and sends it
+        "pending_invoice_items_behavior": "exclude",
+        "description": f"{request.project_code} {request.period}"
+        + (f", PO {request.purchase_order}" if request.purchase_order else ""),
+        "metadata": metadata,
+    }
+
+
+def invoice_item_params(
+    request: InvoiceRequest, customer: str, invoice: str, index: int, line: InvoiceLine
+) -> Params:
+    shown = ",".join(line.sources)
+    if len(shown) > _SOURCES_SHOWN:
+        shown = shown[:_SOURCES_SHOWN].rsplit(",", 1)[0] + f",+{len(line.sources)} in all"
+    return {
+        "customer": customer,
+        "invoice": invoice,
+        "amount": to_minor(line.amount),
+        "currency": line.amount.currency.lower(),
+        "description": line.description[:500],
+        "metadata": {INVOICE_KEY: request.invoice_key, "pshub_line": str(index), "pshub_sources": shown},
+    }
+
+
+def tax_item_params(request: InvoiceRequest, customer: str, invoice: str, tax: Money) -> Params:
+    return {
+        "customer": customer,
+        "invoice": invoice,
+        "amount": to_minor(tax),
+        "currency": tax.currency.lower(),
+        "description": "Tax",
+        "metadata": {INVOICE_KEY: request.invoice_key, "pshub_line": "tax"},
+    }

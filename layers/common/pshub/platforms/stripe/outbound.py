@@ -3,8 +3,8 @@
 Credentials (the connection's ``api`` secret, a JSON object):
 
 - ``secret_key``: a secret key (``sk_test_...``, ``sk_live_...``) or a restricted key
-  (``rk_...``) allowed to write Customers, Products, Prices, Subscriptions and
-  Subscription Schedules and to read Events. Sent as ``Authorization: Bearer``. Stripe
+  (``rk_...``) allowed to write Customers, Products, Prices, Subscriptions,
+  Subscription Schedules, Invoices, Invoice Items and Credit Notes and to read Events. Sent as ``Authorization: Bearer``. Stripe
   keys neither expire nor refresh: a 401 is a wrong or revoked key, a permanent error.
 
 Options (besides the HTTP kit's timeouts and attempts, ``pshub.connectors.http.settings``):
@@ -45,6 +45,15 @@ Per object:
   cancel`` (no final invoice, no proration), after reading the plan: a cancelled plan
   is left as it is. Stripe 2020-08-27 has nowhere to keep the reason; it is logged.
 
+- Invoice: a draft (``auto_advance=false``, ``pending_invoice_items_behavior=exclude``,
+  ``send_invoice`` with ``days_until_due``, option ``days_until_due``, default 30) under the
+  billing ledger's idempotency key for the invoice (contract, period, cycle), marked
+  ``metadata.pshub_invoice_key``; one invoice item per line under ``<key>:line:<n>`` and
+  the tax as a line of its own. A repeat replays every answer; after Stripe's window the
+  run finds the invoice by Invoice Search on its key before sending. ``finalize_invoice``
+  sends a reviewed draft; ``credit_invoice`` is a credit note (``order_change``, the
+  reason as memo) against an open or paid invoice.
+
 Consistency: Stripe Search is eventually consistent (Stripe: data is searchable within
 about a minute, and search is not for read-after-write). The connector therefore
 remembers the customers it wrote or read in this process, reads schedules from the
@@ -68,7 +77,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from pshub.canonical.model import BillingModel, Client, Contract, Project
+from pshub.canonical.model import BillingModel, Client, Contract, Money, Project
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -86,7 +95,13 @@ from pshub.connectors.http import (
     api_client,
 )
 from pshub.connectors.http.auth import HeaderAuth
-from pshub.connectors.results import BillingPlan, BillingPlanKind, UpsertResult
+from pshub.connectors.results import (
+    BillingPlan,
+    BillingPlanKind,
+    DraftedInvoice,
+    InvoiceRequest,
+    UpsertResult,
+)
 from pshub.platforms.stripe import mapping as m
 
 log = logging.getLogger("pshub.platforms.stripe")
@@ -163,7 +178,12 @@ def connect(connection: Connection, context: ConnectorContext) -> StripeBilling:
         refresh_on_401=False,
         mask_fields=MASKED_FIELDS,
     )
-    return StripeBilling(connection, client, clock=context.clock, account=account)
+    days = connection.options.get("days_until_due", str(m.PAYMENT_TERMS_DAYS))
+    if not days.isdigit():
+        raise ConnectionConfigError(
+            f"connection {connection.id!r}: options.days_until_due must be a whole number"
+        )
+    return StripeBilling(connection, client, clock=context.clock, account=account, days_until_due=int(days))
 
 
 def describe(response: ApiResponse) -> VendorError:
@@ -208,12 +228,14 @@ class StripeBilling:
         *,
         clock: Callable[[], float] = time.time,
         account: str | None = None,
+        days_until_due: int = m.PAYMENT_TERMS_DAYS,
     ) -> None:
         self._connection = connection
         self._api = api
         self._clock = clock
         self._headers = {"Stripe-Version": STRIPE_VERSION} | ({"Stripe-Account": account} if account else {})
         self._customers: dict[str, _Customer] = {}  # client id -> customer, as this process last saw it
+        self._days_until_due = days_until_due
 
     @property
     def connection_id(self) -> str:
@@ -319,6 +341,81 @@ class StripeBilling:
         log.info("plan %s %s (%s)", native_id, outcome, reason)
 
     # -- reads for pollers and reconciliation (not part of the role protocol) ------------
+    # -- invoices ------------------------------------------------------------------------------
+    def draft_invoice(self, request: InvoiceRequest) -> DraftedInvoice:
+        """A draft invoice (``auto_advance=false``: finance sends it) with one invoice item per
+        line and a tax line, each POST under a key derived from the invoice's idempotency key:
+        a repeat after a lost answer replays Stripe's answers and adds nothing."""
+        op = "draft_invoice"
+        key = request.invoice_key
+        with self._about(op, f"invoice {key} for project {request.project_code}"):
+            customer = self._customer_for(op, request.client_id)
+            if customer is None:
+                raise self._refused(
+                    op,
+                    f"invoice {key}: client {request.client_id} has no Stripe customer (provision it first)",
+                )
+            currency = request.currency.lower()
+            if customer.currency and customer.currency != currency:
+                raise self._refused(
+                    op,
+                    f"invoice {key}: the customer bills in {customer.currency.upper()}, the contract in "
+                    f"{request.currency}",
+                )
+            try:
+                params = m.invoice_params(request, customer.native_id, self._days_until_due)
+                invoice, _ = self._post(op, "/v1/invoices", params, request.idempotency_key)
+                native_id = str(invoice["id"])
+                items = [
+                    m.invoice_item_params(request, customer.native_id, native_id, index, line)
+                    for index, line in enumerate(request.lines)
+                ]
+                if request.tax is not None and request.tax.amount:
+                    items.append(m.tax_item_params(request, customer.native_id, native_id, request.tax))
+            except m.MappingError as error:
+                raise self._refused(op, f"invoice {key}: {error}") from None
+            if invoice.get("status") == "draft":
+                for index, item in enumerate(items):
+                    self._post(op, "/v1/invoiceitems", item, f"{request.idempotency_key}:line:{index}")
+            return _drafted(self._get(op, f"/v1/invoices/{_segment(native_id)}"))
+
+    def find_invoice(self, invoice_key: str) -> DraftedInvoice | None:
+        """The invoice carrying ``metadata.pshub_invoice_key`` (Invoice Search: eventually
+        consistent, so a retry within Stripe's idempotency window resends under the key instead)."""
+        op = "find_invoice"
+        with self._about(op, f"invoice {invoice_key}"):
+            query = m.metadata_query([(m.INVOICE_KEY, invoice_key)])
+            found = [
+                i
+                for i in self._search(op, "/v1/invoices/search", query)
+                if (i.get("metadata") or {}).get(m.INVOICE_KEY) == invoice_key
+            ]
+        return _drafted(min(found, key=_created)) if found else None
+
+    def finalize_invoice(self, native_id: str) -> DraftedInvoice:
+        """Send a reviewed draft: Stripe numbers it and it is open for payment."""
+        op = "finalize_invoice"
+        with self._about(op, f"invoice {native_id}"):
+            invoice = self._get(op, f"/v1/invoices/{_segment(native_id)}")
+            if invoice.get("status") == "draft":
+                invoice, _ = self._post(
+                    op, f"/v1/invoices/{_segment(native_id)}/finalize", {}, self._key(op, native_id)
+                )
+        return _drafted(invoice)
+
+    def credit_invoice(self, native_id: str, amount: Money, reason: str, idempotency_key: str) -> str:
+        """A credit note for ``amount`` against a sent invoice (open or paid); its id. ``reason``
+        is the memo; Stripe's reason is ``order_change``."""
+        op = "credit_invoice"
+        with self._about(op, f"credit note for invoice {native_id}"):
+            try:
+                minor = m.to_minor(amount)
+            except m.MappingError as error:
+                raise self._refused(op, f"credit note for invoice {native_id}: {error}") from None
+            params = {"invoice": native_id, "amount": minor, "reason": "order_change", "memo": reason[:5000]}
+            note, _ = self._post(op, "/v1/credit_notes", params, idempotency_key)
+        return str(note["id"])
+
     def changed_since(
         self, object_type: str, since: datetime, page_token: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -644,12 +741,10 @@ class StripeBilling:
         return _worded(PermanentConnectorError(message, **self._context(op)))
 
     def _reworded(self, error: ConnectorError, message: str) -> ConnectorError:
-        context = self._context(error.operation, error)
-        if isinstance(error, RateLimited):
-            return _worded(RateLimited(message, retry_after_s=error.retry_after_s, **context))
-        if isinstance(error, Conflict):
-            return _worded(Conflict(message, key=error.key, fields=error.fields, **context))
-        return _worded(type(error)(message, **context))
+        reworded = type(error)(message, **self._context(error.operation, error), **error._own())
+        if isinstance(error, RateLimited) and isinstance(reworded, RateLimited):
+            reworded.sent = error.sent
+        return _worded(reworded)
 
 
 def _worded(error: _E) -> _E:
@@ -674,6 +769,17 @@ def _document(response: ApiResponse) -> dict[str, Any]:
 
 def _segment(native_id: str) -> str:
     return quote(native_id, safe="")
+
+
+def _drafted(invoice: Mapping[str, Any]) -> DraftedInvoice:
+    currency = str(invoice.get("currency") or "usd")
+    return DraftedInvoice(
+        native_id=str(invoice["id"]),
+        invoice_key=str((invoice.get("metadata") or {}).get(m.INVOICE_KEY, "")),
+        status=str(invoice.get("status")),
+        total=m.from_minor(int(invoice.get("total") or 0), currency),
+        line_count=len((invoice.get("lines") or {}).get("data") or []),
+    )
 
 
 def _created(record: Mapping[str, Any]) -> tuple[int, str]:

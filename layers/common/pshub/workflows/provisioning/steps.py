@@ -332,6 +332,10 @@ class ProvisioningSteps:
                 erp_connection=state["erp_project"]["connection"],
                 erp_project_id=state["erp_project"]["native_id"],
                 rate_cards=[contract.rate_card] if contract.rate_card else [],
+                contract=contract,
+                client_id=state["erp_client"]["client_id"],
+                invoicing_route=billing["route"],
+                invoicing_connection=billing["connection"],
             )
         )
         activated = make_event(

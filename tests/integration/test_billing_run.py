@@ -1,0 +1,326 @@
+"""A billing run end to end: the billing ledger on moto, Stripe's fake over HTTP on 127.0.0.1.
+
+Every expectation is what Stripe must hold afterwards, written out here in Stripe's integer
+amounts (cents): how many invoices, their lines and totals, the credit notes; and what the
+ledger says each time entry is billed by.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal as D
+from typing import Any
+
+import boto3
+import pytest
+
+from pshub.business_exceptions import OwnerTeam
+from pshub.canonical.model import BillingModel, ContractStatus, Money, Rate, RateCard
+from pshub.connectors.results import DraftedInvoice, InvoiceRequest
+from pshub.platforms.stripe.outbound import StripeBilling
+from pshub.store.billing import LEASE_S, BillingLedger, InvoiceRecord, StaleInvoice
+from pshub.workflows.billing.readiness import BillingTerms, EntityProfile, PeriodInputs, PostedTime, Rounding
+from pshub.workflows.billing.run import bill, credit, mark_paid
+from pshub_local.platforms.stripe.fake import StripeFake
+from tests.integration.aws import REGION, aws_stores
+from tests.unit.connectors.builders import client
+from tests.unit.platforms.stripe.support import Clock, Harness, stripe_connection
+
+pytestmark = pytest.mark.xdist_group("moto")
+
+KEY = "contract_1#2026-11#period"
+NY = EntityProfile("acme-us", Rounding.HALF_UP, {"US-NY": D("0.08875")})
+CARDS = (
+    RateCard(
+        id="ratecard_1", name="Acme v1", version=1, currency="USD", effective_from=date(2026, 11, 1),
+        rates=[Rate(role="Senior Consultant", hourly_rate=Money(amount=D("250.00"), currency="USD"))],
+    ),
+    RateCard(
+        id="ratecard_2", name="Acme v2", version=2, currency="USD", effective_from=date(2026, 11, 16),
+        rates=[Rate(role="Senior Consultant", hourly_rate=Money(amount=D("275.00"), currency="USD"))],
+    ),
+)  # fmt: skip
+
+
+@dataclass
+class Billing:
+    ledger: BillingLedger
+    harness: Harness
+    stripe: StripeBilling
+    client_id: str
+
+    def run(self, inputs: PeriodInputs, owner: str = "run-1") -> Any:
+        return bill(inputs, client_id=self.client_id, ledger=self.ledger, target=self.stripe, owner=owner)
+
+    def invoices(self) -> list[dict[str, Any]]:
+        return list(self.harness.fake.records()["invoices"])
+
+
+@pytest.fixture
+def billing() -> Iterator[Billing]:
+    clock = Clock()
+    fake = StripeFake(stripe_connection(rate_limit_per_s="100000", rate_limit_burst="100000"), clock=clock)
+    fake.start()
+    try:
+        with aws_stores() as stores:
+            harness = Harness(fake, clock)
+            stripe = harness.connector()
+            customer = client()
+            stripe.upsert_customer(customer)
+            ledger = BillingLedger(
+                boto3.client("dynamodb", region_name=REGION),
+                stores.resources.get("table", "billing").name,
+                clock,
+            )
+            yield Billing(ledger, harness, stripe, customer.id)
+    finally:
+        threading.Thread(target=fake.stop, daemon=True).start()
+
+
+def november(*entries: PostedTime, **changes: Any) -> PeriodInputs:
+    terms = BillingTerms(
+        contract_id="contract_1",
+        billing_model=BillingModel.TIME_AND_MATERIALS,
+        currency="USD",
+        status=ContractStatus.ACTIVE,
+        rate_cards=CARDS,
+    )
+    values: dict[str, Any] = {
+        "project_code": "PRJ-HARBLOGI-0001", "period": "2026-11", "terms": terms, "profile": NY,
+        "tax_jurisdiction": "US-NY", "time": entries,
+    }  # fmt: skip
+    return PeriodInputs(**{**values, **changes})
+
+
+def senior(entry: str, day: str, hours: str, version: int = 1) -> PostedTime:
+    return PostedTime(entry, version, date.fromisoformat(day), "Senior Consultant", D(hours))
+
+
+TWO = (senior("te_1", "2026-11-10", "8"), senior("te_2", "2026-11-20", "6.5"))
+
+
+def test_a_run_drafts_one_invoice_whose_lines_trace_to_their_entries(billing: Billing) -> None:
+    outcome = billing.run(november(*TWO))
+    assert outcome.status == "drafted" and outcome.invoice_key == KEY
+    [invoice] = billing.invoices()
+    # 8 h x 250.00 = 2,000.00 (before the 16 Nov rate change); 6.5 h x 275.00 = 1,787.50 (after);
+    # tax 3,787.50 x 8.875 % = 336.140625 -> 336.14; total 4,123.64
+    assert [line["amount"] for line in invoice["lines"]] == [200000, 178750, 33614]
+    assert (invoice["total"], invoice["status"], invoice["invoice_key"]) == (412364, "draft", KEY)
+    record = billing.ledger.invoice(KEY)
+    assert (record.state, record.document_id) == ("drafted", invoice["native_id"])
+    assert billing.ledger.billed(["te_1", "te_2", "te_3"]) == {"te_1": KEY, "te_2": KEY}
+    assert [line["sources"] for line in record.lines] == [["te_1@1"], ["te_2@1"]]
+
+
+def test_running_twice_bills_once(billing: Billing) -> None:
+    billing.run(november(*TWO))
+    again = billing.run(november(*TWO), owner="run-2")
+    assert (
+        again.status == "already_invoiced" and again.invoice.document_id == billing.invoices()[0]["native_id"]
+    )
+    assert len(billing.invoices()) == 1
+
+
+def test_a_run_that_starts_while_another_is_drafting_bills_nothing(billing: Billing) -> None:
+    # Given run A drafting the invoice, and run B starting while A's call to Stripe is out
+    seen: list[str] = []
+
+    class Interleaved:
+        connection_id = billing.stripe.connection_id
+
+        def draft_invoice(self, request: InvoiceRequest) -> DraftedInvoice:
+            seen.append(billing.run(november(*TWO), owner="run-B").status)
+            return billing.stripe.draft_invoice(request)
+
+        def find_invoice(self, invoice_key: str) -> DraftedInvoice | None:
+            return billing.stripe.find_invoice(invoice_key)
+
+        def credit_invoice(self, native_id: str, amount: Money, reason: str, idempotency_key: str) -> str:
+            raise AssertionError("not here")
+
+    outcome = bill(
+        november(*TWO), client_id=billing.client_id, ledger=billing.ledger, target=Interleaved(), owner="A"
+    )
+    # Then B found the key taken and sent nothing; A drafted the one invoice
+    assert seen == ["in_progress"] and outcome.status == "drafted"
+    assert len(billing.invoices()) == 1 and len(billing.harness.fake.calls("create_invoice")) == 1
+
+
+def test_two_runs_that_both_found_the_key_free_claim_it_once(billing: Billing) -> None:
+    # Given run A and run B both read the invoice key as free; B claims and drafts first
+    seen: list[str] = []
+    ledger = billing.ledger
+
+    class Racing(BillingLedger):
+        def claim(self, record: Any, owner: str, lease_s: float = LEASE_S) -> Any:
+            if owner == "A" and not seen:
+                seen.append(
+                    bill(
+                        november(*TWO),
+                        client_id=billing.client_id,
+                        ledger=ledger,
+                        target=billing.stripe,
+                        owner="B",
+                    ).status
+                )
+            return super().claim(record, owner, lease_s)
+
+    racing = Racing(ledger._db, ledger._table, ledger._clock)
+    outcome = bill(
+        november(*TWO), client_id=billing.client_id, ledger=racing, target=billing.stripe, owner="A"
+    )
+    # Then A's claim loses to B's: A sends nothing to Stripe
+    assert seen == ["drafted"] and outcome.status == "already_invoiced"
+    assert len(billing.harness.fake.calls("create_invoice")) == 1 and len(billing.invoices()) == 1
+
+
+def test_concurrent_runs_draft_one_invoice(billing: Billing) -> None:
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def run(owner: str) -> None:
+        status = billing.run(november(*TWO), owner=owner).status
+        with lock:
+            results.append(status)
+
+    threads = [threading.Thread(target=run, args=(f"run-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count("drafted") == 1 and len(results) == 4
+    [invoice] = billing.invoices()
+    assert invoice["total"] == 412364
+
+
+def test_a_retry_after_an_unknown_outcome_bills_once(billing: Billing) -> None:
+    # Given Stripe applies the invoice's creation but every answer is lost (4 tries)
+    billing.harness.fake.drop_answer("create_invoice", times=4)
+    billing.harness.fake.set_search_lag(120)  # and Invoice Search does not show it yet
+    first = billing.run(november(*TWO))
+    assert first.status == "unknown_outcome" and billing.ledger.invoice(KEY).state == "sending"
+    # When the run is retried (the workflow's retry: the same run)
+    retried = billing.run(november(*TWO))
+    # Then it sent the recorded draft again under the same idempotency key: Stripe replayed its
+    # answer, and there is one invoice with its three lines
+    assert retried.status == "drafted"
+    [invoice] = billing.invoices()
+    assert [line["amount"] for line in invoice["lines"]] == [200000, 178750, 33614]
+    assert billing.ledger.invoice(KEY).document_id == invoice["native_id"]
+
+
+def test_another_run_takes_over_a_lost_draft_only_after_its_lease_and_reads_stripe_back(
+    billing: Billing,
+) -> None:
+    billing.harness.fake.drop_answer("create_invoice", times=4)
+    assert billing.run(november(*TWO)).status == "unknown_outcome"
+    assert billing.run(november(*TWO), owner="run-2").status == "in_progress"  # run-1 may still be on it
+    billing.harness.clock.now += LEASE_S + 1
+    taken_over = billing.run(november(*TWO), owner="run-2")
+    assert taken_over.status == "drafted"
+    [invoice] = billing.invoices()  # found by Invoice Search on its key: not created again
+    assert billing.ledger.invoice(KEY).document_id == invoice["native_id"]
+    assert len(billing.harness.fake.calls("create_invoice")) == 4
+
+
+def test_hours_on_one_invoice_are_never_on_another(billing: Billing) -> None:
+    billing.run(november(*TWO))
+    # te_2 re-dated into December by mistake, beside a new December entry
+    december = november(
+        senior("te_2", "2026-12-01", "6.5"), senior("te_9", "2026-12-02", "4"), period="2026-12"
+    )
+    outcome = billing.run(december)
+    assert outcome.status == "drafted"
+    latest = [i for i in billing.invoices() if i["invoice_key"] == "contract_1#2026-12#period"]
+    # 4 h x 275.00 = 1,100.00; tax 97.625 -> 97.63 (half up)
+    assert [line["amount"] for line in latest[0]["lines"]] == [110000, 9763]
+    assert billing.ledger.billed(["te_2", "te_9"]) == {"te_2": KEY, "te_9": "contract_1#2026-12#period"}
+
+
+def test_a_credit_note_corrects_a_sent_invoice_and_the_next_revision_bills_the_corrected_hours(
+    billing: Billing,
+) -> None:
+    billing.run(november(*TWO))
+    billing.stripe.finalize_invoice(billing.ledger.invoice(KEY).document_id or "")
+    # te_2 was 6 h, not 6.5 h: finance credits the invoice
+    credited = credit(billing.ledger, billing.stripe, KEY, "te_2 was 6 h, not 6.5 h", owner="finance")
+    assert credited.status == "credited"
+    notes = billing.harness.fake.records()["credit_notes"]
+    assert [(n["amount"], n["reason"]) for n in notes] == [(412364, "order_change")]
+    assert billing.ledger.billed(["te_1", "te_2"]) == {}  # billable again
+    # The next run drafts revision 2 with the corrected entry (version 2)
+    corrected = billing.run(november(senior("te_1", "2026-11-10", "8"), senior("te_2", "2026-11-20", "6", 2)))
+    assert corrected.status == "drafted" and corrected.invoice_key == f"{KEY}#r2"
+    first, second = billing.invoices()
+    assert (first["status"], first["credited"]) == ("open", 412364)  # the sent invoice is not edited
+    # 8 x 250.00 = 2,000.00; 6 x 275.00 = 1,650.00; tax 3,650.00 x 8.875 % = 323.9375 -> 323.94
+    assert [line["amount"] for line in second["lines"]] == [200000, 165000, 32394]
+    assert second["total"] == 397394
+
+
+def test_invoice_paid_marks_the_invoice_and_its_lines_paid(billing: Billing) -> None:
+    billing.run(november(*TWO))
+    native = billing.ledger.invoice(KEY).document_id or ""
+    billing.stripe.finalize_invoice(native)
+    billing.harness.fake.pay_invoice(native)
+    paid = mark_paid(billing.ledger, billing.stripe.connection_id, native)
+    assert paid is not None and paid.state == "paid" and paid.sources == ["te_1@1", "te_2@1"]
+    assert mark_paid(billing.ledger, billing.stripe.connection_id, "in_unknown") is None
+
+
+def test_a_held_run_claims_nothing_and_drafts_nothing(billing: Billing) -> None:
+    outcome = billing.run(november(*TWO, open_exceptions=("exc_1",), unapproved=2))
+    assert outcome.status == "held"
+    assert {(h.reason, h.owner) for h in outcome.holds} == {
+        ("open_exceptions", OwnerTeam.FINANCE_OPS),
+        ("unapproved", OwnerTeam.PMO),
+    }
+    assert billing.invoices() == [] and billing.ledger.invoice(KEY).state == "new"
+    assert billing.ledger.billed(["te_1", "te_2"]) == {}
+
+
+def test_a_refusal_says_why_and_leaves_the_hours_billable(billing: Billing) -> None:
+    outcome = bill(
+        november(*TWO),
+        client_id="client_unknown",
+        ledger=billing.ledger,
+        target=billing.stripe,
+        owner="run-1",
+    )
+    assert outcome.status == "refused" and "client_unknown has no Stripe customer" in (outcome.reason or "")
+    assert billing.ledger.billed(["te_1", "te_2"]) == {} and billing.invoices() == []
+    # Once the client is known in Stripe, the same period bills
+    billing.stripe.upsert_customer(client().model_copy(update={"id": "client_unknown"}))
+    again = bill(
+        november(*TWO),
+        client_id="client_unknown",
+        ledger=billing.ledger,
+        target=billing.stripe,
+        owner="run-2",
+    )
+    assert again.status == "drafted" and len(billing.invoices()) == 1
+
+
+def test_the_ledger_refuses_a_claim_written_from_a_stale_read(billing: Billing) -> None:
+    first, second = (
+        InvoiceRecord(KEY, state="claimed", owner="A"),
+        InvoiceRecord(KEY, state="claimed", owner="B"),
+    )
+    billing.ledger.save(first)
+    with pytest.raises(StaleInvoice):
+        billing.ledger.save(second)  # both read "no invoice": only the first write stands
+    assert billing.ledger.invoice(KEY).owner == "A"
+
+
+def test_a_source_is_marked_by_one_invoice_only_and_a_loser_withdraws_all_its_marks(billing: Billing) -> None:
+    other = "contract_1#2026-12#period"
+    sources = [f"te_{n}" for n in range(150)]  # two transactions of at most 100
+    assert billing.ledger.mark_billed(KEY, ["te_149"]) == {}
+    # The other invoice's first 100 are written, then te_149 (in its second hundred) is taken
+    assert billing.ledger.mark_billed(other, sources) == {"te_149": KEY}
+    assert billing.ledger.billed(sources) == {"te_149": KEY}  # none of the other's marks is left
+    assert billing.ledger.mark_billed(KEY, ["te_149"]) == {}  # the same invoice again: no conflict

@@ -53,6 +53,7 @@ bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB 
 	$(BIN)/python tests/benchmarks/bench_sync.py
 	$(BIN)/python tests/benchmarks/bench_identity.py
 	$(BIN)/python tests/benchmarks/bench_provisioning.py
+	$(BIN)/python tests/benchmarks/bench_billing.py
 	$(BIN)/python tests/benchmarks/bench_connectors.py
 
 bench-burst: install  ## month-end burst: N approved entries to the ERP fake at its limits (N=20000; ARGS="--n 2000")

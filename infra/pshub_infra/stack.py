@@ -88,4 +88,11 @@ class PshubStack(cdk.Stack):
                 value=index.queues[key].queue_url,
                 description=f"Queue {key}: where a retried posting exception goes",
             )
+        # Read by `pshub billing run` to start a billing run on demand.
+        cdk.CfnOutput(
+            self,
+            "StateMachineBillProjectsArn",
+            value=index.state_machines["bill_projects"].state_machine_arn,
+            description="The billing workflow: `pshub billing run --project P --period YYYY-MM`",
+        )
         self.index = index

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pshub_infra.topology import CONNECTIONS_FILE
-from pshub_local import operations
+from pshub_local import billing_cli, operations
 
 if TYPE_CHECKING:
     from pshub.connections import Connection
@@ -41,13 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     functions_out = _FunctionOutput(sys.stderr, show_metrics=args.verbose)
     with _console(args.verbose, command), contextlib.redirect_stdout(functions_out):
         try:
-            if command == "demo":
-                return _demo(args, out)
-            if command == "serve":
-                return _serve(args, out)
-            if command == "exceptions":
-                return operations.run(args, out)
-            return _sign(args, out)
+            commands = {
+                "demo": _demo,
+                "serve": _serve,
+                "exceptions": operations.run,
+                "billing": billing_cli.run,
+                "sign": _sign,
+            }
+            return commands[command](args, out)
         except KeyboardInterrupt:
             return 130
         except Exception:
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("file", type=Path, help="the webhook body, sent byte for byte")
     sign.add_argument("--url", default="http://127.0.0.1:8080", help="base URL of `pshub serve`")
     operations.add_parser(commands)
+    billing_cli.add_parser(commands)
     parser.set_defaults(events_dir=None, json=False)
     return parser
 

@@ -6,7 +6,7 @@ metadata catalog), so the shapes are JSON Schemas written from the help topics e
 cites, validated here with ``jsonschema``. A full scenario runs over HTTP on 127.0.0.1 with
 both authentication schemes: a customer created and matched again, a project created, found
 again, refused, deactivated and brought back, a billing schedule, time posted and replayed,
-the change feed paged, and the failures the connector must survive (a refusal, an expired
+an invoice drafted twice, read back and credited, the change feed paged, and the failures the connector must survive (a refusal, an expired
 token, a lost answer, a throttle, an outage).
 """
 
@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,17 +28,21 @@ from jsonschema import Draft202012Validator
 
 from pshub.canonical.model import BillingModel, TaxProfile
 from pshub.connectors.errors import Conflict, NotFound, PermanentConnectorError
+from pshub.connectors.results import InvoiceLine, InvoiceRequest
 from pshub.platforms.netsuite import outbound
+from pshub.store.billing import idempotency_key
 from pshub_local.fakes.server import Exchange
 from pshub_local.platforms.netsuite.fake import problem
-from tests.unit.connectors.builders import client, contract, project, time_entry
+from tests.unit.connectors.builders import client, contract, project, time_entry, usd
 from tests.unit.platforms.netsuite.support import TBA, Rig, rig
 
 SHAPES = Path(__file__).resolve().parent / "specs" / "netsuite" / "shapes.json"
 USED = {
     "token", "suiteql", "get_customer", "upsert_customer", "update_customer", "get_job", "create_job",
     "update_job", "get_billing_schedule", "create_billing_schedule", "upsert_time_bill",
+    "get_invoice", "upsert_invoice", "update_invoice", "upsert_credit_memo",
 }  # fmt: skip
+INVOICE_KEY = "contract_1#2026-12#period"
 
 
 @cache
@@ -123,6 +128,26 @@ def response_problems(exchange: Exchange) -> list[str]:
     return [f"{exchange.operation} response {response.status}: {p}" for p in found]
 
 
+def invoice_request() -> InvoiceRequest:
+    line = InvoiceLine(
+        description="Consultant: 7.5 h at 185.00 USD",
+        quantity=Decimal("7.5"),
+        unit_price=usd("185"),
+        amount=usd("1387.50"),
+    )
+    return InvoiceRequest(
+        invoice_key=INVOICE_KEY,
+        idempotency_key=idempotency_key(INVOICE_KEY),
+        client_id="client_1",
+        project_code="PRJ-HARB-0001",
+        period="2026-12",
+        currency="USD",
+        lines=(line,),
+        tax=usd("111.00"),
+        purchase_order="PO-7781",
+    )
+
+
 def run_scenario(r: Rig) -> None:
     erp = r.erp
     customer = erp.upsert_client(client())
@@ -144,6 +169,15 @@ def run_scenario(r: Rig) -> None:
         erp.deactivate_project("999999", "cleanup")
     assert erp.create_project(project(start_date=date(2026, 12, 1))) == project_id
     assert erp.get_project("PRJ-HARB-0001") is not None
+    assert erp.find_invoice(INVOICE_KEY) is None
+    invoice = erp.draft_invoice(invoice_request())
+    assert erp.draft_invoice(invoice_request()) == invoice
+    assert erp.find_invoice(INVOICE_KEY) == invoice
+    credit_key = idempotency_key(f"{INVOICE_KEY}#credit#1")
+    erp.credit_invoice(
+        invoice.native_id, invoice.total, "hours corrected", credit_key
+    )  # approves the draft first
+    erp.credit_invoice(invoice.native_id, invoice.total, "hours corrected", credit_key)
     erp.changed_since("customer", datetime(2026, 1, 1, tzinfo=UTC))
     # failures: a lost answer, a throttle, an outage, an expired token
     r.fake.drop_answer("create_job")
@@ -161,7 +195,7 @@ def run_scenario(r: Rig) -> None:
 def scenario(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.setattr(outbound, "PAGE_SIZE", 2)  # so the change feed pages
     credentials: Mapping[str, str] | None = TBA if request.param == "tba" else None
-    with rig(credentials) as running:
+    with rig(credentials, tax_item_id="31") as running:
         run_scenario(running)
         yield running
 
@@ -184,6 +218,12 @@ def test_the_checks_catch_an_undocumented_shape(scenario: Rig) -> None:
     exchange = next(e for e in scenario.fake.exchanges if e.operation == "create_job")
     broken = exchange.request.json() | {"projectBudget": 1}
     assert schema_errors("job_create", broken)
+    invoice = next(e for e in scenario.fake.exchanges if e.operation == "upsert_invoice").request.json()
+    assert schema_errors("invoice_in", invoice) == []
+    assert schema_errors("invoice_in", invoice | {"otherPONum": "PO-7781"})  # the PO number is otherRefNum
+    assert schema_errors(
+        "invoice_in", invoice | {"item": {"items": [{"item": {"id": "20"}, "amount": "1387.50"}]}}
+    )
     assert schema_errors(
         "error",
         {"type": "https://x", "title": "Bad Request", "status": 400, "o:errorDetails": [{"detail": "x"}]},

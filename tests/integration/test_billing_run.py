@@ -272,6 +272,46 @@ def test_invoice_paid_marks_the_invoice_and_its_lines_paid(billing: Billing) -> 
     assert mark_paid(billing.ledger, billing.stripe.connection_id, "in_unknown") is None
 
 
+def test_stripes_invoice_paid_event_marks_the_invoice_paid_once(billing: Billing) -> None:
+    from datetime import UTC, datetime
+
+    from pshub.canonical.envelope import InvoicePaymentV1, make_event
+    from pshub.store.exceptions_store import ExceptionStore
+    from pshub.store.projects import ProjectDirectory
+    from pshub.workflows.billing.events import BillingEvents
+
+    billing.run(november(*TWO))
+    native = billing.ledger.invoice(KEY).document_id or ""
+    billing.stripe.finalize_invoice(native)
+    billing.harness.fake.pay_invoice(native)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    started: list[str] = []
+    events = BillingEvents(
+        directory=ProjectDirectory(dynamodb, "unused"),
+        ledger=billing.ledger,
+        exceptions=ExceptionStore(dynamodb, "unused"),
+        start_run=lambda name, state: started.append(name) or True,
+    )
+    usd = Money(amount=D("3973.94"), currency="USD")
+    paid = make_event(
+        "InvoicePaid",
+        InvoicePaymentV1(
+            invoice_id=native, status="paid", amount_due=usd, amount_paid=usd,
+            amount_remaining=Money(amount=D("0.00"), currency="USD"),
+        ),
+        connection=billing.stripe.connection_id, source_platform="stripe", source_native_id=native,
+        source_event_id="evt_1", occurred_at=datetime.now(UTC), correlation_id="evt_1", legal_entity="acme-us",
+    ).model_dump(mode="json")  # fmt: skip
+    assert events.handle(paid) == {"invoice": KEY, "state": "paid"}
+    assert events.handle(paid) == {"invoice": KEY, "state": "paid"}  # delivered again: the same
+    record = billing.ledger.invoice(KEY)
+    assert record.state == "paid" and [h for h in record.history if "paid" in h] != []
+    # A payment for an invoice finance raised by hand is not pshub's: nothing changes.
+    other = {**paid, "payload": {**paid["payload"], "invoice_id": "in_by_hand"}}
+    assert events.handle(other) == {"invoice": None, "document_id": "in_by_hand"}
+    assert started == []
+
+
 def test_a_held_run_claims_nothing_and_drafts_nothing(billing: Billing) -> None:
     outcome = billing.run(november(*TWO, open_exceptions=("exc_1",), unapproved=2))
     assert outcome.status == "held"
@@ -324,3 +364,46 @@ def test_a_source_is_marked_by_one_invoice_only_and_a_loser_withdraws_all_its_ma
     assert billing.ledger.mark_billed(other, sources) == {"te_149": KEY}
     assert billing.ledger.billed(sources) == {"te_149": KEY}  # none of the other's marks is left
     assert billing.ledger.mark_billed(KEY, ["te_149"]) == {}  # the same invoice again: no conflict
+
+
+def test_a_zuora_run_drafts_once_and_a_credit_memo_makes_way_for_the_next_revision() -> None:
+    """The same workflow with Zuora as the billing platform (its fake over HTTP): amounts in
+    major units, one invoice however often it runs, a credit memo, then ``#r2``."""
+    from decimal import Decimal
+
+    from pshub.workflows.billing.run import credit as credit_run
+    from pshub_local.platforms.zuora.fake import ZuoraFake
+    from tests.unit.platforms.zuora.support import Clock as ZClock
+    from tests.unit.platforms.zuora.support import Harness as ZHarness
+    from tests.unit.platforms.zuora.support import zuora_connection
+
+    clock = ZClock()
+    fake = ZuoraFake(zuora_connection(rate_limit_per_s="100000", rate_limit_burst="100000"), clock=clock)
+    fake.start()
+    try:
+        with aws_stores() as stores:
+            harness = ZHarness(fake, clock)
+            zuora = harness.connector()
+            harness.account("client_1")
+            ledger = BillingLedger(
+                boto3.client("dynamodb", region_name=REGION), stores.resources.get("table", "billing").name
+            )
+            first = bill(november(*TWO), client_id="client_1", ledger=ledger, target=zuora, owner="run-1")
+            again = bill(november(*TWO), client_id="client_1", ledger=ledger, target=zuora, owner="run-2")
+            assert (first.status, again.status) == ("drafted", "already_invoiced")
+            [invoice] = fake.records()["invoices"]
+            # 8 x 250.00 + 6.5 x 275.00 = 3,787.50; tax 8.875 % = 336.140625 -> 336.14; 4,123.64
+            assert Decimal(invoice["total"]) == Decimal("4123.64")
+            assert [Decimal(line["amount"]) for line in invoice["lines"]] == [
+                Decimal("2000.00"), Decimal("1787.50"), Decimal("336.14")
+            ]  # fmt: skip
+            credited = credit_run(ledger, zuora, KEY, "hours corrected", "finance")
+            assert credited.status == "credited" and len(fake.records()["credit_memos"]) == 1
+            revised = bill(
+                november(senior("te_1", "2026-11-10", "8", 2), TWO[1]),
+                client_id="client_1", ledger=ledger, target=zuora, owner="run-3",
+            )  # fmt: skip
+            assert revised.status == "drafted" and revised.invoice_key == f"{KEY}#r2"
+            assert len(fake.records()["invoices"]) == 2
+    finally:
+        threading.Thread(target=fake.stop, daemon=True).start()

@@ -29,6 +29,9 @@ class Category(StrEnum):
     # A period's invoice that a billing run held (open exceptions, unapproved time, no tax
     # profile or purchase order, an inactive contract, a budget cap) or could not draft.
     BILLING_HELD = "billing_held"
+    # A contract amendment that could not reach a system (the CRM's contract not active, the
+    # ERP or the PSA refused the new budget, dates or rates): parked until a person acts.
+    AMENDMENT_FAILED = "amendment_failed"
 
 
 class OwnerTeam(StrEnum):

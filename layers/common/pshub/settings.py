@@ -91,6 +91,23 @@ class BillingTickSettings(NamedTuple):
     billing_state_machine_arn: str
 
 
+class BillingEventsSettings(NamedTuple):
+    identity_table: str
+    billing_table: str
+    exceptions_table: str
+    billing_state_machine_arn: str
+
+
+class StartAmendmentSettings(NamedTuple):
+    amendment_state_machine_arn: str
+
+
+class AmendmentSettings(NamedTuple):
+    pshub_connections: str
+    identity_table: str
+    exceptions_table: str
+
+
 class TimeApprovalsSettings(NamedTuple):
     identity_table: str
     postings_table: str

@@ -312,6 +312,8 @@ class KantataFake(FakeApi):
         for name in ("start_date", "due_date"):
             if name in fields:
                 changes[name] = self._date(fields, name)
+        if "price" in fields:
+            changes["price"] = _price(fields["price"], workspace["currency"])
         if "rate_card_id" in fields:
             card = self.rate_cards.get(str(fields["rate_card_id"]))
             if card is None:
@@ -708,3 +710,10 @@ class KantataFake(FakeApi):
 
     def _now(self) -> str:
         return datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="microseconds")
+
+
+def _price(price: object, currency: str) -> str:
+    """A workspace's ``price`` as Kantata takes it (a whole number of base units), as it shows it."""
+    if isinstance(price, bool) or not isinstance(price, int) or price < 0:
+        raise _invalid("price", f"price {price} is invalid")
+    return f"{Decimal(price):.{CURRENCIES[currency].minor_unit}f}"

@@ -9,10 +9,13 @@ What it speaks (paths under ``/services/rest``):
   last 3,600 s. Token-based authentication (OAuth 1.0a, HMAC-SHA256, realm = the account id)
   is verified by recomputing the RFC 5849 signature. Anything else is NetSuite's 401
   ``INVALID_LOGIN``.
-- ``GET/POST/PUT/PATCH /record/v1/{customer|job|billingSchedule|timeBill}[/{id}|/eid:{externalId}]``:
-  create answers 204 with ``Location``; ``PUT .../eid:`` upserts; ``PATCH`` merges fields;
-  ``GET`` returns the record with references as ``{"id", "refName", "links"}`` and sublists
-  only with ``expandSubResources=true``.
+- ``GET/POST/PUT/PATCH /record/v1/{customer|job|billingSchedule|timeBill|expenseReport|invoice}``
+  and ``GET/POST/PUT /record/v1/creditMemo`` (``[/{id}|/eid:{externalId}]``): create answers
+  204 with ``Location``; ``PUT .../eid:`` upserts; ``PATCH`` merges fields; ``GET`` returns the
+  record with references as ``{"id", "refName", "links"}`` and sublists only with
+  ``expandSubResources=true``. Invoices and credit memos show what NetSuite computes: line
+  numbers and amounts, ``total``, ``tranId``, ``status`` and the currency (the customer's when
+  none is sent; a reference shows the currency's name, e.g. ``USA``, not its ISO code).
 - ``POST /query/v1/suiteql`` (``Prefer: transient``): the few SuiteQL shapes pshub sends
   (``SELECT cols FROM table WHERE c = 'v' OR c IN (...) OR c LIKE '...' ORDER BY ...``, and
   ``lastmodifieddate >= TO_TIMESTAMP(...)`` with ``TO_CHAR``), paged by ``limit``/``offset``.
@@ -21,13 +24,20 @@ Business rules it enforces, as an account set up for pshub would: unique ``exter
 record type and unique ``entityId`` (``DUP_ENTITY``); required fields (``USER_ERROR``); list
 values that exist (``INVALID_CONTENT``); the project code format (``project_code_pattern``);
 no time dated in a closed period (``closed_periods_through``) or on an inactive project; a
-fixed bid milestone schedule whose milestones add up to 100 %.
+fixed bid milestone schedule whose milestones add up to 100 %; invoice lines with items the
+account has (``time_item_id``, ``invoice_item_id``, ``tax_item_id``) and numbers as numbers,
+on a project of the invoice's customer, in a currency the customer bills in; a credit memo
+only from an approved invoice of the same customer, in its currency. ``approve_invoice`` is
+finance approving a draft (after which it is sent).
 
 Error bodies are NetSuite's: ``{"type", "title", "status", "o:errorDetails": [{"detail",
 "o:errorCode", "o:errorPath"?}]}`` (help topic "Error Handling in REST Web Services"). Codes
 that help topic does not show are unverified: ``DUP_ENTITY`` / ``DUP_RCRD`` (SOAP's),
 ``USER_ERROR`` for missing fields and closed periods, ``NONEXISTENT_ID`` for a missing record,
-``INVALID_PARAMETER`` for a SuiteQL it cannot run, and the body of the 429.
+``INVALID_PARAMETER`` for a SuiteQL it cannot run, and the body of the 429. Unverified too: the
+``status`` ids of invoices and credit memos (the letters of SuiteScript's transaction status
+filters: ``CustInvc:A`` Open, ``D`` Pending Approval ...) and the refusal of a credit memo from
+an invoice pending approval.
 """
 
 from __future__ import annotations
@@ -80,6 +90,8 @@ _FIRST_IDS = {
     "timeBill": 88000,
     "employee": 300,
     "expenseReport": 4400,
+    "invoice": 12000,
+    "creditMemo": 12500,
 }
 _TABLES = {
     "customer": "customer",
@@ -87,7 +99,22 @@ _TABLES = {
     "timebill": "timeBill",
     "employee": "employee",
     "expensereport": "expenseReport",
+    "currency": "currency",
 }
+# The account's currencies: internal id -> (ISO code, the currency record's name).
+_CURRENCIES = {
+    "1": ("USD", "USA"),
+    "2": ("GBP", "British pound"),
+    "3": ("CAD", "Canadian Dollar"),
+    "4": ("EUR", "Euro"),
+}
+_BASE_CURRENCY = "1"
+_APPROVAL = {"1": "Pending Approval", "2": "Approved", "3": "Rejected"}
+# Invoice status by approval status, and the credit memo's; (id, refName).
+_INVOICE_STATUS = {"1": ("D", "Pending Approval"), "2": ("A", "Open"), "3": ("E", "Rejected")}
+_CREDIT_STATUS = ("A", "Open")
+_STATUS_NAMES = dict([*_INVOICE_STATUS.values(), _CREDIT_STATUS])
+_TRAN_PREFIX = {"invoice": "INV", "creditMemo": "CM"}
 _SCHEDULE_TYPES = frozenset({"STD", "FBM", "FBI", "TM", "CB"})
 _M2M_ALGORITHMS = ["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 
@@ -160,6 +187,7 @@ class NetSuiteFake(FakeApi):
             "lastmodifieddate": "lastModifiedDate",
         },
         "expensereport": {"id": "id", "externalid": "externalId", "lastmodifieddate": "lastModifiedDate"},
+        "currency": {"id": "id", "symbol": "symbol", "name": "name"},
     }
 
     def __init__(
@@ -199,7 +227,11 @@ class NetSuiteFake(FakeApi):
         self._service_items = frozenset(
             service_items if service_items is not None else ({item} if item else {"20"})
         )
+        # Invoice lines bill these too: the invoice item and the tax item the connection names.
+        billed = {options.get(name) for name in ("invoice_item_id", "tax_item_id")}
+        self._items = self._service_items | {i for i in billed if i}
         self._records: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in _FIRST_IDS}
+        self._records["currency"] = _currencies(options.get("currencies"))
         self._sequence = dict(_FIRST_IDS)
         self._access_tokens: dict[str, float] = {}
         self._nonces: set[str] = set()
@@ -270,6 +302,14 @@ class NetSuiteFake(FakeApi):
         with self.lock:
             self._insert(record_type, dict(fields))
             return str(self._sequence[record_type])
+
+    def approve_invoice(self, native_id: str) -> None:
+        """Finance approves the draft invoice ``native_id`` in NetSuite (and so it is sent)."""
+        with self.lock:
+            record = self._records["invoice"][native_id]
+            record["approvalStatus"] = {"id": "2"}
+            self._derive("invoice", record)
+            self._stamped(record)
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is expired (as 60 minutes later)."""
@@ -415,6 +455,8 @@ class NetSuiteFake(FakeApi):
     @route("GET", rf"{RECORD}/(?P<type>billingSchedule)/{_KEY}", "get_billing_schedule")
     @route("GET", rf"{RECORD}/(?P<type>timeBill)/{_KEY}", "get_time_bill")
     @route("GET", rf"{RECORD}/(?P<type>expenseReport)/{_KEY}", "get_expense_report")
+    @route("GET", rf"{RECORD}/(?P<type>invoice)/{_KEY}", "get_invoice")
+    @route("GET", rf"{RECORD}/(?P<type>creditMemo)/{_KEY}", "get_credit_memo")
     def _get(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         record_type = match["type"]
         native_id = self._find(record_type, match["key"])
@@ -428,6 +470,8 @@ class NetSuiteFake(FakeApi):
     @route("POST", rf"{RECORD}/(?P<type>billingSchedule)", "create_billing_schedule")
     @route("POST", rf"{RECORD}/(?P<type>timeBill)", "create_time_bill")
     @route("POST", rf"{RECORD}/(?P<type>expenseReport)", "create_expense_report")
+    @route("POST", rf"{RECORD}/(?P<type>invoice)", "create_invoice")
+    @route("POST", rf"{RECORD}/(?P<type>creditMemo)", "create_credit_memo")
     def _create(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         record_type = match["type"]
         body = _json_body(request)
@@ -443,6 +487,8 @@ class NetSuiteFake(FakeApi):
     )
     @route("PUT", rf"{RECORD}/(?P<type>timeBill)/(?P<key>eid:[A-Za-z0-9_-]+)", "upsert_time_bill")
     @route("PUT", rf"{RECORD}/(?P<type>expenseReport)/(?P<key>eid:[A-Za-z0-9_-]+)", "upsert_expense_report")
+    @route("PUT", rf"{RECORD}/(?P<type>invoice)/(?P<key>eid:[A-Za-z0-9_-]+)", "upsert_invoice")
+    @route("PUT", rf"{RECORD}/(?P<type>creditMemo)/(?P<key>eid:[A-Za-z0-9_-]+)", "upsert_credit_memo")
     def _upsert(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         record_type, external = match["type"], match["key"].removeprefix("eid:")
         body = {**_json_body(request), "externalId": external}
@@ -456,12 +502,13 @@ class NetSuiteFake(FakeApi):
     @route("PATCH", rf"{RECORD}/(?P<type>billingSchedule)/{_KEY}", "update_billing_schedule")
     @route("PATCH", rf"{RECORD}/(?P<type>timeBill)/{_KEY}", "update_time_bill")
     @route("PATCH", rf"{RECORD}/(?P<type>expenseReport)/{_KEY}", "update_expense_report")
+    @route("PATCH", rf"{RECORD}/(?P<type>invoice)/{_KEY}", "update_invoice")
     def _patch(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         record_type = match["type"]
         native_id = self._find(record_type, match["key"])
         if native_id is None:
             raise _missing(record_type, match["key"])
-        if record_type in ("timeBill", "expenseReport"):
+        if record_type in ("timeBill", "expenseReport", "invoice"):
             self._open_period(self._records[record_type][native_id], record_type)  # the posted date's period
         return self._update(record_type, native_id, _json_body(request), request.param("replace"))
 
@@ -498,7 +545,11 @@ class NetSuiteFake(FakeApi):
         record["id"] = native_id
         if record_type == "customer" and not record.get("entityId"):
             record["entityId"] = f"CUS{native_id}"  # auto-generated numbering
-        record.setdefault("isInactive", False)
+        if record_type in _TRAN_PREFIX:
+            record["tranId"] = f"{_TRAN_PREFIX[record_type]}{native_id}"  # auto-generated numbering
+            self._derive(record_type, record)
+        else:
+            record.setdefault("isInactive", False)
         self._records[record_type][native_id] = self._stamped(record, created=True)
         return self._written(record_type, native_id)
 
@@ -522,6 +573,8 @@ class NetSuiteFake(FakeApi):
             else:
                 merged[name] = value
         self._validate(record_type, merged, native_id)
+        if record_type in _TRAN_PREFIX:
+            self._derive(record_type, merged)
         self._records[record_type][native_id] = self._stamped(merged)
         return self._written(record_type, native_id)
 
@@ -569,7 +622,25 @@ class NetSuiteFake(FakeApi):
         return shown
 
     def _referenced(self, field: str, ref: str) -> dict[str, Any]:
-        kind = {"parent": "customer", "customer": "job", "project": "job", "employee": "employee"}.get(field)
+        if field == "approvalStatus":
+            return {"links": [], "refName": _APPROVAL.get(ref, ref)}
+        if field == "status":
+            return {"links": [], "refName": _STATUS_NAMES.get(ref, ref)}
+        if field == "currency":
+            name = str(self._records["currency"].get(ref, {}).get("name") or ref)
+            return {
+                "links": [{"rel": "self", "href": f"{self.base_url}{RECORD}/currency/{ref}"}],
+                "refName": name,
+            }
+        kind = {
+            "parent": "customer",
+            "customer": "job",
+            "project": "job",
+            "employee": "employee",
+            "entity": "customer",
+            "job": "job",
+            "createdFrom": "invoice",
+        }.get(field)
         target = self._records.get(kind or "", {}).get(ref) if kind else None
         if kind == "job" and target is None and field == "customer":
             kind, target = "customer", self._records["customer"].get(ref)
@@ -585,6 +656,8 @@ class NetSuiteFake(FakeApi):
             "billingSchedule": self._valid_schedule,
             "timeBill": self._valid_time,
             "expenseReport": self._valid_expense,
+            "invoice": self._valid_invoice,
+            "creditMemo": self._valid_credit_memo,
         }[record_type](record, native_id)
 
     def _known(self, record: Mapping[str, Any], field: str) -> None:
@@ -746,6 +819,93 @@ class NetSuiteFake(FakeApi):
                 raise fault(400, f"Project {job.get('entityId')} is inactive.", "USER_ERROR", path="expense")
         self._open_period(record, "expenseReport")
 
+    def _valid_invoice(self, record: dict[str, Any], native_id: str | None) -> None:
+        entity = self._valid_transaction(record)
+        job_id = _ref(record, "job")
+        if job_id is not None:
+            job = self._records["job"].get(job_id)
+            if job is None or _ref(job, "parent") != entity:
+                raise invalid_value(job_id, "job")
+            if job.get("isInactive"):
+                raise fault(400, f"Project {job.get('entityId')} is inactive.", "USER_ERROR", path="job")
+        approval = _ref(record, "approvalStatus")
+        if approval is not None and approval not in _APPROVAL:
+            raise invalid_value(approval, "approvalStatus")
+        self._open_period(record, "invoice")
+
+    def _valid_credit_memo(self, record: dict[str, Any], native_id: str | None) -> None:
+        entity = self._valid_transaction(record)
+        source_id = _ref(record, "createdFrom")
+        if source_id is None:
+            return
+        invoice = self._records["invoice"].get(source_id)
+        if invoice is None or _ref(invoice, "entity") != entity:
+            raise invalid_value(source_id, "createdFrom")
+        if _ref(invoice, "approvalStatus") != "2":
+            raise fault(
+                400,
+                f"Invoice {invoice.get('tranId')} is not approved. Only an approved invoice can be credited.",
+                "USER_ERROR",
+                path="createdFrom",
+            )
+        if _ref(record, "currency") not in (None, _ref(invoice, "currency")):
+            raise invalid_value(_ref(record, "currency"), "currency")
+
+    def _valid_transaction(self, record: dict[str, Any]) -> str:
+        """Customer and item lines, as NetSuite checks any sales transaction; the customer's id."""
+        lines = (record.get("item") or {}).get("items") or []
+        missing = [
+            label
+            for label, present in (("Customer", _ref(record, "entity")), ("Items", lines))
+            if not present
+        ]
+        if missing:
+            raise required(*missing)
+        entity = str(_ref(record, "entity"))
+        customer = self._records["customer"].get(entity)
+        if customer is None:
+            raise invalid_value(entity, "entity")
+        currency = _ref(record, "currency")
+        if currency is not None and currency not in self._customer_currencies(customer):
+            raise invalid_value(currency, "currency")
+        for line in lines:
+            item = _ref(line, "item")
+            if item not in self._items:
+                raise invalid_value(item, "item.items.item")
+            for name in ("quantity", "rate", "amount"):
+                value = line.get(name)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                    raise invalid_value(value, f"item.items.{name}")
+            if line.get("amount") is None and (line.get("quantity") is None or line.get("rate") is None):
+                raise required("Amount")
+        return entity
+
+    def _customer_currencies(self, customer: Mapping[str, Any]) -> set[str]:
+        """The customer's primary currency (the base one unless set) and its other currencies."""
+        listed = {_ref(line, "currency") for line in (customer.get("currencyList") or {}).get("items") or []}
+        return {_ref(customer, "currency") or _BASE_CURRENCY} | {c for c in listed if c}
+
+    def _derive(self, record_type: str, record: dict[str, Any]) -> None:
+        """What NetSuite fills in on a sales transaction: currency, line numbers and amounts,
+        the total, the status."""
+        customer = self._records["customer"].get(str(_ref(record, "entity")), {})
+        source = self._records["invoice"].get(str(_ref(record, "createdFrom")), {})
+        default = _ref(source, "currency") or _ref(customer, "currency") or _BASE_CURRENCY
+        record.setdefault("currency", {"id": default})
+        total = Decimal(0)
+        for number, line in enumerate((record.get("item") or {}).get("items") or [], 1):
+            line["line"] = number
+            if line.get("amount") is None:
+                line["amount"] = float(Decimal(str(line["quantity"])) * Decimal(str(line["rate"])))
+            total += Decimal(str(line["amount"]))
+        record["subtotal"] = record["total"] = float(total)
+        if record_type == "invoice":
+            record.setdefault("approvalStatus", {"id": "1"})  # invoice approval routing is on
+            status = _INVOICE_STATUS[str(_ref(record, "approvalStatus"))]
+        else:
+            status = _CREDIT_STATUS
+        record["status"] = {"id": status[0]}
+
     # -- SuiteQL ------------------------------------------------------------------------------------
     @route("POST", SUITEQL_PATH, "suiteql")
     def _suiteql(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
@@ -868,6 +1028,28 @@ class NetSuiteFake(FakeApi):
                 }
                 for i, r in self._records["expenseReport"].items()
             ],
+            "invoices": [
+                {
+                    "native_id": i,
+                    "external_id": r.get("externalId"),
+                    "number": r.get("tranId"),
+                    "customer": _ref(r, "entity"),
+                    "project_code": (jobs.get(str(_ref(r, "job"))) or {}).get("entityId"),
+                    "approval": _APPROVAL.get(str(_ref(r, "approvalStatus"))),
+                    "lines": len((r.get("item") or {}).get("items") or []),
+                }
+                for i, r in self._records["invoice"].items()
+            ],
+            "credit_memos": [
+                {
+                    "native_id": i,
+                    "external_id": r.get("externalId"),
+                    "number": r.get("tranId"),
+                    "created_from": _ref(r, "createdFrom"),
+                    "lines": len((r.get("item") or {}).get("items") or []),
+                }
+                for i, r in self._records["creditMemo"].items()
+            ],
         }
 
     def _named(self, option: str, internal_id: str | None) -> str | None:
@@ -889,6 +1071,16 @@ def _ids(
     if declared:
         return frozenset(declared | (default or set()))
     return None
+
+
+def _currencies(option: str | None) -> dict[str, dict[str, Any]]:
+    """The account's currency records: those the connection maps (``USD=1,...``), else a few."""
+    pairs = [p.partition("=") for p in (option or "").split(",") if "=" in p]
+    declared = {i.strip(): (code.strip(), code.strip()) for code, _, i in pairs}
+    return {
+        i: {"id": i, "symbol": code, "name": name, "isBaseCurrency": i == _BASE_CURRENCY}
+        for i, (code, name) in (declared or _CURRENCIES).items()
+    }
 
 
 def _public_key(credentials: Mapping[str, str]) -> Any:

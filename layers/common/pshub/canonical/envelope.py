@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from pshub.canonical.model import Money
+from pshub.canonical.model import ContractAmendment, Milestone, Money, RateCard
 
 CANONICAL_EVENT_SOURCE = "pshub.canonical"
 # Namespace for deterministic event ids: the same platform event always yields the
@@ -131,6 +131,65 @@ class BillingHeldV1(_Payload):
     exception_id: str | None = Field(default=None, description="The business exception opened for it")
 
 
+class MilestoneCompletedV1(_Payload):
+    """Delivery marked a milestone of the project's contract complete (and the client accepted it,
+    where the contract requires acceptance): a fixed-fee contract can bill its amount."""
+
+    project_code: str
+    milestone_id: str = Field(description="Canonical id of the milestone, as the contract names it")
+    name: str | None = None
+    completed_on: date
+    accepted_on: date | None = None
+
+
+class ChangeOrderApprovedV1(_Payload):
+    """An amendment to a project's contract was approved: in the CRM (an amended opportunity, a
+    CPQ amendment) or in the PSA (an approved budget change). Only what changes is set."""
+
+    project_code: str
+    change_order_id: str = Field(
+        description="The amendment's id in its source (the workflow runs once per id)"
+    )
+    amendment: ContractAmendment = Field(description="Its number, effective date, description, value change")
+    budget: Money | None = Field(default=None, description="The project's new total budget")
+    end_date: date | None = Field(default=None, description="The project's new last day")
+    rate_card: RateCard | None = Field(
+        default=None,
+        description="The new rate card version: time worked from the effective date is priced by it",
+    )
+    milestones: list[Milestone] = Field(default_factory=list, description="Milestones added or re-priced")
+    staffing_changed: bool = Field(default=False, description="The amendment changes who works on it")
+    crm_connection: str | None = Field(
+        default=None, description="The CRM whose contract status is checked (default: the deal's)"
+    )
+    opportunity_native_id: str | None = None
+
+
+class ContractAmendedV1(_Payload):
+    """An amendment reached the ERP, the PSA and pshub's billing: what changed, in every system."""
+
+    project_code: str
+    change_order_id: str
+    amendment: ContractAmendment
+    budget: Money | None = None
+    end_date: date | None = None
+    rate_card_version: int | None = Field(
+        default=None, description="The version in force from the effective date"
+    )
+    milestone_ids: list[str] = Field(default_factory=list)
+    systems: dict[str, str] = Field(description="connection id -> the project's native id, each updated")
+
+
+class ResourcingChangeRequestedV1(_Payload):
+    """An amendment changes a project's staffing: for resource planning (and Workday's staffing)."""
+
+    project_code: str
+    change_order_id: str
+    effective_date: date
+    end_date: date | None = None
+    description: str
+
+
 class ProjectActivatedV1(_Payload):
     project_id: str = Field(description="Canonical id of the project")
     project_code: str
@@ -245,6 +304,10 @@ EVENT_TYPES: dict[str, tuple[int, type[_Payload]]] = {
     "ProjectActivated": (1, ProjectActivatedV1),
     "InvoiceReady": (1, InvoiceReadyV1),
     "BillingHeld": (1, BillingHeldV1),
+    "MilestoneCompleted": (1, MilestoneCompletedV1),
+    "ChangeOrderApproved": (1, ChangeOrderApprovedV1),
+    "ContractAmended": (1, ContractAmendedV1),
+    "ResourcingChangeRequested": (1, ResourcingChangeRequestedV1),
     **{f"{kind}{step}": (1, TimeApprovalV1) for kind in ("TimeEntry", "Expense") for step in APPROVAL_STEPS},
     **{f"{name}Changed": (1, EntityChangedV1) for name in GENERIC_ENTITY_OBJECTS},
     **{f"{name}Deleted": (1, EntityDeletedV1) for name in GENERIC_ENTITY_OBJECTS},

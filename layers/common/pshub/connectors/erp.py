@@ -30,6 +30,7 @@ exists with different content, ``NotFound`` for a missing record).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Protocol
 
 from pshub.canonical.model import Client, Contract, Expense, Money, Project, TimeEntry
@@ -66,6 +67,12 @@ class ErpConnector(Protocol):
     def deactivate_project(self, native_id: str, reason: str) -> None:
         """Compensation: mark the shell inactive so nothing posts to it (ERPs do not delete).
         Deactivating an inactive project is a no-op; an unknown id raises ``NotFound``."""
+        ...
+
+    def amend_project(
+        self, native_id: str, code: str, *, budget: Money | None = None, end_date: date | None = None
+    ) -> None:
+        """A change order: the project's new budget and end date (those given); repeatable."""
         ...
 
     def create_billing_schedule(self, project_native_id: str, contract: Contract) -> str:

@@ -19,9 +19,10 @@ Templates per service line come from the connection option ``templates``
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Protocol
 
-from pshub.canonical.model import Project, RateCard
+from pshub.canonical.model import Money, Project, RateCard
 from pshub.connectors.results import PsaProject
 
 
@@ -46,6 +47,12 @@ class PsaConnector(Protocol):
 
     def push_rate_card(self, project_native_id: str, rate_card: RateCard) -> None:
         """Replace the project's rate card; its currency must be the project currency."""
+        ...
+
+    def amend_project(
+        self, native_id: str, code: str, *, budget: Money | None = None, end_date: date | None = None
+    ) -> None:
+        """A change order: the project's new budget and end date (those given); repeatable."""
         ...
 
     def archive_project(self, native_id: str, reason: str) -> None:

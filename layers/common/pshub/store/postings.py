@@ -188,6 +188,8 @@ class PostingLedger:
             ExpressionAttributeValues={":p": {"S": project_code}, ":d": {"S": period}},
         ):
             for item in page["Items"]:
+                if item["sk"]["S"] != "POSTING":
+                    continue  # an entry awaiting approval (``mark_awaiting``)
                 doc = json.loads(item["doc"]["S"])
                 record = PostingRecord(
                     entry_id=item["pk"]["S"].removeprefix("ENTRY#"), rev=int(item["rev"]["N"]), **doc
@@ -195,6 +197,41 @@ class PostingLedger:
                 if record.state == "posted" and record.line is not None:
                     records.append(record)
         return records
+
+    # -- entries not approved yet ------------------------------------------------------------
+    def mark_awaiting(self, entry_id: str, project_code: str, day: str) -> None:
+        """The entry (time or expense) is booked on the project's ``day`` but not approved: a
+        billing run of that period holds until it is (``awaiting_in``)."""
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **_key(entry_id, "AWAITING"),
+                "doc": {"S": "{}"},
+                "project_code": {"S": project_code},
+                "work_day": {"S": f"{day}#{entry_id}"},
+            },
+        )
+
+    def clear_awaiting(self, entry_id: str) -> None:
+        """Approved, or deleted at its source: no longer awaiting approval."""
+        self._db.delete_item(TableName=self._table, Key=_key(entry_id, "AWAITING"))
+
+    def awaiting_in(self, project_code: str, period: str) -> list[str]:
+        """The entries booked on the project in ``period`` that are not approved yet."""
+        found: list[str] = []
+        for page in self._db.get_paginator("query").paginate(
+            TableName=self._table,
+            IndexName=BY_PROJECT_DAY,
+            KeyConditionExpression="project_code = :p AND begins_with(work_day, :d)",
+            FilterExpression="sk = :awaiting",
+            ExpressionAttributeValues={
+                ":p": {"S": project_code},
+                ":d": {"S": period},
+                ":awaiting": {"S": "AWAITING"},
+            },
+        ):
+            found += [item["pk"]["S"].removeprefix("ENTRY#") for item in page["Items"]]
+        return found
 
     # -- entries waiting for their project --------------------------------------------------
     def wait_for_project(self, reference: str, entry_id: str, event: dict[str, Any]) -> None:

@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from pshub.canonical.model import Contract, Rate, RateCard, RateCardStatus
+from pshub.canonical.model import (
+    Contract,
+    ContractAmendment,
+    Milestone,
+    MilestoneStatus,
+    Money,
+    Rate,
+    RateCard,
+    RateCardStatus,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -51,6 +60,11 @@ class DirectoryEntry:
     client_id: str | None = None
     invoicing_route: str | None = None
     invoicing_connection: str | None = None
+    # Where an amendment goes: the deal in the CRM (its contract's status), the PSA project.
+    crm_connection: str | None = None
+    opportunity_native_id: str | None = None
+    psa_connection: str | None = None
+    psa_project_id: str | None = None
     rev: int = 0
 
     def to_doc(self) -> dict[str, Any]:
@@ -67,6 +81,10 @@ class DirectoryEntry:
             "client_id": self.client_id,
             "invoicing_route": self.invoicing_route,
             "invoicing_connection": self.invoicing_connection,
+            "crm_connection": self.crm_connection,
+            "opportunity_native_id": self.opportunity_native_id,
+            "psa_connection": self.psa_connection,
+            "psa_project_id": self.psa_project_id,
         }
 
     @classmethod
@@ -84,6 +102,10 @@ class DirectoryEntry:
             client_id=doc.get("client_id"),
             invoicing_route=doc.get("invoicing_route"),
             invoicing_connection=doc.get("invoicing_connection"),
+            crm_connection=doc.get("crm_connection"),
+            opportunity_native_id=doc.get("opportunity_native_id"),
+            psa_connection=doc.get("psa_connection"),
+            psa_project_id=doc.get("psa_project_id"),
             rev=rev,
         )
 
@@ -172,6 +194,84 @@ class ProjectDirectory:
             if current is None:
                 raise LookupError(f"no project {code} in the project directory")
             current.rate_cards = _merged(current.rate_cards, [card])
+            if self._save(current):
+                return current
+        raise RuntimeError(f"project {code}: directory entry changed {_ATTEMPTS} times while writing")
+
+    def complete_milestone(
+        self, code: str, milestone_id: str, completed_on: date, accepted_on: date | None = None
+    ) -> DirectoryEntry:
+        """Record a milestone of the project's contract completed (and accepted): from then it can
+        be billed. The same completion again changes nothing; an unknown milestone is refused."""
+        for _ in range(_ATTEMPTS):
+            current = self.get(code)
+            if current is None:
+                raise LookupError(f"no project {code} in the project directory")
+            contract = current.contract
+            known = [m.id for m in contract.milestones] if contract else []
+            if contract is None or milestone_id not in known:
+                raise LookupError(f"project {code}: its contract has no milestone {milestone_id}")
+            milestones = [
+                m.model_copy(
+                    update={
+                        "status": MilestoneStatus.COMPLETED,
+                        "completed_on": m.completed_on or completed_on,
+                        "accepted_on": m.accepted_on or accepted_on,
+                    }
+                )
+                if m.id == milestone_id
+                else m
+                for m in contract.milestones
+            ]
+            if milestones == contract.milestones:
+                return current
+            current.contract = contract.model_copy(update={"milestones": milestones})
+            if self._save(current):
+                return current
+        raise RuntimeError(f"project {code}: directory entry changed {_ATTEMPTS} times while writing")
+
+    def amend(
+        self,
+        code: str,
+        amendment: ContractAmendment,
+        *,
+        budget: Money | None = None,
+        end_date: date | None = None,
+        rate_card: RateCard | None = None,
+        milestones: list[Milestone] | None = None,
+    ) -> DirectoryEntry:
+        """Record an amendment on the project's contract: its new rate card version (time from
+        its effective date is priced by it, time before keeps the old rate), milestones added or
+        re-priced (a completed one keeps its completion), the new budget and end date. Once per
+        amendment number: a second recording of the same amendment changes nothing."""
+        for _ in range(_ATTEMPTS):
+            current = self.get(code)
+            if current is None or current.contract is None:
+                raise LookupError(f"no contract for project {code} in the project directory")
+            contract = current.contract
+            if any(a.number == amendment.number for a in contract.amendments):
+                return current
+            by_id = {m.id: m for m in contract.milestones}
+            for milestone in milestones or []:
+                kept = by_id.get(milestone.id)
+                by_id[milestone.id] = (
+                    milestone.model_copy(
+                        update={"completed_on": kept.completed_on, "accepted_on": kept.accepted_on}
+                    )
+                    if kept is not None and kept.completed_on is not None
+                    else milestone
+                )
+            update: dict[str, Any] = {
+                "amendments": [*contract.amendments, amendment],
+                "milestones": list(by_id.values()),
+            }
+            if budget is not None:
+                update["total_value"] = budget
+            if end_date is not None:
+                update["end_date"] = end_date
+            current.contract = contract.model_copy(update=update)
+            if rate_card is not None:
+                current.rate_cards = _merged(current.rate_cards, [rate_card])
             if self._save(current):
                 return current
         raise RuntimeError(f"project {code}: directory entry changed {_ATTEMPTS} times while writing")

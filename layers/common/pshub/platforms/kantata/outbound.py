@@ -41,11 +41,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pshub.canonical.currencies import currency as iso_currency
-from pshub.canonical.model import Project, RateCard
+from pshub.canonical.model import Money, Project, RateCard
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -260,6 +260,32 @@ class KantataPsa:
             self._reference(
                 op, "RateCard", str(card["id"]), RATE_CARD_MODEL, rate_card.id, descriptor, "active"
             )
+
+    def amend_project(
+        self, native_id: str, code: str, *, budget: Money | None = None, end_date: date | None = None
+    ) -> None:
+        """A change order: the workspace's budget (``price``, whole units) and due date. The
+        same values again are one repeatable ``PUT``; a budget in another currency is refused."""
+        op = "amend_project"
+        found = self._workspace(op, native_id)
+        label = f"project {code}"
+        fields: dict[str, Any] = {}
+        if budget is not None:
+            if budget.currency != found.workspace.get("currency"):
+                raise self._error(
+                    PermanentConnectorError,
+                    op,
+                    f"{label}: the amended budget is in {budget.currency}, the workspace in "
+                    f"{found.workspace.get('currency')}",
+                )
+            try:
+                fields["price"] = mapping.whole_units(budget)
+            except MappingError as unfit:
+                raise self._error(PermanentConnectorError, op, f"{label}: {unfit}") from None
+        if end_date is not None:
+            fields["due_date"] = end_date.isoformat()
+        if fields:
+            self._write(op, "PUT", f"/workspaces/{found.id}.json", {"workspace": fields}, f"amending {label}")
 
     def archive_project(self, native_id: str, reason: str) -> None:
         op = "archive_project"

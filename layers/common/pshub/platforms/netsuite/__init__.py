@@ -1,4 +1,5 @@
-"""Oracle NetSuite: the ERP role (customers, project shells, billing schedules, time)."""
+"""Oracle NetSuite: the ERP role (customers, project shells, billing schedules, time, expenses,
+draft invoices and credit memos, amendments)."""
 
 from pshub.platforms.manifest import Platform
 

@@ -22,6 +22,17 @@ What each object becomes (record type, then the fields pshub writes):
 - ``TimeEntry`` -> ``timeBill``: ``employee``, ``customer`` (the project), ``item`` (the
   service item time is billed with), ``hours`` (decimal hours), ``tranDate``, ``isBillable``
   and ``memo``.
+- ``InvoiceRequest`` -> ``invoice``: ``entity`` (the customer), ``job`` (the project),
+  ``currency`` (when the connection maps currencies), ``tranDate`` (the period's last day),
+  ``memo`` (the invoice key), ``otherRefNum`` (the PO number), ``approvalStatus`` pending
+  approval (finance reviews it), and the ``item`` lines: ``item``, ``description``,
+  ``quantity``, ``rate``, ``amount``, plus one tax line (the tax item, ``amount``).
+- A credit -> ``creditMemo``: ``entity``, ``job``, ``currency`` as on the invoice,
+  ``createdFrom`` (the invoice), ``memo`` (the reason), and the invoice's lines for a whole
+  credit, else one line of the credited amount.
+
+Amounts go as JSON numbers, only when the number is the exact Decimal (a float's shortest
+form reads back as the same value); anything else is refused, never rounded.
 
 Dimension values (legal entity, service line, department, region) become internal ids
 through the connection's ``subsidiaries`` / ``classes`` / ``departments`` / ``locations``
@@ -40,13 +51,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from pshub.canonical.currencies import minor_unit
 from pshub.canonical.model import (
     Address,
     BillingModel,
@@ -61,6 +73,7 @@ from pshub.canonical.model import (
     TaxProfile,
     TimeEntry,
 )
+from pshub.connectors.results import InvoiceRequest
 from pshub.sync.identity import compact_id, normalise_domain, normalise_name
 
 CUSTOMER = "customer"
@@ -68,6 +81,11 @@ JOB = "job"
 BILLING_SCHEDULE = "billingSchedule"
 TIME_BILL = "timeBill"
 EXPENSE_REPORT = "expenseReport"
+INVOICE = "invoice"
+CREDIT_MEMO = "creditMemo"
+# The approval status list transactions share (SuiteScript's approvalstatus values).
+PENDING_APPROVAL = "1"
+APPROVED = "2"
 
 NAME_LIMIT = 83
 CODE_LIMIT = 83
@@ -241,6 +259,7 @@ class Setup:
     classes: Lookup = field(default_factory=lambda: Lookup("classes", "class"))
     departments: Lookup = field(default_factory=lambda: Lookup("departments", "department"))
     locations: Lookup = field(default_factory=lambda: Lookup("locations", "location"))
+    currencies: Lookup = field(default_factory=lambda: Lookup("currencies", "currency"))
 
     @classmethod
     def of(cls, options: Mapping[str, str]) -> Setup:
@@ -249,6 +268,7 @@ class Setup:
             classes=parse_lookup("classes", "class", options.get("classes")),
             departments=parse_lookup("departments", "department", options.get("departments")),
             locations=parse_lookup("locations", "location", options.get("locations")),
+            currencies=parse_lookup("currencies", "currency", options.get("currencies")),
         )
 
 
@@ -669,6 +689,155 @@ def expense_report_body(
     }
 
 
+# -- invoices and credit memos --------------------------------------------------------------------
+def json_number(value: Decimal, name: str) -> float:
+    """``value`` as the JSON number NetSuite takes, refused unless it reads back exactly."""
+    number = float(value)
+    if not value.is_finite() or Decimal(repr(number)) != value:
+        raise Refused(name, f"{value} is not exact as a JSON number")
+    return number
+
+
+def period_end(period: str) -> date:
+    """The last day of ``YYYY-MM``: the invoice date of a period billed in arrears."""
+    try:
+        first = date.fromisoformat(f"{period}-01")
+    except ValueError:
+        raise Refused("period", f"{period!r} is not YYYY-MM") from None
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def _in_currency(money: Money, currency: str, name: str) -> Decimal:
+    if money.currency != currency:
+        raise Refused(name, f"is in {money.currency}, the invoice in {currency}")
+    return money.amount
+
+
+def invoice_lines(request: InvoiceRequest, *, item_id: str, tax_item_id: str | None) -> list[dict[str, Any]]:
+    """One ``item`` line per invoice line, and one tax line when there is tax."""
+    if not request.lines:
+        raise Refused("lines", "are empty: nothing to invoice")
+    lines = []
+    for index, line in enumerate(request.lines, 1):
+        name = f"lines[{index}]"
+        amount = _in_currency(line.amount, request.currency, f"{name}.amount")
+        rate = _in_currency(line.unit_price, request.currency, f"{name}.unit_price")
+        lines.append(
+            {
+                "item": {"id": item_id},
+                "description": clean_text(line.description, MEMO_LIMIT) or "",
+                "quantity": json_number(line.quantity, f"{name}.quantity"),
+                "rate": json_number(rate, f"{name}.unit_price"),
+                "amount": json_number(amount, f"{name}.amount"),
+            }
+        )
+    tax = request.tax
+    if tax is not None and tax.amount:
+        if tax_item_id is None:
+            raise Refused("tax", "needs the tax item it is invoiced with: set option tax_item_id")
+        amount = _in_currency(tax, request.currency, "tax")
+        lines.append(
+            {"item": {"id": tax_item_id}, "description": "Tax", "amount": json_number(amount, "tax")}
+        )
+    return lines
+
+
+def invoice_content(request: InvoiceRequest, *, item_id: str, tax_item_id: str | None) -> dict[str, Any]:
+    """What the draft ``invoice`` bills, pending approval (finance sends it): checked before
+    anything is sent."""
+    content: dict[str, Any] = {
+        "tranDate": period_end(request.period).isoformat(),
+        "memo": clean_text(f"pshub invoice {request.invoice_key}", MEMO_LIMIT),
+        "otherRefNum": clean_text(request.purchase_order, MEMO_LIMIT),
+        "approvalStatus": {"id": PENDING_APPROVAL},
+        "item": {"items": invoice_lines(request, item_id=item_id, tax_item_id=tax_item_id)},
+    }
+    return {k: v for k, v in content.items() if v is not None}
+
+
+def invoice_body(
+    content: Mapping[str, Any], *, customer_id: str, job_id: str, currency_id: str | None
+) -> dict[str, Any]:
+    """The ``invoice`` sent (``PUT .../invoice/eid:...``): the content with its customer,
+    project and, when the connection maps it, currency."""
+    body: dict[str, Any] = {"entity": {"id": customer_id}, "job": {"id": job_id}}
+    if currency_id:
+        body["currency"] = {"id": currency_id}
+    return {**body, **content}
+
+
+def sublist_items(record: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    """The lines of an expanded sublist (``{"items": [...]}``); none when it is not expanded."""
+    sublist = record.get(name)
+    items = sublist.get("items") if isinstance(sublist, Mapping) else None
+    return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+
+
+def pending_approval(record: Mapping[str, Any]) -> bool:
+    """The invoice still waits for finance's approval: pshub may still change it."""
+    return reference(record, "approvalStatus") == PENDING_APPROVAL
+
+
+def transaction_status(record: Mapping[str, Any]) -> str:
+    """NetSuite's word for the transaction's status, lower-case (``pending approval``, ``open``)."""
+    status = record.get("status")
+    if isinstance(status, Mapping):
+        status = status.get("refName") or status.get("id")
+    if isinstance(status, str) and status:
+        return status.strip().lower()
+    return "pending approval" if pending_approval(record) else "open"
+
+
+def money_of(value: object, currency: str) -> Money:
+    """A NetSuite amount (a JSON number) as Money, to the currency's minor unit."""
+    if value is None or isinstance(value, bool):
+        return Money(amount=Decimal(0), currency=currency)
+    amount = Decimal(str(value)).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+    return Money(amount=amount, currency=currency)
+
+
+def credit_memo_body(
+    invoice: Mapping[str, Any], amount: Money, reason: str, *, item_id: str
+) -> dict[str, Any]:
+    """A ``creditMemo`` created from ``invoice``: its lines when the whole total is credited
+    (the tax reversed with them), else one line of ``amount``."""
+    total = money_of(invoice.get("total"), amount.currency)
+    if amount.amount <= 0 or amount.amount > total.amount:
+        raise Refused("amount", f"{amount.amount} is not within the invoice total {total.amount}")
+    memo = clean_text(reason, MEMO_LIMIT)
+    if amount == total and sublist_items(invoice, "item"):
+        lines = [_copied_line(line) for line in sublist_items(invoice, "item")]
+    else:
+        number = json_number(amount.amount, "amount")
+        lines = [
+            {
+                "item": {"id": item_id},
+                "description": memo or "Credit",
+                "quantity": 1,
+                "rate": number,
+                "amount": number,
+            }
+        ]
+    body: dict[str, Any] = {
+        "entity": {"id": reference(invoice, "entity")},
+        "job": {"id": job} if (job := reference(invoice, "job")) else None,
+        "currency": {"id": currency} if (currency := reference(invoice, "currency")) else None,
+        "createdFrom": {"id": str(invoice["id"])},
+        "memo": memo,
+        "item": {"items": lines},
+    }
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _copied_line(line: Mapping[str, Any]) -> dict[str, Any]:
+    copied: dict[str, Any] = {"item": {"id": reference(line, "item")}}
+    for name in ("description", "quantity", "rate", "amount"):
+        if line.get(name) is not None:
+            copied[name] = line[name]
+    return copied
+
+
 def employees_query(references: Iterable[str]) -> str:
     """Employees by pshub's worker reference: an external id, or their e-mail address."""
     wanted = list(dict.fromkeys(references))
@@ -717,6 +886,11 @@ def jobs_query(*, codes: Iterable[str], project_ids: Iterable[str]) -> str:
     return (
         f"SELECT id, entityid, isinactive, {PROJECT_ID} FROM job WHERE {' OR '.join(conditions)} ORDER BY id"  # noqa: S608
     )
+
+
+def currencies_query(internal_ids: Iterable[str]) -> str:
+    """Currencies' ISO codes (``symbol``) by internal id: a reference shows only the name."""
+    return f"SELECT id, symbol FROM currency WHERE id IN {_in_list(internal_ids)} ORDER BY id"  # noqa: S608
 
 
 def by_external_ids_query(table: str, external_ids: Iterable[str]) -> str:

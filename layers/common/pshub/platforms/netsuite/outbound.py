@@ -17,9 +17,12 @@ Options: ``account_id`` (required unless ``base_url`` is given; TBA's realm), ``
 (replaces the whole REST root, e.g. a local fake), ``auth`` (``m2m`` | ``tba``; default: by
 the credentials present), ``subsidiaries`` / ``classes`` / ``departments`` / ``locations``
 (``VALUE=INTERNAL_ID,...``: pshub's legal entities, service lines, departments and regions
-as the account's list ids), ``time_item_id`` (the service item time is billed with; needed
-to post time), ``max_batch`` (time entries per call, default 100), plus the HTTP kit's
-(``connect_timeout_s``, ``read_timeout_s``, ``rate_per_s``, ``burst``, ``daily_quota``,
+as the account's list ids), ``currencies`` (``USD=1,...``: the currencies invoices are drafted
+in; unset, an invoice is in its customer's currency), ``time_item_id`` (the service item time
+is billed with; needed to post time), ``invoice_item_id`` (the item invoice lines bill;
+default ``time_item_id``), ``tax_item_id`` (the item an invoice's tax is a line of; needed
+for an invoice with tax), ``max_batch`` (time entries per call, default 100), plus the HTTP
+kit's (``connect_timeout_s``, ``read_timeout_s``, ``rate_per_s``, ``burst``, ``daily_quota``,
 ``max_attempts``, ``max_wait_s``). The custom fields ``mapping`` names must exist in the account.
 
 Idempotency, per object (NetSuite's idempotency key header works only for asynchronous
@@ -36,6 +39,12 @@ requests, so none of these rely on it):
 - time (``timeBill``): the entries already posted are read in one SuiteQL query (external id =
   the entry id) and reported ``ALREADY_POSTED``; the others are upserted by external id, so a
   resent request never posts twice.
+- invoice (``InvoiceTarget``): read by external id (the invoice key, as a digest when it holds
+  ``#``); one sent already (no longer pending approval) is returned as it is, else the draft
+  is upserted (``PUT .../invoice/eid:<key>?replace=item``) pending approval and read back.
+- credit memo: upserted by external id (the credit's idempotency key) with ``createdFrom`` the
+  invoice, so a retry updates the one it made. A draft still pending approval is approved
+  first, so the memo has a posted invoice to reverse.
 
 ``changed_since`` (for pollers and reconciliation, not part of the ERP role) pages SuiteQL on
 ``lastmodifieddate``.
@@ -66,7 +75,9 @@ from pshub.connectors.http.client import describe_generic
 from pshub.connectors.http.settings import ApiSettings
 from pshub.connectors.results import (
     ClientRecord,
+    DraftedInvoice,
     ErpProject,
+    InvoiceRequest,
     PostedDocument,
     PostingStatus,
     TimeEntryResult,
@@ -75,8 +86,10 @@ from pshub.connectors.results import (
 from pshub.platforms.netsuite import mapping
 from pshub.platforms.netsuite.mapping import (
     BILLING_SCHEDULE,
+    CREDIT_MEMO,
     CUSTOMER,
     EXPENSE_REPORT,
+    INVOICE,
     JOB,
     TIME_BILL,
     Refused,
@@ -98,6 +111,7 @@ LOOKUP_TTL_S = 300.0
 LOOKUP_CACHE_SIZE = 10_000
 DEFAULT_MAX_BATCH = 100
 BATCH_LIMIT = 1000  # entries of one call are looked up in one SuiteQL page
+ITEM_OPTIONS = ("time_item_id", "invoice_item_id", "tax_item_id")
 # Personal or tax data that may be in a NetSuite answer: never in a DEBUG log line.
 MASKED_FIELDS = (
     "$..email",
@@ -109,6 +123,12 @@ MASKED_FIELDS = (
     "$..vatregnumber",
     f"$..{mapping.TAX_KEY}",
     "$..memo",
+    "$..billAddress",
+    "$..billingAddress",
+    "$..billingAddress_text",
+    "$..shipAddress",
+    "$..shippingAddress",
+    "$..shippingAddress_text",
 )
 
 
@@ -141,6 +161,8 @@ class _Options:
     auth: Literal["m2m", "tba"]
     setup: Setup
     time_item_id: str | None
+    invoice_item_id: str | None
+    tax_item_id: str | None
     max_batch: int
 
 
@@ -185,9 +207,7 @@ def _options(connection: Connection, credentials: Mapping[str, str]) -> _Options
         setup = Setup.of(options)
     except ValueError as error:
         raise ConnectionConfigError(f"{where}: {error}") from None
-    item = options.get("time_item_id") or None
-    if item is not None and not item.isdigit():
-        raise ConnectionConfigError(f"{where}: options.time_item_id must be a NetSuite internal id")
+    items = {name: _item_option(options, name, where) for name in ITEM_OPTIONS}
     raw_batch = options.get("max_batch") or str(DEFAULT_MAX_BATCH)
     if not raw_batch.isdigit() or not 1 <= int(raw_batch) <= BATCH_LIMIT:
         raise ConnectionConfigError(
@@ -198,9 +218,18 @@ def _options(connection: Connection, credentials: Mapping[str, str]) -> _Options
         rest_root=rest_root(connection),
         auth=auth,
         setup=setup,
-        time_item_id=item,
+        time_item_id=items["time_item_id"],
+        invoice_item_id=items["invoice_item_id"] or items["time_item_id"],
+        tax_item_id=items["tax_item_id"],
         max_batch=int(raw_batch),
     )
+
+
+def _item_option(options: Mapping[str, str], name: str, where: str) -> str | None:
+    item = options.get(name) or None
+    if item is not None and not item.isdigit():
+        raise ConnectionConfigError(f"{where}: options.{name} must be a NetSuite internal id")
+    return item
 
 
 def connect(connection: Connection, context: ConnectorContext) -> NetSuiteErp:
@@ -368,16 +397,21 @@ class NetSuiteErp:
             raise self._error(PermanentConnectorError, op, f"project {project.code}: {refused}") from None
 
     def _customer_of(self, op: str, project: Project) -> str:
-        rows = self._customer_candidates(op, client_id=project.client_id, tax=None, names=[])
-        match = mapping.choose_customer(rows, client_id=project.client_id, tax=None, names=[])
-        if match is None:
+        customer_id = self._customer_id(op, project.client_id)
+        if customer_id is None:
             raise self._error(
                 PermanentConnectorError,
                 op,
                 f"project {project.code}: customer for client {project.client_id} is not in NetSuite "
                 "(upsert the client first)",
             )
-        return str(match["id"])
+        return customer_id
+
+    def _customer_id(self, op: str, client_id: str) -> str | None:
+        """The internal id of the customer pshub's client ``client_id`` is, if there is one."""
+        rows = self._customer_candidates(op, client_id=client_id, tax=None, names=[])
+        match = mapping.choose_customer(rows, client_id=client_id, tax=None, names=[])
+        return str(match["id"]) if match is not None else None
 
     def _same_project(
         self,
@@ -443,6 +477,21 @@ class NetSuiteErp:
             self._api.request(op, "PATCH", f"record/v1/job/{native_id}", json=body, repeatable=True)
 
     # -- billing schedule ----------------------------------------------------------------------
+    def amend_project(
+        self, native_id: str, code: str, *, budget: Money | None = None, end_date: date | None = None
+    ) -> None:
+        """A change order: the job's budget and projected end date, one repeatable ``PATCH``."""
+        op = "amend_project"
+        body: dict[str, Any] = {}
+        if budget is not None:
+            body[mapping.BUDGET] = f"{budget.amount} {budget.currency}"
+        if end_date is not None:
+            body["projectedEndDate"] = end_date.isoformat()
+        if not body:
+            return
+        with self._reworded(f"project {code}: NetSuite refused the amendment of job {native_id}"):
+            self._api.request(op, "PATCH", f"record/v1/job/{native_id}", json=body, repeatable=True)
+
     def create_billing_schedule(self, project_native_id: str, contract: Contract) -> str:
         op = "create_billing_schedule"
         job = self._job(op, project_native_id)
@@ -799,6 +848,179 @@ class NetSuiteErp:
             )
         native_id = self._created_id(op, response, TIME_BILL, key)
         return TimeEntryResult(entry_id=entry.id, status=PostingStatus.POSTED, native_id=native_id)
+
+    # -- invoices (InvoiceTarget) ------------------------------------------------------------------
+    def draft_invoice(self, request: InvoiceRequest) -> DraftedInvoice:
+        """The draft invoice for ``request.invoice_key``, pending approval: upserted by external
+        id, so a repeat updates the one draft; one already sent is returned as it is."""
+        op = "draft_invoice"
+        what = f"invoice {request.invoice_key} for project {request.project_code}"
+        content = self._invoice_content(op, request, what)
+        key = external_id(request.invoice_key)
+        existing = self._get(op, INVOICE, f"eid:{key}", expand=True)
+        if existing is not None and not mapping.pending_approval(existing):
+            return self._drafted(op, existing, request.invoice_key, request.currency)
+        customer_id, job_id = self._invoice_parties(op, request, what)
+        currency_id = self._invoice_currency(op, request, customer_id, what)
+        body = mapping.invoice_body(content, customer_id=customer_id, job_id=job_id, currency_id=currency_id)
+        with self._reworded(f"{what}: NetSuite refused it"):
+            response = self._api.request(
+                op,
+                "PUT",
+                f"record/v1/invoice/eid:{key}",
+                params={"replace": "item"},
+                json=body,
+                repeatable=True,
+            )
+        native_id = self._created_id(op, response, INVOICE, key)
+        record = self._get(op, INVOICE, native_id, expand=True)
+        if record is None:
+            raise self._error(
+                TransientConnectorError, op, f"NetSuite accepted invoice {native_id} but does not show it yet"
+            )
+        return self._drafted(op, record, request.invoice_key, request.currency)
+
+    def find_invoice(self, invoice_key: str) -> DraftedInvoice | None:
+        op = "find_invoice"
+        record = self._get(op, INVOICE, f"eid:{external_id(invoice_key)}", expand=True)
+        if record is None or not str(record.get("id", "")).isdigit():
+            return None
+        return self._drafted(op, record, invoice_key, None)
+
+    def credit_invoice(self, native_id: str, amount: Money, reason: str, idempotency_key: str) -> str:
+        """A credit memo created from the invoice, upserted by external id (the idempotency
+        key): a retry updates the one it made. A draft still pending approval is approved first."""
+        op = "credit_invoice"
+        what = f"credit memo for invoice {native_id}"
+        if not native_id.isdigit():
+            raise self._error(NotFound, op, f"no invoice {native_id!r} in NetSuite", status=404)
+        invoice = self._get(op, INVOICE, native_id, expand=True)
+        if invoice is None:
+            raise self._error(NotFound, op, f"no invoice {native_id} in NetSuite", status=404)
+        body = self._credit_memo_body(op, invoice, amount, reason, what)
+        if mapping.pending_approval(invoice):
+            with self._reworded(f"{what}: NetSuite refused to approve the invoice first"):
+                self._api.request(
+                    op,
+                    "PATCH",
+                    f"record/v1/invoice/{native_id}",
+                    json={"approvalStatus": {"id": mapping.APPROVED}},
+                    repeatable=True,
+                )
+        key = external_id(idempotency_key)
+        with self._reworded(f"{what}: NetSuite refused it"):
+            response = self._api.request(
+                op,
+                "PUT",
+                f"record/v1/creditMemo/eid:{key}",
+                params={"replace": "item"},
+                json=body,
+                repeatable=True,
+            )
+        return self._created_id(op, response, CREDIT_MEMO, key)
+
+    def _invoice_content(self, op: str, request: InvoiceRequest, what: str) -> dict[str, Any]:
+        """The invoice's lines and fields, refused before anything is sent."""
+        item = self._options.invoice_item_id
+        if item is None:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"{what}: invoicing needs the item its lines bill: set options.invoice_item_id (or time_item_id)",
+            )
+        try:
+            return mapping.invoice_content(request, item_id=item, tax_item_id=self._options.tax_item_id)
+        except Refused as refused:
+            raise self._error(PermanentConnectorError, op, f"{what}: {refused}") from None
+
+    def _invoice_parties(self, op: str, request: InvoiceRequest, what: str) -> tuple[str, str]:
+        """The customer (found by pshub's client id) and the project's job the invoice bills."""
+        customer_id = self._customer_id(op, request.client_id)
+        if customer_id is None:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"{what}: client {request.client_id} has no NetSuite customer (upsert the client first)",
+            )
+        job = self._jobs(op, {request.project_code}).get(request.project_code)
+        if job is None or job.get("isinactive") == "T":
+            state = "is inactive" if job is not None else "is not in NetSuite"
+            raise self._error(PermanentConnectorError, op, f"{what}: project {request.project_code} {state}")
+        return customer_id, str(job["id"])
+
+    def _credit_memo_body(
+        self, op: str, invoice: Mapping[str, Any], amount: Money, reason: str, what: str
+    ) -> dict[str, Any]:
+        currency = self._currency_code(op, invoice)
+        if currency is not None and currency != amount.currency:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"{what}: the invoice is in {currency}, the credit in {amount.currency}",
+            )
+        item = self._options.invoice_item_id
+        if item is None:
+            raise self._error(
+                PermanentConnectorError, op, f"{what}: set options.invoice_item_id (or time_item_id)"
+            )
+        try:
+            return mapping.credit_memo_body(invoice, amount, reason, item_id=item)
+        except Refused as refused:
+            raise self._error(PermanentConnectorError, op, f"{what}: {refused}") from None
+
+    def _invoice_currency(self, op: str, request: InvoiceRequest, customer_id: str, what: str) -> str | None:
+        """The currency id to send (the connection maps currencies), else None once the
+        customer's own currency is known to be the invoice's."""
+        lookup = self._setup.currencies
+        if lookup.ids:
+            try:
+                return lookup.id_for(request.currency, "currency")
+            except Refused as refused:
+                raise self._error(PermanentConnectorError, op, f"{what}: {refused}") from None
+        customer = self._get(op, CUSTOMER, customer_id)
+        billed_in = self._currency_code(op, customer) if customer is not None else None
+        if billed_in is not None and billed_in != request.currency:
+            raise self._error(
+                PermanentConnectorError,
+                op,
+                f"{what}: customer {customer_id} bills in {billed_in}, the invoice is in {request.currency} "
+                "(map the invoice's currency in options.currencies)",
+            )
+        return None
+
+    def _currency_code(self, op: str, record: Mapping[str, Any]) -> str | None:
+        """The ISO code of a record's ``currency`` (a reference shows the currency's name)."""
+        ref = mapping.reference(record, "currency")
+        if ref is None:
+            return None
+        if ref in self._setup.currencies.known_ids:
+            return self._setup.currencies.value_for(ref)
+        known, _ = self._known("currency", {ref})
+        if ref in known:
+            return str(known[ref])
+        rows = self._suiteql(op, mapping.currencies_query([ref]))
+        code = next(
+            (str(r["symbol"]).upper() for r in rows if str(r.get("id")) == ref and r.get("symbol")), None
+        )
+        if code is not None:
+            self._remember("currency", {ref: code})
+        return code
+
+    def _drafted(
+        self, op: str, record: Mapping[str, Any], invoice_key: str, currency: str | None
+    ) -> DraftedInvoice:
+        code = self._currency_code(op, record) or currency
+        if code is None:
+            raise self._error(
+                TransientConnectorError, op, f"NetSuite shows invoice {record.get('id')} without its currency"
+            )
+        return DraftedInvoice(
+            native_id=str(record["id"]),
+            invoice_key=invoice_key,
+            status=mapping.transaction_status(record),
+            total=mapping.money_of(record.get("total"), code),
+            line_count=len(mapping.sublist_items(record, "item")),
+        )
 
     # -- change feed (pollers, reconciliation; not part of the ERP role) ----------------------------
     def changed_since(

@@ -80,6 +80,7 @@ class BillingSteps:
         steps: dict[str, Callable[[Mapping[str, Any]], Any]] = {
             "due_projects": self.due_projects,
             "bill_project": self.bill_project,
+            "project_failed": self.project_failed,
         }
         if op not in steps:
             raise ValueError(f"unknown billing step {op!r}")
@@ -99,9 +100,22 @@ class BillingSteps:
             ]
         else:
             raise ValueError("a billing run needs project_code or legal_entity")
-        return {"period": period, "projects": codes, "dry_run": bool(state.get("dry_run"))}
+        return {
+            "period": period,
+            "projects": codes,
+            "dry_run": bool(state.get("dry_run")),
+            "milestone_id": state.get("milestone_id") if state.get("project_code") else None,
+        }
 
     def bill_project(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The project's outcome: ``event`` (to publish, or None) and ``summary`` (the run's
+        output for it: small, so a run over hundreds of projects stays within Step Functions'
+        256 KB payload)."""
+        report = self._bill_project(state)
+        report["summary"] = {k: v for k, v in report.items() if k != "event" and v is not None}
+        return report
+
+    def _bill_project(self, state: Mapping[str, Any]) -> dict[str, Any]:
         code, period = str(state["project_code"]), str(state["period"])
         _check_period(period)
         entry = self._directory.get(code)
@@ -117,7 +131,8 @@ class BillingSteps:
                 "status": "refused",
                 "reason": f"project {code} was activated before its contract was recorded for billing",
             }
-        inputs = self.inputs(entry, period)
+        milestone = state.get("milestone_id")
+        inputs = self.inputs(entry, period, milestone=str(milestone) if milestone else None)
         if state.get("dry_run"):
             draft = assess(inputs)
             return {"project_code": code, "status": "dry_run", "draft": _draft_doc(draft), "event": None}
@@ -131,16 +146,42 @@ class BillingSteps:
                 "its connector has no invoicing",
             )
         else:
-            outcome = bill(inputs, client_id=entry.client_id, ledger=self._ledger, target=target, owner=run)
+            outcome = bill(
+                inputs,
+                client_id=entry.client_id,
+                ledger=self._ledger,
+                target=target,
+                owner=run,
+                # A milestone's invoice is its own: keyed by the milestone, not the period.
+                cycle=f"milestone-{milestone}" if milestone else "period",
+            )
         return self._reported(entry, period, outcome, run)
 
+    def project_failed(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """A project's billing step failed past its retries: an exception for finance ops, so
+        the period is not silently left unbilled (the run goes on with the other projects)."""
+        code, period = str(state["project_code"]), str(state["period"])
+        error = state.get("error") or {}
+        self._exceptions.raise_or_reopen(
+            BusinessException(
+                id=exception_id(Category.BILLING_HELD, code, period, "failed"),
+                category=Category.BILLING_HELD,
+                owner_team=OwnerTeam.FINANCE_OPS,
+                title=f"{code} {period}: the billing run failed; nothing was invoiced",
+                detail=f"{error.get('Error') or 'error'}: {str(error.get('Cause') or '')[:500]}",
+                business_keys={"project": code, "period": period},
+            )
+        )
+        return {"project_code": code, "status": "failed", "error": error.get("Error")}
+
     # -- inputs ---------------------------------------------------------------------------------
-    def inputs(self, entry: DirectoryEntry, period: str) -> PeriodInputs:
-        """The period as the ledgers hold it: posted lines, the contract, the entity's rules."""
+    def inputs(self, entry: DirectoryEntry, period: str, milestone: str | None = None) -> PeriodInputs:
+        """The period as the ledgers hold it: posted lines, the contract, the entity's rules.
+        ``milestone``: only that milestone (a ``MilestoneCompleted`` run), no time or expenses."""
         contract = entry.contract
         assert contract is not None
         profile = self._config.profile(entry.legal_entity)
-        posted = self._postings.posted_in(entry.code, period)
+        posted = [] if milestone else self._postings.posted_in(entry.code, period)
         end = _period_end(period)
         open_on_project = tuple(
             e.id
@@ -159,9 +200,12 @@ class BillingSteps:
             milestones=tuple(
                 CompletedMilestone(m.id, m.name, m.amount, m.completed_on, m.accepted_on)
                 for m in contract.milestones
-                if m.completed_on is not None and m.completed_on <= end
+                if m.completed_on is not None
+                and m.completed_on <= end
+                and (milestone is None or m.id == milestone)
             ),
             open_exceptions=open_on_project,
+            unapproved=0 if milestone else len(self._postings.awaiting_in(entry.code, period)),
         )
 
     # -- outcomes -------------------------------------------------------------------------------

@@ -25,7 +25,15 @@ from typing import Any
 
 from pshub.business_exceptions import BusinessException, Category, OwnerTeam, exception_id
 from pshub.canonical.envelope import CanonicalEvent, ProjectActivatedV1, make_event
-from pshub.canonical.model import Client, Contract, FinancialDimensions, Project, ProjectStatus, TaxProfile
+from pshub.canonical.model import (
+    Client,
+    Contract,
+    ContractStatus,
+    FinancialDimensions,
+    Project,
+    ProjectStatus,
+    TaxProfile,
+)
 from pshub.connections import Connection
 from pshub.connectors.results import OpportunityDetails
 from pshub.errors import PermanentError
@@ -323,6 +331,13 @@ class ProvisioningSteps:
         )
         contract = self._details(state).contract
         assert contract is not None
+        if contract.status is ContractStatus.APPROVED:  # activated now: its terms pass to the ERP
+            contract = contract.model_copy(
+                update={
+                    "status": ContractStatus.ACTIVE,
+                    "activated_at": contract.activated_at or event.occurred_at,
+                }
+            )
         self._directory.register(
             DirectoryEntry(
                 code=project.code,
@@ -336,6 +351,10 @@ class ProvisioningSteps:
                 client_id=state["erp_client"]["client_id"],
                 invoicing_route=billing["route"],
                 invoicing_connection=billing["connection"],
+                crm_connection=deal["crm_connection"],
+                opportunity_native_id=event.source_native_id,
+                psa_connection=state["psa_project"]["connection"],
+                psa_project_id=state["psa_project"]["native_id"],
             )
         )
         activated = make_event(

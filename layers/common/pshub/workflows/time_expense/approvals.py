@@ -105,6 +105,7 @@ class TimeApprovals:
             return self._announce(record)  # a crash between write and publish: the same event again
         values = self._identity.load_state(object_type, entry_id).values
         approved = values.get("@exists") is not False and values.get("status") == "approved"
+        self._awaiting(event, entry_id, values, approved)
         if not approved:
             if record.line is None:
                 return None  # never approved, or withdrawn already
@@ -121,6 +122,20 @@ class TimeApprovals:
             return None
         step = "Adjusted" if record.line is not None else "Approved"
         return self._next(event, record, kind, step, line, project_entry, values)
+
+    def _awaiting(
+        self, event: CanonicalEvent, entry_id: str, values: Mapping[str, Any], approved: bool
+    ) -> None:
+        """Booked on a known project and not approved: marked so its period's billing holds."""
+        day = values.get("work_date") or values.get("incurred_on")
+        reference = values.get("project_id")
+        if approved or values.get("@exists") is False or not day or not reference:
+            self._ledger.clear_awaiting(entry_id)
+            return
+        project_id = self._identity.lookup("Project", event.connection, str(reference))
+        code = (self._directory.code_of(project_id) if project_id else None) or str(reference)
+        if self._directory.get(code) is not None:
+            self._ledger.mark_awaiting(entry_id, code, str(day))
 
     def project_activated(self, event: CanonicalEvent) -> list[CanonicalEvent]:
         """Time logged before its project existed (the usual case: people book to a code the

@@ -1,0 +1,175 @@
+"""A change order end to end: ``ChangeOrderApproved`` on the bus, the ``amend_contract`` state
+machine CDK deploys (executed by moto, its tasks dispatched to the real handler), the CRM's
+contract read, NetSuite's job and Kantata's workspace amended over HTTP, then time on each side
+of the effective date posted and invoiced at the rate in force on its day.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+
+from pshub.business_exceptions import Category, OwnerTeam, Status
+from pshub.canonical.envelope import ChangeOrderApprovedV1, make_event
+from pshub.canonical.model import ContractAmendment, Money, Rate, RateCard
+from pshub.store.exceptions_store import ExceptionStore
+from pshub.workflows.provisioning.resolution import resolve_parked
+from pshub_local.platforms.seed import HUBSPOT_QUOTE_ID
+from tests.e2e.stack import LocalStack
+from tests.e2e.test_billing import invoices, run_billing
+from tests.e2e.test_time_and_expenses import PROJECT, bill_rates, provision, time_bills, toggl
+
+
+def usd(amount: str) -> Money:
+    return Money(amount=Decimal(amount), currency="USD")
+
+
+# Amendment 1: from 2026-12-10 a Senior Consultant costs 300.00 (was 260.00), the budget is
+# 180,000.00 and the project runs to 2027-06-30.
+REPRICED = RateCard(
+    id="ratecard_harbourline_v2", name="Harbourline (amendment 1)", version=2, currency="USD",
+    effective_from=date(2026, 12, 10), rates=[Rate(role="Senior Consultant", hourly_rate=usd("300.00"))],
+)  # fmt: skip
+ORDER = ChangeOrderApprovedV1(
+    project_code=PROJECT,
+    change_order_id="CO-0001",
+    amendment=ContractAmendment(
+        number=1,
+        effective_date=date(2026, 12, 10),
+        description="Phase 2: data migration waves 3-5",
+        value_change=usd("60000.00"),
+    ),
+    budget=usd("180000.00"),
+    end_date=date(2027, 6, 30),
+    rate_card=REPRICED,
+    staffing_changed=True,
+)
+
+
+def approve(local: LocalStack, order: ChangeOrderApprovedV1 = ORDER, key: str = "co-1") -> None:
+    event = make_event(
+        "ChangeOrderApproved", order, connection="hubspot-acme", source_platform="hubspot",
+        source_native_id=order.change_order_id, source_event_id=key, occurred_at=datetime.now(UTC),
+        correlation_id=key, legal_entity="ACME-US",
+    )  # fmt: skip
+    boto3.client("events", region_name=local.runtime.region).put_events(
+        Entries=[
+            {
+                "Source": "pshub.canonical",
+                "DetailType": "ChangeOrderApproved",
+                "Detail": event.model_dump_json(),
+                "EventBusName": local.runtime.resource_name("bus", "business_events"),
+            }
+        ]
+    )
+    local.runtime.drain()
+
+
+def exceptions(local: LocalStack) -> ExceptionStore:
+    return ExceptionStore(
+        boto3.client("dynamodb"), local.runtime.resource_name("table", "business_exceptions")
+    )
+
+
+def workspace(local: LocalStack) -> dict[str, Any]:
+    [found] = local.fake("kantata-acme").workspaces.values()
+    return dict(found)
+
+
+def job(local: LocalStack) -> dict[str, Any]:
+    [project] = local.records("netsuite-acme", "projects")
+    record: dict[str, Any] = local.fake("netsuite-acme").record("job", project["native_id"])
+    return record
+
+
+def test_a_change_order_amends_erp_and_psa_and_the_next_invoice_prices_each_side_of_it(
+    local: LocalStack,
+) -> None:
+    provision(local)
+    assert toggl(local, "time_entry.updated") == 200  # 1.5 h on 2026-12-02, before the amendment
+    local.runtime.drain()
+    approve(local)
+    approve(local, key="co-1-again")  # the CRM delivers it twice: one execution, nothing twice
+    [execution] = [e for e in local.runtime.executions() if e["name"].startswith("co-")]
+    assert execution["status"] == "SUCCEEDED"
+    # The ERP's job and the PSA's workspace hold the amended budget and end date ...
+    assert (job(local)["projectedEndDate"], job(local)["custentity_pshub_budget"]) == (
+        "2027-06-30", "180000.00 USD"
+    )  # fmt: skip
+    assert (workspace(local)["due_date"], workspace(local)["price"]) == ("2027-06-30", "180000.00")
+    # ... the PSA's rate card the new rate (Kantata holds cents) ...
+    kantata = local.fake("kantata-acme")
+    assert sorted(r["rate"] for r in kantata.rate_card_roles.values()) == [30000]
+    # ... and the bus says so, for resource planning too.
+    [amended] = local.events_of_type("ContractAmended")
+    payload = amended["detail"]["payload"]
+    assert (payload["change_order_id"], payload["rate_card_version"]) == ("CO-0001", 2)
+    assert set(payload["systems"]) == {"netsuite-acme", "kantata-acme"}
+    [staffing] = local.events_of_type("ResourcingChangeRequested")
+    assert staffing["detail"]["payload"]["effective_date"] == "2026-12-10"
+    # Time after the effective date is priced at the new rate; the earlier entry keeps the old.
+    assert toggl(local, "time_entry.updated", id=3712009999, start="2026-12-14T08:00:00Z",
+                 stop="2026-12-14T10:00:00Z", duration=7200) == 200  # fmt: skip
+    local.runtime.drain()
+    assert sorted(bill_rates(local)) == [260.0, 300.0]
+    assert sorted((b["work_date"], b["hours"]) for b in time_bills(local)) == [
+        ("2026-12-02", "1.5"), ("2026-12-14", "2.0")
+    ]  # fmt: skip
+    # December's invoice: 1.5 h x 260.00 = 390.00 and 2 h x 300.00 = 600.00; subtotal 990.00,
+    # New York tax 8.875 % = 87.8625 -> 87.86; total 1,077.86.
+    assert run_billing(local, "december", project_code=PROJECT, period="2026-12")["statuses"] == ["drafted"]
+    [ready] = local.events_of_type("InvoiceReady")
+    lines = sorted((line["unit_price"]["amount"], line["quantity"], line["amount"]["amount"])
+                   for line in ready["detail"]["payload"]["lines"])  # fmt: skip
+    assert lines == [("260.00", "1.50", "390.00"), ("300.00", "2.00", "600.00")]
+    assert ready["detail"]["payload"]["total"]["amount"] == "1077.86"
+    assert len(invoices(local)) == 1
+    assert local.runtime.dead_letters() == []
+
+
+def test_a_change_order_on_a_contract_not_active_in_the_crm_parks_for_sales_ops(local: LocalStack) -> None:
+    provision(local)
+    hubspot = local.fake("hubspot-acme")
+    with hubspot.lock:  # someone reopens the quote in HubSpot: the terms are a draft again
+        hubspot._objects["quotes"][HUBSPOT_QUOTE_ID]["properties"]["hs_status"] = "DRAFT"
+    approve(local)
+    [parked] = [e for e in exceptions(local).list() if e.category is Category.AMENDMENT_FAILED]
+    assert parked.owner_team is OwnerTeam.SALES_OPS
+    assert parked.business_keys == {"project": PROJECT, "change_order": "CO-0001"}
+    assert "draft" in parked.detail and parked.amount_at_risk == "60000.00 USD"
+    assert "due_date" not in workspace(local) or workspace(local)["due_date"] != "2027-06-30"
+    assert local.events_of_type("ContractAmended") == []
+    # Sales ops approve the quote again; the operator retries: the amendment goes through once.
+    with hubspot.lock:
+        hubspot._objects["quotes"][HUBSPOT_QUOTE_ID]["properties"]["hs_status"] = "APPROVED"
+    sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
+    resolve_parked(exceptions(local), sfn, parked.id, "retry", "quote approved again")
+    local.runtime.drain()
+    assert exceptions(local).get(parked.id).status is Status.RESOLVED  # type: ignore[union-attr]
+    assert workspace(local)["due_date"] == "2027-06-30"
+    assert len(local.events_of_type("ContractAmended")) == 1
+
+
+def test_a_psa_refusal_parks_the_amendment_for_the_pmo_after_the_erp_was_amended(local: LocalStack) -> None:
+    provision(local)
+    local.fake("kantata-acme").inject(
+        "update_workspace",
+        422,
+        {"errors": [{"type": "validation", "message": "Due date is locked"}]},
+        times=1,
+    )
+    approve(local)
+    [parked] = [e for e in exceptions(local).list() if e.category is Category.AMENDMENT_FAILED]
+    assert parked.owner_team is OwnerTeam.PMO and "Due date is locked" in parked.detail
+    assert "UpdatePsa" in parked.title
+    assert job(local)["projectedEndDate"] == "2027-06-30"  # the ERP step before it stands
+    sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
+    resolve_parked(exceptions(local), sfn, parked.id, "retry", "unlocked in Kantata")
+    local.runtime.drain()
+    assert workspace(local)["due_date"] == "2027-06-30"
+    [amended] = local.events_of_type("ContractAmended")
+    assert json.dumps(amended["detail"]["payload"]["amendment"]["number"]) == "1"

@@ -4,6 +4,8 @@ Phase 1 plays each sample under ``events/<platform>/`` as its platform would sig
 it and drains the pipeline. Phase 2 redelivers one accepted webhook per platform
 and sends the bad requests (tampered, stale, unknown connection, unparseable,
 oversize), drains again, and checks that phase 2 changed nothing it should not.
+Phase 3 bills every month the posted time falls in, per legal entity, through the billing
+workflow, then once more, and checks that the second run drafted nothing.
 The report says what happened to every request and whether it is what pshub
 promises; ``ok`` is False otherwise.
 """
@@ -114,6 +116,7 @@ class DemoReport:
     checks: list[Check] = field(default_factory=list)
     runtime_start_s: float = 0.0
     wall_s: float = 0.0
+    billing: list[dict[str, Any]] = field(default_factory=list)  # per run: name, status, results
 
     @property
     def ok(self) -> bool:
@@ -147,6 +150,7 @@ class DemoReport:
             "systems": final.systems,
             "unmappable": [_message_row(m) for m in final.unmappable],
             "dead_letters": [_message_row(m) for m in final.dead_letters],
+            "billing_runs": self.billing,
             "checks": [asdict(check) for check in self.checks],
         }
 
@@ -179,6 +183,10 @@ def run_demo(events_dir: Path = DEFAULT_EVENTS_DIR, drain_timeout_s: float = 120
         report.final = Outcome.of(runtime)
         report.cases = samples + later
         report.checks = _checks(report.cases, report.after_samples, report.final)
+        log.info("phase 3: billing runs")
+        report.billing, billed_once = _bill(runtime, drain_timeout_s)
+        report.checks.append(billed_once)
+        report.final = Outcome.of(runtime)  # what the systems hold now, invoices included
     report.wall_s = time.perf_counter() - started
     return report
 
@@ -339,6 +347,61 @@ def _checks(cases: list[Case], after_samples: Outcome, final: Outcome) -> list[C
     ]
 
 
+# --- billing -------------------------------------------------------------------------------
+
+
+def _bill(runtime: LocalRuntime, drain_timeout_s: float) -> tuple[list[dict[str, Any]], Check]:
+    """Each legal entity's run for every month with posted time, as ``pshub billing run
+    --legal-entity`` starts it, then the same runs again: the second must draft nothing."""
+    import boto3
+
+    from pshub.store.postings import PostingLedger
+    from pshub.workflows.billing.config import load_billing_config
+
+    dynamodb = boto3.client("dynamodb", region_name=runtime.region)
+    postings = PostingLedger(dynamodb, runtime.resource_name("table", "postings"))
+    periods = sorted(
+        {str(r.line["work_date"])[:7] for r in postings.scan_postings() if r.state == "posted" and r.line}
+    )
+    config = load_billing_config((REPO_ROOT / "infra/config/billing.json").read_text())
+    sfn = boto3.client("stepfunctions", region_name=runtime.region)
+    runs: list[dict[str, Any]] = []
+    for attempt in ("first", "again"):
+        for entity in sorted(config.legal_entities):
+            for period in periods:
+                name = f"demo-bill-{entity}-{period}-{attempt}"
+                arn = sfn.start_execution(
+                    stateMachineArn=runtime.state_machine_arn("bill_projects"),
+                    name=name,
+                    input=json.dumps({"legal_entity": entity, "period": period}),
+                )["executionArn"]
+                runtime.drain(drain_timeout_s)
+                described = sfn.describe_execution(executionArn=arn)
+                output = json.loads(described.get("output") or "{}")
+                runs.append(
+                    {
+                        "name": name,
+                        "attempt": attempt,
+                        "status": described["status"],
+                        "results": output.get("results", []),
+                    }
+                )
+    failures = [f"{r['name']}: {r['status']}" for r in runs if r["status"] != "SUCCEEDED"]
+    failures += [
+        f"{r['name']}: {p.get('project_code')} drafted again"
+        for r in runs
+        if r["attempt"] == "again"
+        for p in r["results"]
+        if p.get("status") == "drafted"
+    ]
+    failures += (
+        [] if any(p.get("status") == "drafted" for r in runs for p in r["results"]) else ["nothing drafted"]
+    )
+    return runs, Check(
+        "each billing period drafted once, however often it runs", not failures, "; ".join(failures)
+    )
+
+
 # --- presenting -----------------------------------------------------------------------------
 
 
@@ -369,6 +432,16 @@ def render_text(report: DemoReport) -> str:
     if final.executions:
         lines += ["", f"Workflow executions ({len(final.executions)})"]
         lines += [f"  {e['state_machine']:<24} {e['name']:<40} {e['status']}" for e in final.executions]
+    if report.billing:
+        lines += ["", f"Billing runs ({len(report.billing)})"]
+        for run in report.billing:
+            outcomes = ", ".join(
+                f"{p.get('project_code')} {p.get('status')}"
+                + (f" {p['total']}" if p.get("total") else "")
+                + (f" ({', '.join(p['holds'])})" if p.get("holds") else "")
+                for p in run["results"]
+            )
+            lines.append(f"  {run['name']:<40} {run['status']:<10} {outcomes or 'no projects'}")
     lines += _system_lines(final.systems)
     lines += _queue_lines("Parked on the unmappable queue", final.unmappable)
     lines += _queue_lines("Dead-letter queues", final.dead_letters)
@@ -394,7 +467,7 @@ def render_json(report: DemoReport) -> str:
 _RECORD_FIELDS = (
     "code", "name", "client", "legal_entity", "tax_jurisdiction", "template", "currency", "kind",
     "billing_model", "schedule_type", "project", "linked_project", "active", "archived", "cancelled",
-    "entry_id", "project_code", "work_date", "hours",
+    "entry_id", "project_code", "work_date", "hours", "number", "approval", "lines", "status",
 )  # fmt: skip
 
 

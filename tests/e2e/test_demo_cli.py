@@ -64,6 +64,7 @@ def test_demo_json_reports_every_outcome_as_expected() -> None:
         "salesforce-acme",
         "toggl-acme",
         "concur-acme",
+        "pshub-billing",  # the billing runs' InvoiceReady and BillingHeld
     }
     types = {e["event_type"] for e in summary["canonical_events"]}
     assert {"OpportunityClosedWon", "TimeEntryApproved", "ExpenseApproved"} <= types
@@ -75,6 +76,18 @@ def test_demo_json_reports_every_outcome_as_expected() -> None:
     assert summary["duplicates_suppressed"] and all(
         d["events_not_republished"] > 0 for d in summary["duplicates_suppressed"]
     )
+    # December's time is invoiced once (1.5 h x 260.00 + NY tax 8.875 % = 424.61); November's
+    # expense is in a currency with no exchange rate configured: held with that reason.
+    december = {
+        r["attempt"]: r["results"]
+        for r in summary["billing_runs"]
+        if r["name"].startswith("demo-bill-ACME-US-2026-12")
+    }
+    assert [(p["status"], p.get("total")) for p in december["first"]] == [("drafted", "424.61")]
+    assert [p["status"] for p in december["again"]] == ["already_invoiced"]
+    assert len(erp["invoices"]) == 1
+    november = [r for r in summary["billing_runs"] if r["name"] == "demo-bill-ACME-US-2026-11-first"]
+    assert [p["holds"] for p in november[0]["results"]] == [["no_fx_rate"]]
     assert summary["dead_letters"] == []
     (parked,) = summary["unmappable"]
     assert parked["attributes"]["error_code"] == "unparseable_body"

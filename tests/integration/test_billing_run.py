@@ -51,6 +51,7 @@ class Billing:
     harness: Harness
     stripe: StripeBilling
     client_id: str
+    resources: Any = None  # the deployed tables, by topology key
 
     def run(self, inputs: PeriodInputs, owner: str = "run-1") -> Any:
         return bill(inputs, client_id=self.client_id, ledger=self.ledger, target=self.stripe, owner=owner)
@@ -75,7 +76,7 @@ def billing() -> Iterator[Billing]:
                 stores.resources.get("table", "billing").name,
                 clock,
             )
-            yield Billing(ledger, harness, stripe, customer.id)
+            yield Billing(ledger, harness, stripe, customer.id, stores.resources)
     finally:
         threading.Thread(target=fake.stop, daemon=True).start()
 
@@ -407,3 +408,102 @@ def test_a_zuora_run_drafts_once_and_a_credit_memo_makes_way_for_the_next_revisi
             assert len(fake.records()["invoices"]) == 2
     finally:
         threading.Thread(target=fake.stop, daemon=True).start()
+
+
+# -- the workflow's step over what the ledgers hold --------------------------------------------
+def retainer_steps(billing: Billing, cap: str = "25000.00") -> Any:
+    """A retainer project (10,000.00 a month for 40 h, unused hours rolled up to 20, overage at
+    225.00, a 25,000.00 cap) invoiced in Stripe, and the billing step over its ledgers."""
+    from pshub.canonical.model import Contract, ContractBillingTerms
+    from pshub.store.exceptions_store import ExceptionStore
+    from pshub.store.postings import PostingLedger
+    from pshub.store.projects import DirectoryEntry, ProjectDirectory
+    from pshub.workflows.billing.config import load_billing_config
+    from pshub.workflows.billing.steps import BillingSteps
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+
+    def table(key: str) -> str:
+        return str(billing.resources.get("table", key).name)
+
+    terms = ContractBillingTerms(
+        retainer_hours=D("40"), overage_rate=Money(amount=D("225.00"), currency="USD"), unused_hours="roll",
+        rollover_cap_hours=D("20"), budget_cap=Money(amount=D(cap), currency="USD"),
+    )  # fmt: skip
+    contract = Contract(
+        id="contract_r", client_id=billing.client_id, billing_model=BillingModel.RETAINER, currency="USD",
+        status=ContractStatus.ACTIVE, tax_jurisdiction="US-TX",
+        retainer_per_month=Money(amount=D("10000.00"), currency="USD"), billing_terms=terms,
+    )  # fmt: skip
+    directory = ProjectDirectory(dynamodb, table("identity"))
+    entry = DirectoryEntry(
+        code="PRJ-RETAIN-0001", project_id="project_r", legal_entity="ACME-US", currency="USD",
+        erp_connection="netsuite-acme", erp_project_id="1", contract=contract, client_id=billing.client_id,
+        invoicing_route="billing_platform", invoicing_connection=billing.stripe.connection_id,
+    )  # fmt: skip
+    directory.register(entry)
+    config = load_billing_config(
+        '{"version": 1, "legal_entities": {"ACME-US": {"rounding": "half_up", "tax_rates": {"US-TX": "0"},'
+        ' "fx_rates": {"2026-11": {"EUR/USD": "1.0842"}}}}}'
+    )
+    postings = PostingLedger(dynamodb, table("postings"))
+    steps = BillingSteps(
+        directory=directory, postings=postings, ledger=billing.ledger,
+        exceptions=ExceptionStore(dynamodb, table("business_exceptions")), config=config,
+        target_for=lambda _connection: billing.stripe,
+    )  # fmt: skip
+    return steps, postings
+
+
+def worked(postings: Any, entry: str, day: str, hours: str) -> None:
+    from pshub.store.postings import PostingRecord
+
+    line = {"work_date": day, "hours": hours, "role": "Senior Consultant", "billable": True}
+    postings.save_posting(
+        PostingRecord(
+            entry, kind="time", version=1, state="posted", line=line, project_code="PRJ-RETAIN-0001"
+        )
+    )
+
+
+def test_a_retainer_rolls_its_unused_hours_into_next_month_and_holds_at_its_budget_cap(
+    billing: Billing,
+) -> None:
+    steps, postings = retainer_steps(billing)
+    worked(postings, "te_oct", "2026-10-20", "30")
+    october = steps.run("bill_project", {"project_code": "PRJ-RETAIN-0001", "period": "2026-10"})
+    # 30 h of 40: the fee alone, 10 h roll into November
+    assert (october["status"], october["total"]) == ("drafted", "10000.00")
+    worked(postings, "te_nov", "2026-11-18", "48")
+    november = steps.run("bill_project", {"project_code": "PRJ-RETAIN-0001", "period": "2026-11"})
+    # 48 h against 40 + 10 rolled in: no overage (without the roll-over, 8 h x 225.00 = 1,800.00)
+    assert (november["status"], november["total"]) == ("drafted", "10000.00")
+    december = steps.run("bill_project", {"project_code": "PRJ-RETAIN-0001", "period": "2026-12"})
+    # 20,000.00 billed to date + 10,000.00 > the 25,000.00 cap: held for the PMO
+    assert (december["status"], december["holds"]) == ("held", ["budget_cap"])
+    assert [i["total"] for i in billing.invoices()] == [1000000, 1000000]  # Stripe's cents
+
+
+def test_an_expense_in_another_currency_is_converted_at_the_periods_configured_rate(billing: Billing) -> None:
+    from pshub.store.postings import PostingRecord
+
+    steps, postings = retainer_steps(billing)
+    line = {"work_date": "2026-11-05", "amount": {"amount": "100.00", "currency": "EUR"}, "billable": True,
+            "category": "travel"}  # fmt: skip
+    postings.save_posting(
+        PostingRecord(
+            "ex_1", kind="expense", version=1, state="posted", line=line, project_code="PRJ-RETAIN-0001"
+        )
+    )
+    november = steps.run("bill_project", {"project_code": "PRJ-RETAIN-0001", "period": "2026-11"})
+    # the fee 10,000.00 + EUR 100.00 x 1.0842 (finance's November rate) = 108.42
+    assert (november["status"], november["total"]) == ("drafted", "10108.42")
+    # December has no configured rate: an EUR expense then holds the invoice for finance ops
+    later = {**line, "work_date": "2026-12-03"}
+    postings.save_posting(
+        PostingRecord(
+            "ex_2", kind="expense", version=1, state="posted", line=later, project_code="PRJ-RETAIN-0001"
+        )
+    )
+    december = steps.run("bill_project", {"project_code": "PRJ-RETAIN-0001", "period": "2026-12"})
+    assert (december["status"], december["holds"]) == ("held", ["no_fx_rate"])

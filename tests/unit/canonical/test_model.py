@@ -110,6 +110,17 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "amendments": [
             {"number": 1, "effective_date": "2026-06-01", "description": "Phase 2", "value_change": USD}
         ],
+        "billing_terms": {
+            "retainer_hours": "40",
+            "overage_rate": {"amount": "210.00", "currency": "USD"},
+            "unused_hours": "roll",
+            "rollover_cap_hours": "20",
+            "expense_markup": "0.10",
+            "milestones_need_acceptance": True,
+            "budget_cap": {"amount": "250000.00", "currency": "USD"},
+            "requires_purchase_order": True,
+            "purchase_order": "PO-4471",
+        },
     },
     "RateCard": RATE_CARD,
     "Project": {

@@ -116,6 +116,7 @@ OWNERS: dict[str, dict[str, str]] = {
                 "total_value",
                 "retainer_per_month",
                 "milestones",
+                "billing_terms",
             ],
             "crm>erp",
         ),

@@ -340,7 +340,7 @@ def test_every_billable_priced_entry_is_on_exactly_one_line(
 
 
 def test_terms_from_a_canonical_retainer_contract() -> None:
-    from pshub.canonical.model import Contract
+    from pshub.canonical.model import Contract, ContractBillingTerms
 
     contract = Contract.model_validate(
         {
@@ -352,12 +352,32 @@ def test_terms_from_a_canonical_retainer_contract() -> None:
             "retainer_per_month": {"amount": "10000.00", "currency": "USD"},
         }
     )
-    from_contract = BillingTerms.from_contract(
-        contract, retainer_hours=D("40"), overage_rate=usd("225.00"), unused_hours=UnusedHours.ROLL
-    )
+    agreed = {
+        "retainer_hours": "40",
+        "overage_rate": {"amount": "225.00", "currency": "USD"},
+        "unused_hours": "roll",
+        "requires_purchase_order": True,
+        "purchase_order": "PO-7781",
+    }
+    contract = contract.model_copy(update={"billing_terms": ContractBillingTerms.model_validate(agreed)})
+    from_contract = BillingTerms.from_contract(contract)
+    assert (from_contract.unused_hours, from_contract.purchase_order) == (UnusedHours.ROLL, "PO-7781")
     draft = assess(
         inputs(terms=from_contract, time=(time("te_1", "2026-11-03", "42"),), tax_jurisdiction="US-TX")
     )
     # 42 h against 40 included: 2 h x 225.00 = 450.00 over the 10,000.00 fee
     assert amounts(draft) == ["10000.00", "450.00"]
     assert draft.lines[0].sources == ("retainer:contract_9:2026-11",)
+
+
+def test_a_contract_without_billing_terms_holds_a_retainer_for_its_missing_hours() -> None:
+    from pshub.canonical.model import Contract
+
+    contract = Contract.model_validate(
+        {
+            "id": "contract_10", "client_id": "client_1", "billing_model": "retainer", "currency": "USD",
+            "status": "active", "retainer_per_month": {"amount": "10000.00", "currency": "USD"},
+        }
+    )  # fmt: skip
+    draft = assess(inputs(terms=BillingTerms.from_contract(contract), tax_jurisdiction="US-TX"))
+    assert [(h.reason, h.owner) for h in draft.holds] == [("terms_incomplete", OwnerTeam.FINANCE_OPS)]

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -365,6 +365,29 @@ class Milestone(CanonicalObject):
         return self
 
 
+class ContractBillingTerms(_Model):
+    """How the contract invoices beyond its billing model: the retainer's included hours and
+    overage, expenses' markup, milestone acceptance, a budget cap, the client's purchase order."""
+
+    retainer_hours: Decimal | None = Field(
+        default=None, description="Hours a retainer's fee includes per month"
+    )
+    overage_rate: Money | None = Field(default=None, description="The price of an hour above them")
+    unused_hours: Literal["roll", "forfeit"] = Field(
+        default="forfeit", description="Unused retainer hours: rolled to the next month, or forfeited"
+    )
+    rollover_cap_hours: Decimal | None = Field(default=None, description="At most this many hours roll over")
+    expense_markup: Decimal = Field(default=Decimal(0), description="Expenses billed at cost times 1 + this")
+    milestones_need_acceptance: bool = Field(
+        default=False, description="A completed milestone bills only once the client accepted it"
+    )
+    budget_cap: Money | None = Field(
+        default=None, description="Invoices (before tax) never exceed this in total"
+    )
+    requires_purchase_order: bool = Field(default=False, description="The client pays only against a PO")
+    purchase_order: str | None = Field(default=None, description="The client's purchase order number")
+
+
 class Contract(CanonicalObject):
     """The commercial agreement behind a project: billing model, terms, rate card, milestones.
 
@@ -397,6 +420,9 @@ class Contract(CanonicalObject):
     )
     amendments: list[ContractAmendment] = Field(
         default_factory=list, description="Changes agreed after signature, in order"
+    )
+    billing_terms: ContractBillingTerms | None = Field(
+        default=None, description="Retainer hours and overage, markup, acceptance, budget cap, purchase order"
     )
 
 

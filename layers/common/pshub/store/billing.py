@@ -14,6 +14,9 @@ The ``billing`` table (``pk``, ``sk``) holds three kinds of item, every write co
   ``billed`` reads them for the next draft (``PeriodInputs.already_billed``).
 - ``DOC#<connection>#<document id>``, ``INVOICE``: the platform's document -> the invoice
   key, for ``InvoicePaid`` from the platform.
+- ``CONTRACT#<contract id>``, ``<invoice key>``: the contract's invoices with their state,
+  subtotal (before tax) and the retainer hours they rolled out, written in the same
+  transaction as the invoice: what the budget cap and the next retainer cycle read.
 
 Invoice states: ``claimed`` (a run owns the key until its lease ends), ``sending`` (the
 draft went to the platform with the invoice's idempotency key; a retry after an unknown
@@ -71,6 +74,9 @@ class InvoiceRecord:
     client_id: str | None = None
     period: str | None = None
     purchase_order: str | None = None
+    contract_id: str | None = None
+    subtotal: str | None = None  # before tax, Decimal as text
+    rolled_out_hours: str | None = None  # retainer hours this cycle carries to the next
     owner: str | None = None  # the run holding the claim
     lease_until: float = 0.0
     document_id: str | None = None
@@ -98,6 +104,9 @@ class InvoiceRecord:
             "client_id": self.client_id,
             "period": self.period,
             "purchase_order": self.purchase_order,
+            "contract_id": self.contract_id,
+            "subtotal": self.subtotal,
+            "rolled_out_hours": self.rolled_out_hours,
             "owner": self.owner,
             "lease_until": self.lease_until,
             "document_id": self.document_id,
@@ -171,6 +180,25 @@ class BillingLedger:
             }
         )
         writes: list[dict[str, Any]] = [{"Put": {"TableName": self._table, "Item": item, **condition}}]
+        if record.contract_id:
+            summary = {
+                "state": record.state,
+                "period": record.period,
+                "subtotal": record.subtotal,
+                "currency": record.currency,
+                "rolled_out_hours": record.rolled_out_hours,
+            }
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_key(f"CONTRACT#{record.contract_id}", record.key),
+                            "doc": {"S": json.dumps(summary, separators=(",", ":"))},
+                        },
+                    }
+                }
+            )
         if record.document_id and record.connection:
             writes.append(
                 {
@@ -196,6 +224,18 @@ class BillingLedger:
             TableName=self._table, Key=_key(f"DOC#{connection}#{document_id}", "INVOICE"), ConsistentRead=True
         ).get("Item")
         return None if item is None else self.invoice(item["invoice_key"]["S"])
+
+    def of_contract(self, contract_id: str) -> dict[str, dict[str, Any]]:
+        """The contract's invoices: key -> state, period, subtotal, currency, rolled-out hours."""
+        found: dict[str, dict[str, Any]] = {}
+        for page in self._db.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"CONTRACT#{contract_id}"}},
+            ConsistentRead=True,
+        ):
+            found.update({item["sk"]["S"]: json.loads(item["doc"]["S"]) for item in page["Items"]})
+        return found
 
     # -- sources ---------------------------------------------------------------------------
     def billed(self, source_ids: list[str]) -> dict[str, str]:

@@ -134,7 +134,9 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 def _words(text: str, *, fold: bool = True) -> list[str]:
-    text = _transliterate(text).casefold().replace("&", " and ").replace("+", " and ")
+    # Folded before transliterating too: an upper-case letter outside the Latin block (the Roman
+    # numeral U+2183) can fold into a Latin one (U+2184), which then transliterates as its own.
+    text = _transliterate(text.casefold()).casefold().replace("&", " and ").replace("+", " and ")
     text = _APOSTROPHES.sub("", text)  # "O'Brien", "L'Oreal" (any apostrophe): one word
     # Letters, digits and marks make words (vowel signs in Indic scripts are marks); what
     # lies between two words is kept to tell initials from words.

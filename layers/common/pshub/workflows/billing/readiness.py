@@ -93,11 +93,25 @@ class BillingTerms:
         cls, contract: Contract, rate_cards: Iterable[RateCard] = (), **terms: Any
     ) -> BillingTerms:
         """The terms of a canonical contract. ``rate_cards``: every version in force over its
-        life (its own card and those its amendments added; default its own card). ``terms``:
-        the billing terms the canonical contract does not carry yet (included retainer hours,
-        overage rate, unused hours, roll-over cap, expense markup, acceptance, budget cap,
-        purchase order)."""
+        life (its own card and those its amendments added; default its own card). The billing
+        terms (included retainer hours, overage rate, unused hours, roll-over cap, expense
+        markup, acceptance, budget cap, purchase order) are the contract's ``billing_terms``;
+        ``terms`` overrides them."""
         cards = tuple(rate_cards) or ((contract.rate_card,) if contract.rate_card else ())
+        agreed = contract.billing_terms
+        carried: dict[str, Any] = {}
+        if agreed is not None:
+            carried = {
+                "retainer_hours": agreed.retainer_hours,
+                "overage_rate": agreed.overage_rate,
+                "unused_hours": UnusedHours(agreed.unused_hours),
+                "rollover_cap_hours": agreed.rollover_cap_hours,
+                "expense_markup": agreed.expense_markup,
+                "milestones_need_acceptance": agreed.milestones_need_acceptance,
+                "budget_cap": agreed.budget_cap,
+                "requires_purchase_order": agreed.requires_purchase_order,
+                "purchase_order": agreed.purchase_order,
+            }
         return cls(
             contract_id=contract.id,
             billing_model=contract.billing_model,
@@ -105,7 +119,7 @@ class BillingTerms:
             status=contract.status,
             rate_cards=cards,
             retainer_fee=contract.retainer_per_month,
-            **terms,
+            **{**carried, **terms},
         )
 
 

@@ -109,6 +109,9 @@ def bill(
             client_id=client_id,
             period=inputs.period,
             purchase_order=inputs.terms.purchase_order,
+            contract_id=contract_id,
+            subtotal=str(draft.subtotal.amount),
+            rolled_out_hours=str(draft.rolled_out_hours) if draft.rolled_out_hours else None,
         )
         claim = ledger.claim(record, owner)
         if not claim.won:

@@ -54,6 +54,8 @@ from pshub.workflows.billing.readiness import (
 from pshub.workflows.billing.run import BillingOutcome, InvoiceTarget, bill
 
 SOURCE_CONNECTION = "pshub-billing"
+# An invoice that counts as billed: sent (or on its way) and not credited.
+_BILLED_STATES = ("sending", "drafted", "paid")
 
 
 class BillingSteps:
@@ -206,7 +208,25 @@ class BillingSteps:
             ),
             open_exceptions=open_on_project,
             unapproved=0 if milestone else len(self._postings.awaiting_in(entry.code, period)),
+            fx_rates=self._config.fx_rates(entry.legal_entity, period),
+            **self._billed_before(contract.id, contract.currency, period),
         )
+
+    def _billed_before(self, contract_id: str, currency: str, period: str) -> dict[str, Any]:
+        """What the contract's invoices so far mean for this one: billed to date (before tax,
+        for the budget cap) and the retainer hours the month before rolled into this one."""
+        live = [i for i in self._ledger.of_contract(contract_id).values() if i.get("state") in _BILLED_STATES]
+        billed = sum((Decimal(i["subtotal"]) for i in live if i.get("subtotal")), Decimal(0))
+        before = _previous_month(datetime.strptime(period, "%Y-%m").date())
+        rolled = sum(
+            (
+                Decimal(i["rolled_out_hours"])
+                for i in live
+                if i.get("period") == before and i.get("rolled_out_hours")
+            ),
+            Decimal(0),
+        )
+        return {"billed_to_date": Money(amount=billed, currency=currency), "rolled_in_hours": rolled}
 
     # -- outcomes -------------------------------------------------------------------------------
     def _reported(

@@ -411,9 +411,11 @@ def test_a_zuora_run_drafts_once_and_a_credit_memo_makes_way_for_the_next_revisi
 
 
 # -- the workflow's step over what the ledgers hold --------------------------------------------
-def retainer_steps(billing: Billing, cap: str = "25000.00") -> Any:
+def retainer_steps(billing: Billing, cap: str = "25000.00", route: str = "erp") -> Any:
     """A retainer project (10,000.00 a month for 40 h, unused hours rolled up to 20, overage at
-    225.00, a 25,000.00 cap) invoiced in Stripe, and the billing step over its ledgers."""
+    225.00, a 25,000.00 cap) and the billing step over its ledgers. ``route``: ``erp``, pshub
+    drafts every invoice, fee included (Stripe's fake stands in for the drafting platform);
+    ``billing_platform``, the platform's subscription bills the fee and pshub the overage."""
     from pshub.canonical.model import Contract, ContractBillingTerms
     from pshub.store.exceptions_store import ExceptionStore
     from pshub.store.postings import PostingLedger
@@ -439,7 +441,7 @@ def retainer_steps(billing: Billing, cap: str = "25000.00") -> Any:
     entry = DirectoryEntry(
         code="PRJ-RETAIN-0001", project_id="project_r", legal_entity="ACME-US", currency="USD",
         erp_connection="netsuite-acme", erp_project_id="1", contract=contract, client_id=billing.client_id,
-        invoicing_route="billing_platform", invoicing_connection=billing.stripe.connection_id,
+        invoicing_route=route, invoicing_connection=billing.stripe.connection_id,
     )  # fmt: skip
     directory.register(entry)
     config = load_billing_config(
@@ -507,3 +509,18 @@ def test_an_expense_in_another_currency_is_converted_at_the_periods_configured_r
     )
     december = steps.run("bill_project", {"project_code": "PRJ-RETAIN-0001", "period": "2026-12"})
     assert (december["status"], december["holds"]) == ("held", ["no_fx_rate"])
+
+
+def test_where_the_platforms_subscription_bills_the_fee_pshub_bills_only_the_overage(
+    billing: Billing,
+) -> None:
+    steps, postings = retainer_steps(billing, route="billing_platform")
+    worked(postings, "te_oct", "2026-10-20", "30")
+    october = steps.run("bill_project", {"project_code": "PRJ-RETAIN-0001", "period": "2026-10"})
+    assert october["status"] == "nothing_to_bill"  # Stripe's subscription invoiced the 10,000.00
+    worked(postings, "te_nov", "2026-11-18", "58")
+    november = steps.run("bill_project", {"project_code": "PRJ-RETAIN-0001", "period": "2026-11"})
+    # 58 h against 40 + the 10 October rolled in: 8 h x 225.00 = 1,800.00, and no second fee
+    assert (november["status"], november["total"]) == ("drafted", "1800.00")
+    [invoice] = billing.invoices()
+    assert invoice["total"] == 180000

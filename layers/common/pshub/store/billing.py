@@ -16,7 +16,8 @@ The ``billing`` table (``pk``, ``sk``) holds three kinds of item, every write co
   key, for ``InvoicePaid`` from the platform.
 - ``CONTRACT#<contract id>``, ``<invoice key>``: the contract's invoices with their state,
   subtotal (before tax) and the retainer hours they rolled out, written in the same
-  transaction as the invoice: what the budget cap and the next retainer cycle read.
+  transaction as the invoice (and ``CYCLE#<period>`` for a month whose fee the platform's
+  subscription billed): what the budget cap and the next retainer cycle read.
 
 Invoice states: ``claimed`` (a run owns the key until its lease ends), ``sending`` (the
 draft went to the platform with the invoice's idempotency key; a retry after an unknown
@@ -224,6 +225,18 @@ class BillingLedger:
             TableName=self._table, Key=_key(f"DOC#{connection}#{document_id}", "INVOICE"), ConsistentRead=True
         ).get("Item")
         return None if item is None else self.invoice(item["invoice_key"]["S"])
+
+    def note_cycle(self, contract_id: str, period: str, rolled_out_hours: str) -> None:
+        """A retainer month pshub drafted nothing for (the platform's subscription billed the fee):
+        the hours it rolls into the next month, which no invoice records. Repeatable."""
+        doc = {"state": "plan", "period": period, "rolled_out_hours": rolled_out_hours}
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **_key(f"CONTRACT#{contract_id}", f"CYCLE#{period}"),
+                "doc": {"S": json.dumps(doc, separators=(",", ":"))},
+            },
+        )
 
     def of_contract(self, contract_id: str) -> dict[str, dict[str, Any]]:
         """The contract's invoices: key -> state, period, subtotal, currency, rolled-out hours."""

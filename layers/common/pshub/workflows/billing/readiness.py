@@ -18,7 +18,8 @@ Money rules, one each:
   one in another currency is converted at the period's configured rate, else it is held.
 - **Retainer**: the period fee, plus hours above the included hours (and any rolled in)
   at the overage rate; unused hours roll to the next cycle (up to the cap) or are forfeited,
-  as the contract says.
+  as the contract says. Where the billing platform's subscription invoices the fee (and rated
+  usage) itself, the run bills only the overage and the expenses: never the fee twice.
 - **Fixed fee**: each milestone completed (and accepted, where the contract requires it)
   and not yet billed is a line of its amount. **Usage**: each rated usage record not yet
   billed is a line of its rated amount.
@@ -179,6 +180,9 @@ class PeriodInputs:
     open_exceptions: tuple[str, ...] = ()  # ids of open business exceptions on the project
     unapproved: int = 0  # time entries and expenses in the period not approved yet
     billed_to_date: Money | None = None  # before tax, for the budget cap
+    # The billing platform's own plan (the subscription provisioning set up) invoices the
+    # retainer fee and the rated usage: the run bills only the overage and the expenses.
+    plan_bills_fee: bool = False
 
 
 @dataclass(frozen=True)
@@ -370,18 +374,22 @@ def _retainer_lines(inputs: PeriodInputs, holds: list[Hold]) -> tuple[list[Line]
     allowance = terms.retainer_hours + inputs.rolled_in_hours
     over = used - allowance
     worked = tuple(f"{e.entry_id}@{e.version}" for e in sorted(entries, key=lambda e: (e.day, e.entry_id)))
-    lines = [
-        Line(
-            description=f"Retainer {inputs.period}: {_hours(terms.retainer_hours)} h included"
-            + (f", {_hours(inputs.rolled_in_hours)} h rolled in" if inputs.rolled_in_hours else ""),
-            quantity=Decimal(1),
-            unit_price=terms.retainer_fee,
-            amount=terms.retainer_fee,
-            kind="retainer",
-            # The hours it covers are billed by it, or by the overage line when they exceed it.
-            sources=(cycle,) + (() if over > 0 else worked),
-        )
-    ]
+    lines = (
+        []
+        if inputs.plan_bills_fee
+        else [
+            Line(
+                description=f"Retainer {inputs.period}: {_hours(terms.retainer_hours)} h included"
+                + (f", {_hours(inputs.rolled_in_hours)} h rolled in" if inputs.rolled_in_hours else ""),
+                quantity=Decimal(1),
+                unit_price=terms.retainer_fee,
+                amount=terms.retainer_fee,
+                kind="retainer",
+                # The hours it covers are billed by it, or by the overage line when they exceed it.
+                sources=(cycle,) + (() if over > 0 else worked),
+            )
+        ]
+    )
     if over > 0:
         if terms.overage_rate is None:
             holds.append(
@@ -400,7 +408,7 @@ def _retainer_lines(inputs: PeriodInputs, holds: list[Hold]) -> tuple[list[Line]
                     unit_price=terms.overage_rate,
                     amount=rounded(over * terms.overage_rate.amount, terms.currency, rule),
                     kind="overage",
-                    sources=worked,
+                    sources=((cycle,) if inputs.plan_bills_fee else ()) + worked,
                 )
             )
         return lines, _ZERO, _ZERO
@@ -450,7 +458,9 @@ def _milestone_lines(inputs: PeriodInputs, holds: list[Hold]) -> list[Line]:
 
 
 def _usage_lines(inputs: PeriodInputs, holds: list[Hold]) -> list[Line]:
-    lines = []
+    lines: list[Line] = []
+    if inputs.plan_bills_fee:
+        return lines  # the platform's subscription rates and invoices it
     for usage in _unbilled(inputs, inputs.usage):
         if usage.rated_amount is None:
             holds.append(

@@ -33,7 +33,7 @@ from pshub.canonical.envelope import (
     InvoiceReadyV1,
     make_event,
 )
-from pshub.canonical.model import Money
+from pshub.canonical.model import BillingModel, Money
 from pshub.store.billing import BillingLedger
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.store.postings import PostingLedger, PostingRecord
@@ -157,6 +157,12 @@ class BillingSteps:
                 # A milestone's invoice is its own: keyed by the milestone, not the period.
                 cycle=f"milestone-{milestone}" if milestone else "period",
             )
+        if (
+            outcome.status == "nothing_to_bill"
+            and outcome.draft is not None
+            and outcome.draft.rolled_out_hours
+        ):
+            self._ledger.note_cycle(entry.contract.id, period, str(outcome.draft.rolled_out_hours))
         return self._reported(entry, period, outcome, run)
 
     def project_failed(self, state: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,19 +215,23 @@ class BillingSteps:
             open_exceptions=open_on_project,
             unapproved=0 if milestone else len(self._postings.awaiting_in(entry.code, period)),
             fx_rates=self._config.fx_rates(entry.legal_entity, period),
+            plan_bills_fee=entry.invoicing_route == "billing_platform"
+            and contract.billing_model in (BillingModel.RETAINER, BillingModel.USAGE),
             **self._billed_before(contract.id, contract.currency, period),
         )
 
     def _billed_before(self, contract_id: str, currency: str, period: str) -> dict[str, Any]:
         """What the contract's invoices so far mean for this one: billed to date (before tax,
         for the budget cap) and the retainer hours the month before rolled into this one."""
-        live = [i for i in self._ledger.of_contract(contract_id).values() if i.get("state") in _BILLED_STATES]
+        invoices = list(self._ledger.of_contract(contract_id).values())
+        live = [i for i in invoices if i.get("state") in _BILLED_STATES]
         billed = sum((Decimal(i["subtotal"]) for i in live if i.get("subtotal")), Decimal(0))
         before = _previous_month(datetime.strptime(period, "%Y-%m").date())
+        # A month's roll-over: its invoice's, or the note of a month the platform's plan billed.
         rolled = sum(
             (
                 Decimal(i["rolled_out_hours"])
-                for i in live
+                for i in [*live, *(i for i in invoices if i.get("state") == "plan")]
                 if i.get("period") == before and i.get("rolled_out_hours")
             ),
             Decimal(0),

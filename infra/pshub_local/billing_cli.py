@@ -129,12 +129,9 @@ def _wait(sfn: Any, arn: str, timeout_s: float, out: TextIO) -> dict[str, Any]:
 def _state_machine(args: argparse.Namespace, session: boto3.Session) -> str:
     if args.state_machine_arn or os.environ.get(ARN_ENV):
         return str(args.state_machine_arn or os.environ[ARN_ENV])
-    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url)
-    outputs = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
-    for output in outputs:
-        if output["OutputKey"] == STACK_OUTPUT:
-            return str(output["OutputValue"])
-    raise SystemExit(f"stack {args.stack} has no output {STACK_OUTPUT}; pass --state-machine-arn")
+    from pshub_local.operations import stack_output
+
+    return stack_output(args, session, STACK_OUTPUT, "pass --state-machine-arn")
 
 
 def _safe(name: str) -> str:

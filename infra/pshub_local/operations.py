@@ -109,21 +109,20 @@ def _queue_url(args: argparse.Namespace, session: boto3.Session, key: str) -> st
         return os.environ[variable]
     from pshub_infra.constructs.naming import pascal_id
 
-    wanted = f"Queue{pascal_id(key)}Url"
-    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url)
-    outputs = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
-    for output in outputs:
-        if output["OutputKey"] == wanted:
-            return str(output["OutputValue"])
-    raise SystemExit(f"stack {args.stack} has no output {wanted}; set {variable}")
+    return stack_output(args, session, f"Queue{pascal_id(key)}Url", f"set {variable}")
 
 
 def _table(args: argparse.Namespace, session: boto3.Session) -> str:
     if args.table or os.environ.get(TABLE_ENV):
         return str(args.table or os.environ[TABLE_ENV])
+    return stack_output(args, session, STACK_OUTPUT, "pass --table")
+
+
+def stack_output(args: argparse.Namespace, session: boto3.Session, key: str, otherwise: str) -> str:
+    """The deployed stack's (``--stack``) output ``key``; exits saying ``otherwise`` if it has none."""
     cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url)
     outputs = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
     for output in outputs:
-        if output["OutputKey"] == STACK_OUTPUT:
+        if output["OutputKey"] == key:
             return str(output["OutputValue"])
-    raise SystemExit(f"stack {args.stack} has no output {STACK_OUTPUT}; pass --table")
+    raise SystemExit(f"stack {args.stack} has no output {key}; {otherwise}")

@@ -87,6 +87,21 @@ class ConnectorError(PshubError):
         }
 
 
+def error_context(
+    platform: str, connection_id: str, operation: str, vendor: ConnectorError | None = None
+) -> dict[str, Any]:
+    """The keyword arguments of a connector's own error about ``operation``, keeping the
+    platform's code, message and HTTP status from ``vendor`` (the error it rewords), if any."""
+    return {
+        "platform": platform,
+        "connection_id": connection_id,
+        "operation": operation,
+        "platform_code": vendor.platform_code if vendor else None,
+        "platform_message": vendor.platform_message if vendor else None,
+        "http_status": vendor.http_status if vendor else None,
+    }
+
+
 class TransientConnectorError(ConnectorError, TransientError):
     """The platform did not answer usefully (timeout, 5xx, outage); the same call may succeed later.
     ``retry_after_s``: when the connection is held (a 503: nothing goes before then), else None."""

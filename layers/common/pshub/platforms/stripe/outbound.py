@@ -85,6 +85,7 @@ from pshub.connectors.errors import (
     NotFound,
     PermanentConnectorError,
     RateLimited,
+    error_context,
 )
 from pshub.connectors.http import (
     ApiClient,
@@ -728,14 +729,7 @@ class StripeBilling:
             raise self._reworded(error, f"{what}: {_stripe_words(error)}") from error
 
     def _context(self, op: str, vendor: ConnectorError | None = None) -> dict[str, Any]:
-        return {
-            "platform": self.platform,
-            "connection_id": self.connection_id,
-            "operation": op,
-            "platform_code": vendor.platform_code if vendor else None,
-            "platform_message": vendor.platform_message if vendor else None,
-            "http_status": vendor.http_status if vendor else None,
-        }
+        return error_context(self.platform, self.connection_id, op, vendor)
 
     def _refused(self, op: str, message: str) -> PermanentConnectorError:
         return _worded(PermanentConnectorError(message, **self._context(op)))

@@ -82,6 +82,7 @@ from pshub.connectors.errors import (
     PermanentConnectorError,
     RateLimited,
     TransientConnectorError,
+    error_context,
 )
 from pshub.connectors.http import (
     ApiClient,
@@ -502,14 +503,7 @@ class ZuoraBilling:
             raise self._reworded(error, f"{what}: {_zuora_words(error)}") from error
 
     def _context(self, op: str, vendor: ConnectorError | None = None) -> dict[str, Any]:
-        return {
-            "platform": self.platform,
-            "connection_id": self.connection_id,
-            "operation": op,
-            "platform_code": vendor.platform_code if vendor else None,
-            "platform_message": vendor.platform_message if vendor else None,
-            "http_status": vendor.http_status if vendor else None,
-        }
+        return error_context(self.platform, self.connection_id, op, vendor)
 
     def _refused(
         self, op: str, message: str, vendor: ConnectorError | None = None

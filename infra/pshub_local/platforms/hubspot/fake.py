@@ -49,6 +49,9 @@ PROPERTIES: dict[str, frozenset[str]] = {
         *DEFAULTS, "dealname", "dealstage", "pipeline", "amount", "deal_currency_code", "closedate",
         "hubspot_owner_id", "pshub_service_line", "pshub_billing_model", "pshub_contract_start_date",
         "pshub_contract_end_date", "pshub_payment_terms_days", "pshub_project_code", "pshub_project_ids",
+        "pshub_retainer_fee", "pshub_retainer_hours", "pshub_overage_rate", "pshub_unused_hours",
+        "pshub_rollover_cap_hours", "pshub_expense_markup", "pshub_milestone_acceptance", "pshub_requires_po",
+        "pshub_purchase_order", "pshub_budget_cap",
     }),
     "companies": frozenset({
         *DEFAULTS, "name", "domain", "lifecyclestage", "address", "address2", "city", "state", "zip", "country",

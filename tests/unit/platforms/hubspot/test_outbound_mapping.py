@@ -8,12 +8,13 @@ Object shapes are CRM v3's (``{"id", "properties", "createdAt", "updatedAt", "ar
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from pshub.canonical.model import BillingModel, ClientStatus, ContractStatus
+from pshub.canonical.model import BillingModel, ClientStatus, ContractStatus, Money
 from pshub.platforms.fields import FieldProblem, MappingProblem
 from pshub.platforms.hubspot import mapping
 
@@ -227,3 +228,30 @@ def test_what_a_deal_already_carries_hand_edited_ids_count_as_none() -> None:
         {"a": "1"},
     )
     assert mapping.linked_project(obj("1", pshub_project_code="", pshub_project_ids="n/a")) == (None, {})
+
+
+def test_a_retainer_deals_billing_terms_come_with_its_contract() -> None:
+    from pshub.canonical.model import ContractBillingTerms
+
+    retainer = deal(
+        pshub_billing_model="retainer", pshub_retainer_fee="10,000", pshub_retainer_hours="40",
+        pshub_overage_rate="225", pshub_unused_hours="Roll", pshub_rollover_cap_hours="20",
+        pshub_expense_markup="0.10", pshub_requires_po="true", pshub_purchase_order="PO-4471",
+        pshub_budget_cap="120000",
+    )  # fmt: skip
+    contract = mapping.opportunity_details(CONN, retainer, company(), quote(), LINES).contract
+    assert contract is not None
+    assert contract.retainer_per_month == Money(amount=Decimal("10000.00"), currency="USD")
+    assert contract.billing_terms == ContractBillingTerms(
+        retainer_hours=Decimal("40"), overage_rate=Money(amount=Decimal("225.00"), currency="USD"),
+        unused_hours="roll", rollover_cap_hours=Decimal("20"), expense_markup=Decimal("0.10"),
+        requires_purchase_order=True, purchase_order="PO-4471",
+        budget_cap=Money(amount=Decimal("120000.00"), currency="USD"),
+    )  # fmt: skip
+    # A T&M deal sets none of them: no billing terms at all
+    plain = mapping.opportunity_details(CONN, deal(), company(), quote(), LINES).contract
+    assert plain is not None and plain.billing_terms is None
+    for bad in ({"pshub_unused_hours": "carry"}, {"pshub_requires_po": "yes"}, {"pshub_retainer_hours": "-4"},
+                {"pshub_expense_markup": "ten percent"}):  # fmt: skip
+        with pytest.raises(MappingProblem, match=next(iter(bad))):
+            mapping.opportunity_details(CONN, deal(**bad), company(), quote(), LINES)

@@ -9,7 +9,11 @@ CRM v3 objects whose property values are all strings):
   properties: ``pshub_service_line``, and the agreed terms ``pshub_billing_model``
   (``time_and_materials``, ``fixed_fee_milestone``, ``retainer``, ``usage``),
   ``pshub_contract_start_date``, ``pshub_contract_end_date`` and
-  ``pshub_payment_terms_days``. The deal's ``updatedAt`` in Unix milliseconds is the
+  ``pshub_payment_terms_days``, and the billing terms: ``pshub_retainer_fee`` (the monthly
+  fee), ``pshub_retainer_hours``, ``pshub_overage_rate``, ``pshub_unused_hours`` (``roll`` or
+  ``forfeit``), ``pshub_rollover_cap_hours``, ``pshub_expense_markup`` (``0.10``: 10 %),
+  ``pshub_milestone_acceptance`` and ``pshub_requires_po`` (``true``/``false``),
+  ``pshub_purchase_order``, ``pshub_budget_cap``. The deal's ``updatedAt`` in Unix milliseconds is the
   source version (the webhooks' ``occurredAt`` form).
 - Its company (the primary ``deal_to_company`` association): ``name``, ``domain``,
   ``lifecyclestage`` (lead to opportunity: a prospect), ``address``, ``address2``,
@@ -41,6 +45,7 @@ from pshub.canonical.model import (
     Client,
     ClientStatus,
     Contract,
+    ContractBillingTerms,
     ContractStatus,
     Opportunity,
     Rate,
@@ -57,6 +62,18 @@ PROJECT_IDS_PROPERTY = "pshub_project_ids"
 TEXT_MAX = 65_536
 LINK_PROPERTIES = (PROJECT_CODE_PROPERTY, PROJECT_IDS_PROPERTY)
 
+BILLING_TERM_PROPERTIES = (
+    "pshub_retainer_fee",
+    "pshub_retainer_hours",
+    "pshub_overage_rate",
+    "pshub_unused_hours",
+    "pshub_rollover_cap_hours",
+    "pshub_expense_markup",
+    "pshub_milestone_acceptance",
+    "pshub_requires_po",
+    "pshub_purchase_order",
+    "pshub_budget_cap",
+)
 DEAL_PROPERTIES = (
     "dealname",
     "dealstage",
@@ -70,6 +87,7 @@ DEAL_PROPERTIES = (
     "pshub_contract_start_date",
     "pshub_contract_end_date",
     "pshub_payment_terms_days",
+    *BILLING_TERM_PROPERTIES,
 )
 COMPANY_PROPERTIES = (
     "name",
@@ -307,6 +325,10 @@ def contract_of(
     days = payment_terms_days(_text(deal_properties, "pshub_payment_terms_days", "deal"), where)
     if days is not None:
         terms["payment_terms_days"] = days
+    terms["billing_terms"] = billing_terms(deal_properties, currency, where)
+    terms["retainer_per_month"] = money(
+        _text(deal_properties, "pshub_retainer_fee", "deal"), currency, "pshub_retainer_fee"
+    )
     return Contract(
         id=provisional_id(connection_id, "Contract", quote_id),
         external_ids={connection_id: quote_id},
@@ -325,6 +347,51 @@ def contract_of(
         total_value=money(_text(properties, "hs_quote_amount", where), currency, "hs_quote_amount"),
         **terms,
     )
+
+
+def billing_terms(properties: dict[str, Any], currency: str, where: str) -> ContractBillingTerms | None:
+    """The deal's billing-term properties; None when none is set (a T&M deal needs none)."""
+    values = {name: _text(properties, name, "deal") for name in BILLING_TERM_PROPERTIES}
+    if not any(v is not None for k, v in values.items() if k != "pshub_retainer_fee"):
+        return None
+    unused = (values["pshub_unused_hours"] or "forfeit").strip().lower()
+    if unused not in ("roll", "forfeit"):
+        raise MappingProblem(f"{where}: pshub_unused_hours is not 'roll' or 'forfeit'")
+    return ContractBillingTerms(
+        retainer_hours=_quantity(values["pshub_retainer_hours"], "pshub_retainer_hours", where),
+        overage_rate=money(values["pshub_overage_rate"], currency, "pshub_overage_rate"),
+        unused_hours="roll" if unused == "roll" else "forfeit",
+        rollover_cap_hours=_quantity(values["pshub_rollover_cap_hours"], "pshub_rollover_cap_hours", where),
+        expense_markup=_quantity(values["pshub_expense_markup"], "pshub_expense_markup", where) or Decimal(0),
+        milestones_need_acceptance=_flag(
+            values["pshub_milestone_acceptance"], "pshub_milestone_acceptance", where
+        ),
+        budget_cap=money(values["pshub_budget_cap"], currency, "pshub_budget_cap"),
+        requires_purchase_order=_flag(values["pshub_requires_po"], "pshub_requires_po", where),
+        purchase_order=values["pshub_purchase_order"],
+    )
+
+
+def _quantity(value: str | None, name: str, where: str) -> Decimal | None:
+    """A non-negative number property (hours, a markup) as typed: ``40``, ``12.5``, ``1,200``."""
+    if value is None:
+        return None
+    try:
+        number = Decimal(value.replace(",", "").strip())
+    except InvalidOperation:
+        raise MappingProblem(f"{where}: {name} is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise MappingProblem(f"{where}: {name} is not a non-negative number")
+    return number
+
+
+def _flag(value: str | None, name: str, where: str) -> bool:
+    """A HubSpot checkbox (``true``/``false``; absent is false)."""
+    if value is None:
+        return False
+    if value.strip().lower() not in ("true", "false"):
+        raise MappingProblem(f"{where}: {name} is not true or false")
+    return value.strip().lower() == "true"
 
 
 def opportunity_details(

@@ -64,7 +64,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "Contract": (
         "Id", "AccountId", "ContractNumber", "Status", "StatusCode", "StartDate", "ContractTerm", "EndDate",
-        "CurrencyIsoCode", "pshub_Billing_Model__c", "pshub_Retainer_Per_Month__c", *_AUDIT,
+        "CurrencyIsoCode", "pshub_Billing_Model__c", "pshub_Retainer_Per_Month__c", "pshub_Retainer_Hours__c",
+        "pshub_Overage_Rate__c", "pshub_Unused_Hours__c", "pshub_Rollover_Cap_Hours__c", "pshub_Expense_Markup__c",
+        "pshub_Milestone_Acceptance__c", "pshub_Requires_PO__c", "pshub_Purchase_Order__c", "pshub_Budget_Cap__c",
+        *_AUDIT,
     ),
     "Pricebook2": ("Id", "Name", "IsActive", *_AUDIT),
     "SBQQ__Quote__c": (

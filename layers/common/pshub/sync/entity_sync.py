@@ -418,7 +418,10 @@ class EntitySync:
             object_type=object_type,
         )
         if (exists_now and applied) or lifecycle_change:
-            decision.publish = self._published(event, decision.applied, state)
+            # A re-create announces the record as it stands: changes that arrived while it was
+            # deleted (a late update older than the delete, too) were applied but never published.
+            restored = lifecycle_change and exists_now and _generic(event)
+            decision.publish = self._published(event, decision.applied, state, restored)
         return decision, changed
 
     def _take_over(
@@ -439,13 +442,15 @@ class EntitySync:
         return decision
 
     @staticmethod
-    def _published(event: CanonicalEvent, applied: set[str], state: EntityState) -> CanonicalEvent:
+    def _published(
+        event: CanonicalEvent, applied: set[str], state: EntityState, restored: bool = False
+    ) -> CanonicalEvent:
+        payload = _filtered_payload(event, applied)
+        if restored:
+            current = {k: v for k, v in state.values.items() if k != EXISTS}
+            payload["attributes"] = {**current, **payload["attributes"]}
         return event.model_copy(
-            update={
-                "canonical_id": state.canonical_id,
-                "xrefs": dict(state.xrefs),
-                "payload": _filtered_payload(event, applied),
-            }
+            update={"canonical_id": state.canonical_id, "xrefs": dict(state.xrefs), "payload": payload}
         )
 
     def _record_conflicts(

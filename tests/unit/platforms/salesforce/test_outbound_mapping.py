@@ -307,3 +307,30 @@ def test_what_an_opportunity_already_carries_hand_edited_ids_count_as_none() -> 
         None,
         {},
     )
+
+
+def test_a_retainer_contracts_billing_terms_come_from_its_custom_fields() -> None:
+    from pshub.canonical.model import ContractBillingTerms, Money
+
+    retainer = contract(
+        pshub_Billing_Model__c="Retainer", pshub_Retainer_Per_Month__c=8500.0, pshub_Retainer_Hours__c=35.0,
+        pshub_Overage_Rate__c=195.0, pshub_Unused_Hours__c="Roll", pshub_Rollover_Cap_Hours__c=10.0,
+        pshub_Expense_Markup__c=12.5, pshub_Requires_PO__c=True, pshub_Purchase_Order__c="PO-55-120",
+        pshub_Milestone_Acceptance__c=False, pshub_Budget_Cap__c=None,
+    )  # fmt: skip
+    terms = mapping.opportunity_details(CONN, opportunity(Contract=retainer), quote()).contract
+    assert terms is not None and terms.retainer_per_month == Money(amount=Decimal("8500.00"), currency="GBP")
+    # Salesforce's percent field holds 12.5 for 12.5 %: the markup is 0.125
+    assert terms.billing_terms == ContractBillingTerms(
+        retainer_hours=Decimal("35.0"), overage_rate=Money(amount=Decimal("195.00"), currency="GBP"),
+        unused_hours="roll", rollover_cap_hours=Decimal("10.0"), expense_markup=Decimal("0.125"),
+        requires_purchase_order=True, purchase_order="PO-55-120",
+    )  # fmt: skip
+    plain = mapping.opportunity_details(CONN, opportunity(), quote()).contract
+    assert plain is not None and plain.billing_terms is None
+    with pytest.raises(MappingProblem, match="pshub_Unused_Hours__c"):
+        mapping.opportunity_details(
+            CONN, opportunity(Contract=contract(pshub_Unused_Hours__c="Carry")), quote()
+        )
+    with pytest.raises(MappingProblem, match="pshub_Retainer_Hours__c"):
+        mapping.opportunity_details(CONN, opportunity(Contract=contract(pshub_Retainer_Hours__c=-1)), quote())

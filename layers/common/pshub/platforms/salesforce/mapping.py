@@ -16,8 +16,13 @@ How a won deal and its terms are held in the org (what ``get_opportunity`` reads
 - ``Contract`` (``800``, through ``Contract.``): ``StartDate``, ``EndDate`` (Salesforce
   computes it from ``ContractTerm``), ``Status`` / ``StatusCode`` and the custom picklist
   ``pshub_Billing_Model__c``, and for a retainer the currency field
-  ``pshub_Retainer_Per_Month__c`` (the monthly fee). No contract: no terms yet
-  (``contract`` is None).
+  ``pshub_Retainer_Per_Month__c`` (the monthly fee), and the billing terms: number fields
+  ``pshub_Retainer_Hours__c`` and ``pshub_Rollover_Cap_Hours__c``, currency fields
+  ``pshub_Overage_Rate__c`` and ``pshub_Budget_Cap__c``, the picklist
+  ``pshub_Unused_Hours__c`` (``Roll`` or ``Forfeit``), the percent field
+  ``pshub_Expense_Markup__c`` (Salesforce returns 10 for 10 %), checkboxes
+  ``pshub_Milestone_Acceptance__c`` and ``pshub_Requires_PO__c``, and the text
+  ``pshub_Purchase_Order__c``. No contract: no terms yet (``contract`` is None).
 - Salesforce CPQ's primary quote of the opportunity (``SBQQ__Quote__c`` with
   ``SBQQ__Primary__c = true``, ``SBQQ__Opportunity2__c`` = the opportunity) is the
   rate card: its price book's name (``SBQQ__PriceBook__r.Name``), ``SBQQ__StartDate__c``
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pshub.canonical.model import (
@@ -49,6 +55,7 @@ from pshub.canonical.model import (
     Client,
     ClientStatus,
     Contract,
+    ContractBillingTerms,
     ContractStatus,
     Opportunity,
     Rate,
@@ -136,7 +143,7 @@ def opportunity_fields(*, multi_currency: bool = True, country_picklists: bool =
     )
     contract = (
         "Id", "Status", "StatusCode", "StartDate", "EndDate", *currency, "pshub_Billing_Model__c",
-        "pshub_Retainer_Per_Month__c",
+        "pshub_Retainer_Per_Month__c", *BILLING_TERM_FIELDS,
     )  # fmt: skip
     return (
         *opportunity,
@@ -363,6 +370,57 @@ def rate_card_of(
     )
 
 
+BILLING_TERM_FIELDS = (
+    "pshub_Retainer_Hours__c",
+    "pshub_Overage_Rate__c",
+    "pshub_Unused_Hours__c",
+    "pshub_Rollover_Cap_Hours__c",
+    "pshub_Expense_Markup__c",
+    "pshub_Milestone_Acceptance__c",
+    "pshub_Requires_PO__c",
+    "pshub_Purchase_Order__c",
+    "pshub_Budget_Cap__c",
+)
+
+
+def billing_terms_of(contract: dict[str, Any], currency: str, where: str) -> ContractBillingTerms | None:
+    """The Contract's billing-term fields; None when none is set (unchecked boxes are unset)."""
+    if not any(contract.get(name) not in (None, False, "") for name in BILLING_TERM_FIELDS):
+        return None
+    unused = (_text(contract, "pshub_Unused_Hours__c", "Contract") or "Forfeit").strip().lower()
+    if unused not in ("roll", "forfeit"):
+        raise MappingProblem(f"{where}: Contract.pshub_Unused_Hours__c is not Roll or Forfeit")
+    markup = _number(contract.get("pshub_Expense_Markup__c"), "pshub_Expense_Markup__c", where)
+    return ContractBillingTerms(
+        retainer_hours=_number(contract.get("pshub_Retainer_Hours__c"), "pshub_Retainer_Hours__c", where),
+        overage_rate=money(contract.get("pshub_Overage_Rate__c"), currency, "Contract.pshub_Overage_Rate__c"),
+        unused_hours="roll" if unused == "roll" else "forfeit",
+        rollover_cap_hours=_number(
+            contract.get("pshub_Rollover_Cap_Hours__c"), "pshub_Rollover_Cap_Hours__c", where
+        ),
+        expense_markup=markup / 100 if markup is not None else Decimal(0),  # a percent field
+        milestones_need_acceptance=contract.get("pshub_Milestone_Acceptance__c") is True,
+        budget_cap=money(contract.get("pshub_Budget_Cap__c"), currency, "Contract.pshub_Budget_Cap__c"),
+        requires_purchase_order=contract.get("pshub_Requires_PO__c") is True,
+        purchase_order=_text(contract, "pshub_Purchase_Order__c", "Contract"),
+    )
+
+
+def _number(value: object, name: str, where: str) -> Decimal | None:
+    """A non-negative number or percent field (Salesforce sends a JSON number)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise MappingProblem(f"{where}: Contract.{name} is not a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise MappingProblem(f"{where}: Contract.{name} is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise MappingProblem(f"{where}: Contract.{name} is not a non-negative number")
+    return number
+
+
 def contract_of(
     connection_id: str,
     contract: dict[str, Any],
@@ -390,6 +448,7 @@ def contract_of(
     retainer = contract.get("pshub_Retainer_Per_Month__c")
     if retainer is not None:  # a currency field: the monthly fee of a retainer contract
         terms["retainer_per_month"] = money(retainer, currency, "Contract.pshub_Retainer_Per_Month__c")
+    terms["billing_terms"] = billing_terms_of(contract, currency, where)
     return Contract(
         id=provisional_id(connection_id, "Contract", contract_id),
         external_ids={connection_id: contract_id},

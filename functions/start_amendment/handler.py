@@ -1,4 +1,5 @@
-"""Starts one change-order execution per ChangeOrderApproved on the queue."""
+"""Starts one change-order execution per ChangeOrderApproved on the queue (reading one that
+named only its deal from the CRM first)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,27 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pshub.connections import load_registry
+from pshub.connectors.registry import connector_for_id
 from pshub.observability import logger, metrics
 from pshub.settings import StartAmendmentSettings, read_settings
-from pshub.workflows.amendments.steps import execution_name
+from pshub.store.exceptions_store import ExceptionStore
+from pshub.workflows.amendments.starter import AmendmentStarter
 
 settings = read_settings(StartAmendmentSettings)
-_sfn = boto3.client("stepfunctions")
+connections = load_registry(settings.pshub_connections)
+starter = AmendmentStarter(
+    boto3.client("stepfunctions"),
+    settings.amendment_state_machine_arn,
+    connector_for=lambda connection_id, role: connector_for_id(connections, connection_id, role),
+    exceptions=ExceptionStore(boto3.client("dynamodb"), settings.exceptions_table),
+)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def start_for(record: SQSRecord) -> None:
-    detail = json.loads(record.body)["detail"]
-    logger.set_correlation_id(detail.get("correlation_id"))
-    name = execution_name(detail["connection"], detail["payload"]["change_order_id"])
-    try:
-        _sfn.start_execution(
-            stateMachineArn=settings.amendment_state_machine_arn,
-            name=name,
-            input=json.dumps({"event": detail}),
-        )
-    except _sfn.exceptions.ExecutionAlreadyExists:
-        logger.info("amendment already started for this change order", extra={"execution_name": name})
-        return
-    logger.info("amendment started", extra={"execution_name": name})
-    metrics.add_metric(name="AmendmentStarted", unit="Count", value=1)
+    if starter.start(json.loads(record.body)["detail"]) is not None:
+        metrics.add_metric(name="AmendmentStarted", unit="Count", value=1)
 
 
 @metrics.log_metrics

@@ -768,12 +768,19 @@ PIPELINE = Topology(
         ),
         FunctionSpec(
             key="start_amendment",
-            purpose="Starts one change-order execution per approved change order (named by its id)",
+            purpose="Starts one change-order execution per approved change order (named by its id; read from the CRM when the webhook named only the deal)",
             code_dir="functions/start_amendment",
             handler="handler.lambda_handler",
             memory_mb=256,
             timeout_s=10,
-            environment={"AMENDMENT_STATE_MACHINE_ARN": Ref("state_machine", "amend_contract", "arn")},
+            environment={
+                "AMENDMENT_STATE_MACHINE_ARN": Ref("state_machine", "amend_contract", "arn"),
+                "EXCEPTIONS_TABLE": Ref("table", "business_exceptions"),
+                "CONNECTOR_STATE_TABLE": Ref("table", "connector_state"),
+            },
+            uses_connections=True,
+            reads_api_credentials_for=("crm",),  # a change order that named only its deal is read
+            reads_writes_tables=("business_exceptions", "connector_state"),
             starts_state_machines=("amend_contract",),
         ),
         FunctionSpec(

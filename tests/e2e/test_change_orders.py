@@ -18,7 +18,7 @@ from pshub.canonical.envelope import ChangeOrderApprovedV1, make_event
 from pshub.canonical.model import ContractAmendment, Money, Rate, RateCard
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.workflows.provisioning.resolution import resolve_parked
-from pshub_local.platforms.seed import HUBSPOT_QUOTE_ID
+from pshub_local.platforms.seed import HUBSPOT_DEAL_ID, HUBSPOT_QUOTE_ID
 from tests.e2e.stack import LocalStack
 from tests.e2e.test_billing import invoices, run_billing
 from tests.e2e.test_time_and_expenses import PROJECT, bill_rates, provision, time_bills, toggl
@@ -173,3 +173,87 @@ def test_a_psa_refusal_parks_the_amendment_for_the_pmo_after_the_erp_was_amended
     assert workspace(local)["due_date"] == "2027-06-30"
     [amended] = local.events_of_type("ContractAmended")
     assert json.dumps(amended["detail"]["payload"]["amendment"]["number"]) == "1"
+
+
+# -- a change order approved in HubSpot ---------------------------------------------------------
+CO_SAMPLE = "hubspot/deal.change_order_approved.json"
+CO_EXECUTION = f"co-hubspot-acme-{HUBSPOT_DEAL_ID}-CO1"
+
+
+def write_change_order_on_the_deal(local: LocalStack, **overrides: str | None) -> None:
+    """Sales ops enter change order 1 on the won deal, as HubSpot holds it: the amended amount
+    and end date, the change order's own properties, and an approved quote with the new rates."""
+    hubspot = local.fake("hubspot-acme")
+    quote = hubspot.add_object(
+        "quotes",
+        {"hs_title": "Harbourline CO-1 (USD)", "hs_status": "APPROVED", "hs_currency": "USD",
+         "hs_quote_amount": "60000.00"},
+        associations=[("deals", HUBSPOT_DEAL_ID, "quote_to_deal")],
+    )  # fmt: skip
+    hubspot.add_object(
+        "line_items",
+        {"name": "Senior Consultant", "price": "300.00", "quantity": "1", "hs_position_on_quote": "0"},
+        associations=[("quotes", quote, "line_item_to_quote")],
+    )
+    properties = {
+        "amount": "72,500.00",  # 12,500.00 signed + 60,000.00 of change order 1
+        "pshub_contract_end_date": "2027-06-30",
+        "pshub_change_order_number": "1",
+        "pshub_change_order_effective_date": "2026-12-10",
+        "pshub_change_order_description": "Phase 2: data migration waves 3-5",
+        "pshub_change_order_value": "60000",
+        "pshub_change_order_staffing": "true",
+        "pshub_change_order_quote_id": quote,
+        "pshub_change_order_status": "approved",
+        **overrides,
+    }
+    with hubspot.lock:
+        hubspot._objects["deals"][HUBSPOT_DEAL_ID]["properties"].update(properties)
+
+
+def test_a_change_order_approved_on_a_hubspot_deal_is_read_from_the_deal_and_applied_once(
+    local: LocalStack,
+) -> None:
+    provision(local)
+    assert toggl(local, "time_entry.updated") == 200  # 1.5 h on 2026-12-02, before the amendment
+    write_change_order_on_the_deal(local)
+    assert local.deliver("hubspot-acme", CO_SAMPLE).status == 200
+    local.runtime.drain()
+    assert local.deliver("hubspot-acme", CO_SAMPLE).status == 200  # HubSpot retries it: nothing twice
+    local.runtime.drain()
+    assert [(e["name"], e["status"]) for e in local.runtime.executions() if e["name"].startswith("co-")] == [
+        (CO_EXECUTION, "SUCCEEDED")
+    ]
+    # NetSuite's job and Kantata's workspace hold the deal's amended amount and end date ...
+    assert (job(local)["projectedEndDate"], job(local)["custentity_pshub_budget"]) == (
+        "2027-06-30", "72500.00 USD"
+    )  # fmt: skip
+    assert (workspace(local)["due_date"], workspace(local)["price"]) == ("2027-06-30", "72500.00")
+    assert sorted(r["rate"] for r in local.fake("kantata-acme").rate_card_roles.values()) == [30000]
+    [amended] = local.events_of_type("ContractAmended")
+    payload = amended["detail"]["payload"]
+    assert (payload["change_order_id"], payload["rate_card_version"]) == (f"{HUBSPOT_DEAL_ID}-CO1", 2)
+    assert payload["amendment"]["value_change"] == {"amount": "60000.00", "currency": "USD"}
+    assert len(local.events_of_type("ResourcingChangeRequested")) == 1
+    # Work on 2026-12-14 is priced by the quote's new rate; the entry of 2026-12-02 keeps 260.00.
+    assert toggl(local, "time_entry.updated", id=3712009999, start="2026-12-14T08:00:00Z",
+                 stop="2026-12-14T10:00:00Z", duration=7200) == 200  # fmt: skip
+    local.runtime.drain()
+    assert sorted(bill_rates(local)) == [260.0, 300.0]
+    assert local.runtime.dead_letters() == []
+
+
+def test_a_hubspot_change_order_without_its_effective_date_opens_an_exception_for_sales_ops(
+    local: LocalStack,
+) -> None:
+    provision(local)
+    write_change_order_on_the_deal(local, pshub_change_order_effective_date=None)
+    assert local.deliver("hubspot-acme", CO_SAMPLE).status == 200
+    local.runtime.drain()
+    [refused] = [e for e in exceptions(local).list() if e.category is Category.AMENDMENT_FAILED]
+    assert refused.owner_team is OwnerTeam.SALES_OPS
+    assert refused.business_keys == {"opportunity": HUBSPOT_DEAL_ID, "connection": "hubspot-acme"}
+    assert "pshub_change_order_effective_date" in refused.detail
+    assert [e for e in local.runtime.executions() if e["name"].startswith("co-")] == []
+    assert job(local).get("projectedEndDate") != "2027-06-30"
+    assert local.runtime.dead_letters() == []

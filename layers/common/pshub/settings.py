@@ -100,6 +100,8 @@ class BillingEventsSettings(NamedTuple):
 
 class StartAmendmentSettings(NamedTuple):
     amendment_state_machine_arn: str
+    pshub_connections: str
+    exceptions_table: str
 
 
 class AmendmentSettings(NamedTuple):

@@ -176,6 +176,30 @@ def test_closed_won_batch_maps_to_one_closed_won_and_one_update() -> None:
     assert len({c.source_event_id for c in mapped}) == 2
 
 
+@pytest.mark.parametrize(
+    ("value", "event_type"),
+    [("approved", "ChangeOrderApproved"), ("Approved ", "ChangeOrderApproved"), ("draft", "OpportunityUpdated"),
+     (None, "OpportunityUpdated")],
+)  # fmt: skip
+def test_a_change_order_approved_on_a_deal_names_the_deal_and_nothing_else(
+    value: str | None, event_type: str
+) -> None:
+    events = json.loads(sample("hubspot/deal.change_order_approved.json"))
+    events[0]["propertyValue"] = value
+    body = json.dumps(events).encode()
+    [event] = adapter.split(body, "hubspot-acme")
+    [mapped] = adapter.to_canonical(event, delivery(body))
+    assert mapped.event_type == event_type
+    if event_type == "ChangeOrderApproved":  # the terms are read from the deal by the starter
+        assert mapped.payload["complete"] is False
+        assert (mapped.payload["opportunity_native_id"], mapped.payload["crm_connection"]) == (
+            "27182818284", "hubspot-acme"
+        )  # fmt: skip
+        assert mapped.payload.get("project_code") is None
+    else:
+        assert mapped.payload["properties"] == {"pshub_change_order_status": value}
+
+
 def test_custom_closed_won_stage_and_company_events() -> None:
     body = sample("hubspot/deal.closed_won.json").replace(b'"closedwon"', b'"appointmentscheduled"')
     [first, _] = adapter.split(body, "hubspot-acme")

@@ -51,7 +51,9 @@ PROPERTIES: dict[str, frozenset[str]] = {
         "pshub_contract_end_date", "pshub_payment_terms_days", "pshub_project_code", "pshub_project_ids",
         "pshub_retainer_fee", "pshub_retainer_hours", "pshub_overage_rate", "pshub_unused_hours",
         "pshub_rollover_cap_hours", "pshub_expense_markup", "pshub_milestone_acceptance", "pshub_requires_po",
-        "pshub_purchase_order", "pshub_budget_cap",
+        "pshub_purchase_order", "pshub_budget_cap", "pshub_change_order_status", "pshub_change_order_number",
+        "pshub_change_order_effective_date", "pshub_change_order_description", "pshub_change_order_value",
+        "pshub_change_order_staffing", "pshub_change_order_quote_id",
     }),
     "companies": frozenset({
         *DEFAULTS, "name", "domain", "lifecyclestage", "address", "address2", "city", "state", "zip", "country",

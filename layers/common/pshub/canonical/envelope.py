@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from pshub.canonical.model import ContractAmendment, Milestone, Money, RateCard
 
@@ -144,13 +144,20 @@ class MilestoneCompletedV1(_Payload):
 
 class ChangeOrderApprovedV1(_Payload):
     """An amendment to a project's contract was approved: in the CRM (an amended opportunity, a
-    CPQ amendment) or in the PSA (an approved budget change). Only what changes is set."""
+    CPQ amendment) or in the PSA (an approved budget change). Only what changes is set.
 
-    project_code: str
-    change_order_id: str = Field(
-        description="The amendment's id in its source (the workflow runs once per id)"
+    A webhook that says only that a deal's change order was approved (HubSpot's property
+    change) is ``complete: false`` with the deal and its CRM and nothing else; the workflow's
+    starter reads the change order from the CRM (``ChangeOrderReader``) before it starts."""
+
+    project_code: str | None = Field(default=None, description="Set on every complete change order")
+    change_order_id: str | None = Field(
+        default=None,
+        description="The amendment's id in its source (the workflow runs once per id); set when complete",
     )
-    amendment: ContractAmendment = Field(description="Its number, effective date, description, value change")
+    amendment: ContractAmendment | None = Field(
+        default=None, description="Its number, effective date, description, value change; set when complete"
+    )
     budget: Money | None = Field(default=None, description="The project's new total budget")
     end_date: date | None = Field(default=None, description="The project's new last day")
     rate_card: RateCard | None = Field(
@@ -163,6 +170,21 @@ class ChangeOrderApprovedV1(_Payload):
         default=None, description="The CRM whose contract status is checked (default: the deal's)"
     )
     opportunity_native_id: str | None = None
+    complete: bool = Field(
+        default=True, description="False when the webhook named only the deal: the CRM is read for the rest"
+    )
+
+    @model_validator(mode="after")
+    def _complete_or_readable(self) -> ChangeOrderApprovedV1:
+        if self.complete:
+            missing = [
+                n for n in ("project_code", "change_order_id", "amendment") if getattr(self, n) is None
+            ]
+            if missing:
+                raise ValueError(f"a complete change order needs {', '.join(missing)}")
+        elif not (self.crm_connection and self.opportunity_native_id):
+            raise ValueError("an incomplete change order needs crm_connection and opportunity_native_id")
+        return self
 
 
 class ContractAmendedV1(_Payload):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from pshub.connectors.results import OpportunityDetails
 
 if TYPE_CHECKING:
+    from pshub.canonical.envelope import ChangeOrderApprovedV1
     from pshub.canonical.model import Client
 
 
@@ -55,6 +56,18 @@ class ClientReader(Protocol):
 
     def read_client(self, native_id: str) -> Client:
         """The account / company as a ``Client``. Raises ``NotFound`` if it is gone."""
+        ...
+
+
+@runtime_checkable
+class ChangeOrderReader(Protocol):
+    """A CRM whose webhook says only that a deal's change order was approved (HubSpot): the
+    change order is read from the deal before its workflow starts."""
+
+    def read_change_order(self, opportunity_native_id: str) -> ChangeOrderApprovedV1:
+        """The deal's approved change order, complete. Raises ``NotFound`` for a deal that is
+        gone and ``PermanentConnectorError`` for one whose change order cannot be applied (not
+        approved, no project, no number or effective date)."""
         ...
 
 

@@ -255,3 +255,76 @@ def test_a_retainer_deals_billing_terms_come_with_its_contract() -> None:
                 {"pshub_expense_markup": "ten percent"}):  # fmt: skip
         with pytest.raises(MappingProblem, match=next(iter(bad))):
             mapping.opportunity_details(CONN, deal(**bad), company(), quote(), LINES)
+
+
+# -- change orders ------------------------------------------------------------------------------
+def change_order_deal(**properties: str | None) -> dict[str, Any]:
+    values: dict[str, str | None] = {
+        "amount": "72,500.00",
+        "pshub_contract_end_date": "2027-06-30",
+        "pshub_project_code": "PRJ-HARBLOGI-0001",
+        "pshub_change_order_status": "approved",
+        "pshub_change_order_number": "2",
+        "pshub_change_order_effective_date": "2026-12-10",
+        "pshub_change_order_description": "Phase 2",
+        "pshub_change_order_value": "-1,250.50",
+        "pshub_change_order_staffing": "false",
+    }
+    return deal(**(values | properties))
+
+
+def test_a_change_order_is_read_from_the_deal_with_the_new_rates_from_its_quote() -> None:
+    quote = obj("55509999", hs_title="CO-2 rates", hs_status="APPROVED", hs_currency="USD")
+    lines = [
+        obj("1", name="Analyst", price="150", hs_position_on_quote="1"),
+        obj("2", name="Senior Consultant", price="1,300.00", hs_position_on_quote="0"),
+    ]
+    order = mapping.change_order_of(CONN, change_order_deal(), quote, lines)
+    assert (order.project_code, order.change_order_id, order.complete) == (
+        "PRJ-HARBLOGI-0001", "27182818284-CO2", True
+    )  # fmt: skip
+    assert order.amendment is not None
+    assert (order.amendment.number, order.amendment.effective_date) == (2, date(2026, 12, 10))
+    # A change order that lowers the value: 1,250.50 less, as typed with a thousands comma.
+    assert order.amendment.value_change == Money(amount=Decimal("-1250.50"), currency="USD")
+    assert order.budget == Money(amount=Decimal("72500.00"), currency="USD")
+    assert order.end_date == date(2027, 6, 30)
+    card = order.rate_card
+    assert card is not None and (card.version, card.effective_from) == (3, date(2026, 12, 10))
+    # In the quote's order, not the line items' ids.
+    assert [(r.role, r.hourly_rate.amount) for r in card.rates] == [
+        ("Senior Consultant", Decimal("1300.00")), ("Analyst", Decimal("150.00"))
+    ]  # fmt: skip
+
+
+def test_a_change_order_without_a_quote_does_not_reprice() -> None:
+    order = mapping.change_order_of(CONN, change_order_deal(pshub_change_order_value=None))
+    assert order.rate_card is None and order.amendment is not None
+    assert order.amendment.value_change is None
+    assert order.amendment.description == "Phase 2"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"pshub_change_order_status": "draft"}, "draft, not approved"),
+        ({"pshub_project_code": None}, "no pshub_project_code"),
+        ({"pshub_change_order_number": None}, "pshub_change_order_number"),
+        ({"pshub_change_order_number": "1.5"}, "whole number"),
+        ({"pshub_change_order_number": "0"}, "whole number"),
+        ({"pshub_change_order_number": "two"}, "not a number"),
+        ({"pshub_change_order_effective_date": None}, "pshub_change_order_effective_date"),
+        ({"pshub_change_order_effective_date": "10/12/2026"}, "pshub_change_order_effective_date"),
+        ({"pshub_change_order_value": "about 60k"}, "pshub_change_order_value"),
+        ({"pshub_change_order_staffing": "yes"}, "true or false"),
+    ],
+)
+def test_a_change_order_that_cannot_be_applied_says_what_is_wrong(change: dict[str, Any], reason: str) -> None:
+    with pytest.raises((MappingProblem, FieldProblem), match=reason):
+        mapping.change_order_of(CONN, change_order_deal(**change))
+
+
+def test_a_change_order_quote_that_is_not_approved_is_refused() -> None:
+    quote = obj("55509999", hs_title="CO-2 rates", hs_status="DRAFT", hs_currency="USD")
+    with pytest.raises(MappingProblem, match="55509999 is not approved"):
+        mapping.change_order_of(CONN, change_order_deal(), quote, [])

@@ -24,6 +24,10 @@ events of several subscriptions in one millisecond (a creation and property chan
 that one property only, so changes to different properties never compete; entity sync orders
 them per property.
 
+A ``deal.propertyChange`` of ``pshub_change_order_status`` to ``approved`` is a change order
+approved on a won deal: a ``ChangeOrderApproved`` with ``complete: false`` naming the deal, whose
+terms its workflow's starter reads from the deal.
+
 Creations carry only the record's id. ``company.creation`` becomes a ``ClientUpserted`` with
 ``change == "created"`` and no ``name`` (and ``deal.creation`` an ``OpportunityUpdated`` with
 ``change == "created"`` and no ``properties``): ``needs_record_read`` recognises them, so that
@@ -56,6 +60,9 @@ _MAX_ID = 2**64 - 1
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
 DEFAULT_CLOSED_WON_STAGES = "closedwon"
+# A deal's change order approved (``pshub.platforms.hubspot.mapping`` holds its properties).
+CHANGE_ORDER_STATUS = "pshub_change_order_status"
+CHANGE_ORDER_APPROVED = "approved"
 
 # The percent-encodings HubSpot's validation guide says to decode in the URI.
 _DECODE = {
@@ -165,6 +172,27 @@ def _loose_id(index: int, event: dict[str, Any]) -> str:
     return f"eventId:{value}" if isinstance(value, int) and not isinstance(value, bool) else f"[{index}]"
 
 
+def _deal_change(
+    event: PlatformEvent, delivery: RawDelivery, options: dict[str, str], name: str, value: str | None
+) -> tuple[str, Any]:
+    """A deal property's change: a closed-won stage, a change order approved, or an update."""
+    from pshub.canonical import envelope as cv
+
+    won_stages = options.get("closed_won_stages", DEFAULT_CLOSED_WON_STAGES).split(",")
+    if name == "dealstage" and value is not None and value in won_stages:
+        return "OpportunityClosedWon", cv.OpportunityClosedWonV1(
+            opportunity_id=event.native_id, stage=value, complete=False
+        )
+    if name == CHANGE_ORDER_STATUS and (value or "").strip().lower() == CHANGE_ORDER_APPROVED:
+        # The signal alone: the change order's terms are read from the deal before it runs.
+        return "ChangeOrderApproved", cv.ChangeOrderApprovedV1(
+            complete=False, crm_connection=delivery.connection, opportunity_native_id=event.native_id
+        )
+    return "OpportunityUpdated", cv.OpportunityUpdatedV1(
+        opportunity_id=event.native_id, change="updated", properties={name: value}
+    )
+
+
 class HubSpotAdapter:
     platform = "hubspot"
 
@@ -232,17 +260,7 @@ class HubSpotAdapter:
                 data.get("propertyValue"), f"HubSpot event {event.event_id} propertyValue"
             )
         if kind == "deal.propertyChange":
-            won_stages = options.get("closed_won_stages", DEFAULT_CLOSED_WON_STAGES).split(",")
-            if name == "dealstage" and value is not None and value in won_stages:
-                event_type = "OpportunityClosedWon"
-                payload = cv.OpportunityClosedWonV1(
-                    opportunity_id=event.native_id, stage=value, complete=False
-                )
-            else:
-                event_type = "OpportunityUpdated"
-                payload = cv.OpportunityUpdatedV1(
-                    opportunity_id=event.native_id, change="updated", properties={name: value}
-                )
+            event_type, payload = _deal_change(event, delivery, options, name, value)
         elif kind == "deal.creation":
             event_type = "OpportunityUpdated"
             payload = cv.OpportunityUpdatedV1(opportunity_id=event.native_id, change="created", properties={})

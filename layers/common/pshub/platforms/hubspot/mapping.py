@@ -28,6 +28,16 @@ CRM v3 objects whose property values are all strings):
   (``quote_to_line_item``, read with ``line_items/batch/read``): ``name`` is the role,
   ``price`` the hourly rate, ordered by ``hs_position_on_quote``. No quote: no terms yet.
 
+A change order (an amendment to a won deal's contract) is held on the deal too, in custom
+properties sales ops fill before they approve it: ``pshub_change_order_number`` (1, 2, ... per
+deal), ``pshub_change_order_effective_date``, ``pshub_change_order_description``,
+``pshub_change_order_value`` (the change in the contract's value, may be negative),
+``pshub_change_order_staffing`` (``true`` when it changes who works on it) and
+``pshub_change_order_quote_id`` (the approved quote carrying the new rates, absent when the
+amendment does not reprice); the amended ``amount`` and ``pshub_contract_end_date`` are the
+project's new budget and last day. Setting ``pshub_change_order_status`` to ``approved`` is
+the signal (a ``deal.propertyChange`` webhook); ``change_order_of`` reads the rest.
+
 The write-back sets the custom deal properties ``pshub_project_code`` and
 ``pshub_project_ids`` (the ids as compact JSON). HubSpot text properties hold at most
 65,536 characters; longer values are refused before sending.
@@ -39,12 +49,14 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pshub.canonical.envelope import ChangeOrderApprovedV1
 from pshub.canonical.model import (
     Address,
     BillingModel,
     Client,
     ClientStatus,
     Contract,
+    ContractAmendment,
     ContractBillingTerms,
     ContractStatus,
     Opportunity,
@@ -56,6 +68,7 @@ from pshub.connectors.crm import decode_project_ids, encode_project_ids
 from pshub.connectors.results import OpportunityDetails, provisional_id
 from pshub.platforms import fields
 from pshub.platforms.fields import MappingProblem, country_code, money, web_domain
+from pshub.platforms.hubspot.inbound import CHANGE_ORDER_APPROVED, CHANGE_ORDER_STATUS
 
 PROJECT_CODE_PROPERTY = "pshub_project_code"
 PROJECT_IDS_PROPERTY = "pshub_project_ids"
@@ -104,6 +117,20 @@ COMPANY_PROPERTIES = (
     "pshub_legal_entity",
     "pshub_tax_id",
     "pshub_tax_jurisdiction",
+)
+CHANGE_ORDER_PROPERTIES = (
+    "dealname",
+    "amount",
+    "deal_currency_code",
+    "pshub_contract_end_date",
+    CHANGE_ORDER_STATUS,
+    "pshub_change_order_number",
+    "pshub_change_order_effective_date",
+    "pshub_change_order_description",
+    "pshub_change_order_value",
+    "pshub_change_order_staffing",
+    "pshub_change_order_quote_id",
+    "pshub_project_code",
 )
 QUOTE_PROPERTIES = ("hs_title", "hs_status", "hs_currency", "hs_quote_amount")
 LINE_ITEM_PROPERTIES = ("name", "price", "quantity", "hs_position_on_quote")
@@ -307,13 +334,7 @@ def contract_of(
         raise MappingProblem(
             f"{where}: its deal has no pshub_contract_start_date, so the rate card has no start"
         )
-    rates = []
-    for line in sorted(line_items, key=_position):
-        line_properties = properties_of(line, "line item")
-        role = _text(line_properties, "name", "line item")
-        rate = money(_text(line_properties, "price", "line item"), currency, "line item price")
-        if role is not None and rate is not None:  # a line without a price is not a rate
-            rates.append(Rate(role=role, hourly_rate=rate))
+    rates = _rates(line_items, currency)
     rate_card = RateCard(
         id=provisional_id(connection_id, "RateCard", quote_id),  # the quote's id: no native id of its own
         name=_text(properties, "hs_title", where) or f"Quote {quote_id}",
@@ -446,6 +467,88 @@ def opportunity_details(
         contract_id=contract.id if contract is not None else None,
     )
     return OpportunityDetails(opportunity=opportunity, client=client, contract=contract)
+
+
+def change_order_of(
+    connection_id: str,
+    deal: dict[str, Any],
+    quote: dict[str, Any] | None = None,
+    line_items: list[dict[str, Any]] | None = None,
+    *,
+    default_currency: str | None = None,
+) -> ChangeOrderApprovedV1:
+    """The approved change order a deal holds (see the module docstring), as the complete
+    ``ChangeOrderApproved``; ``quote`` is the one ``pshub_change_order_quote_id`` names."""
+    deal_id = object_id(str(deal.get("id") or ""), "deal id")
+    where = f"deal {deal_id}"
+    properties = properties_of(deal, where)
+    status = (_text(properties, CHANGE_ORDER_STATUS, where) or "").lower()
+    if status != CHANGE_ORDER_APPROVED:
+        raise MappingProblem(f"{where}: its change order is {status or 'not set'}, not approved")
+    code = _text(properties, PROJECT_CODE_PROPERTY, where)
+    if code is None:
+        raise MappingProblem(
+            f"{where} has no {PROJECT_CODE_PROPERTY}: no project was provisioned from it to amend"
+        )
+    number_text = _text(properties, "pshub_change_order_number", where)
+    number = _quantity(number_text, "pshub_change_order_number", where)
+    if number is None or number != number.to_integral_value() or not 1 <= number <= 9999:
+        raise MappingProblem(f"{where}: pshub_change_order_number is not a whole number from 1 to 9999")
+    effective = day(
+        _text(properties, "pshub_change_order_effective_date", where), "pshub_change_order_effective_date"
+    )
+    if effective is None:
+        raise MappingProblem(f"{where}: its change order has no pshub_change_order_effective_date")
+    currency = _text(properties, "deal_currency_code", where) or default_currency
+    if currency is None:
+        raise MappingProblem(f"{where} has no deal_currency_code, and the connection no currency")
+    change = _text(properties, "pshub_change_order_value", where)
+    amendment = ContractAmendment(
+        number=int(number),
+        effective_date=effective,
+        description=_text(properties, "pshub_change_order_description", where)
+        or f"Change order {int(number)}",
+        value_change=money(change, currency, "pshub_change_order_value"),
+    )
+    rate_card = None
+    if quote is not None:
+        quote_id = object_id(str(quote.get("id") or ""), "quote id")
+        quote_properties = properties_of(quote, f"quote {quote_id}")
+        if _text(quote_properties, "hs_status", f"quote {quote_id}") not in APPROVED_QUOTES:
+            raise MappingProblem(f"{where}: change order quote {quote_id} is not approved")
+        card_currency = _text(quote_properties, "hs_currency", f"quote {quote_id}") or currency
+        rate_card = RateCard(
+            id=provisional_id(connection_id, "RateCard", quote_id),
+            name=_text(quote_properties, "hs_title", f"quote {quote_id}") or f"Quote {quote_id}",
+            version=amendment.number + 1,  # version 1 was signed with the deal
+            currency=card_currency,
+            effective_from=effective,
+            rates=_rates(line_items or [], card_currency),
+        )
+    return ChangeOrderApprovedV1(
+        project_code=code,
+        change_order_id=f"{deal_id}-CO{amendment.number}",
+        amendment=amendment,
+        budget=money(_text(properties, "amount", where), currency, f"{where} amount"),
+        end_date=day(_text(properties, "pshub_contract_end_date", where), "pshub_contract_end_date"),
+        rate_card=rate_card,
+        staffing_changed=_flag(
+            _text(properties, "pshub_change_order_staffing", where), "pshub_change_order_staffing", where
+        ),
+        crm_connection=connection_id,
+        opportunity_native_id=deal_id,
+    )
+
+
+def _rates(line_items: list[dict[str, Any]], currency: str) -> list[Rate]:
+    rates = []
+    for line in sorted(line_items, key=_position):
+        line_properties = properties_of(line, "line item")
+        role = _text(line_properties, "name", "line item")
+        rate = money(_text(line_properties, "price", "line item"), currency, "line item price")
+        if role is not None and rate is not None:  # a line without a price is not a rate
+            rates.append(Rate(role=role, hourly_rate=rate))
+    return rates
 
 
 # -- the write-back ---------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pshub.canonical.envelope import ChangeOrderApprovedV1
 from pshub.canonical.model import Client
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
@@ -199,6 +200,44 @@ class HubSpotCrm:
             return mapping.client_of(self.connection_id, company, self._default_currency)
         except MappingProblem as problem:
             raise self._error(PermanentConnectorError, op, f"{what}: {problem}") from None
+
+    def read_change_order(self, opportunity_native_id: str) -> ChangeOrderApprovedV1:
+        """The deal's approved change order (``GET`` the deal, and the quote it names for the
+        new rates with its line items), for a ``pshub_change_order_status`` webhook."""
+        op = "read_change_order"
+        what = f"deal {opportunity_native_id}"
+        deal_id = self._checked_id(op, opportunity_native_id)
+        deal = self._read(op, "deals", deal_id, mapping.CHANGE_ORDER_PROPERTIES, what)
+        quote = None
+        lines: list[dict[str, Any]] = []
+        quote_ref = (deal.get("properties") or {}).get("pshub_change_order_quote_id")
+        try:
+            if isinstance(quote_ref, str) and quote_ref.strip():
+                quote_id = mapping.object_id(quote_ref, "pshub_change_order_quote_id")
+                quote = self._read(
+                    op,
+                    "quotes",
+                    quote_id,
+                    mapping.QUOTE_PROPERTIES,
+                    f"change order quote {quote_id} of {what}",
+                    associations=("line_items",),
+                )
+                line_ids = [i for i, _ in mapping.associated_ids(quote, "line_items")]
+                if line_ids:
+                    lines = self._batch_read(
+                        op,
+                        "line_items",
+                        line_ids,
+                        mapping.LINE_ITEM_PROPERTIES,
+                        f"line items of quote {quote_id}",
+                    )
+            return mapping.change_order_of(
+                self.connection_id, deal, quote, lines, default_currency=self._default_currency
+            )
+        except (MappingProblem, ValueError) as problem:
+            raise self._error(
+                PermanentConnectorError, op, f"{what}: its change order cannot be applied: {problem}"
+            ) from None
 
     def link_project(
         self, opportunity_native_id: str, project_code: str, project_ids: dict[str, str]

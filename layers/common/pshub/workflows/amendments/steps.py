@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -39,7 +40,7 @@ from pshub.canonical.envelope import (
     ResourcingChangeRequestedV1,
     make_event,
 )
-from pshub.canonical.model import ContractStatus
+from pshub.canonical.model import ContractAmendment, ContractStatus, Milestone, Money, RateCard
 from pshub.errors import PermanentError, TransientError
 from pshub.observability import logger
 from pshub.store.exceptions_store import ExceptionStore
@@ -259,8 +260,38 @@ def _event(state: dict[str, Any]) -> CanonicalEvent:
     return CanonicalEvent.model_validate(state["event"])
 
 
-def _order(state: dict[str, Any]) -> ChangeOrderApprovedV1:
-    return ChangeOrderApprovedV1.model_validate(state["event"]["payload"])
+@dataclass(frozen=True)
+class _Order:
+    """A complete change order (the starter completes one that named only its deal)."""
+
+    project_code: str
+    change_order_id: str
+    amendment: ContractAmendment
+    budget: Money | None
+    end_date: date | None
+    rate_card: RateCard | None
+    milestones: list[Milestone]
+    staffing_changed: bool
+    crm_connection: str | None
+    opportunity_native_id: str | None
+
+
+def _order(state: dict[str, Any]) -> _Order:
+    order = ChangeOrderApprovedV1.model_validate(state["event"]["payload"])
+    if order.project_code is None or order.change_order_id is None or order.amendment is None:
+        raise ValueError("the change order reached the workflow incomplete (its starter reads the CRM first)")
+    return _Order(
+        project_code=order.project_code,
+        change_order_id=order.change_order_id,
+        amendment=order.amendment,
+        budget=order.budget,
+        end_date=order.end_date,
+        rate_card=order.rate_card,
+        milestones=list(order.milestones),
+        staffing_changed=order.staffing_changed,
+        crm_connection=order.crm_connection,
+        opportunity_native_id=order.opportunity_native_id,
+    )
 
 
 def _op_of(step: str) -> str:

@@ -319,7 +319,9 @@ def test_a_change_order_without_a_quote_does_not_reprice() -> None:
         ({"pshub_change_order_staffing": "yes"}, "true or false"),
     ],
 )
-def test_a_change_order_that_cannot_be_applied_says_what_is_wrong(change: dict[str, Any], reason: str) -> None:
+def test_a_change_order_that_cannot_be_applied_says_what_is_wrong(
+    change: dict[str, Any], reason: str
+) -> None:
     with pytest.raises((MappingProblem, FieldProblem), match=reason):
         mapping.change_order_of(CONN, change_order_deal(**change))
 

@@ -3,7 +3,7 @@ Kantata OX's OpenAPI document (``tests/contract/specs/kantata/openapi.json``).
 
 A full scenario runs over HTTP on 127.0.0.1: a project created from its template, created
 again (same content, other content), its rate card pushed and replaced, read back,
-archived, brought back, polled, a workspace adopted by its title, and the failures the
+archived, brought back, polled, a change order's milestones added and re-dated, a workspace adopted by its title, and the failures the
 connector must survive (a refusal, a revoked token, a lost answer, an outage, a throttle).
 Each exchange's request is validated; each response whose status the operation declares
 is validated too. Kantata documents 429 only in prose ("retry after a small delay",
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
 
+from pshub.canonical.model import Milestone, Money
 from pshub.connectors.errors import Conflict, PermanentConnectorError
 from pshub_local.fakes.server import Exchange
 from pshub_local.platforms.kantata.fake import KantataFake, credentials_for_local
@@ -33,6 +35,14 @@ from tests.unit.connectors.builders import project, rate_card
 from tests.unit.platforms.kantata.support import Harness, Sleeps, kantata_connection
 
 CODE = "PRJ-HARB-0001"
+
+
+def milestone(identifier: str, name: str, amount: str, due: date | None) -> Milestone:
+    return Milestone(
+        id=identifier, name=name, amount=Money(amount=Decimal(amount), currency="USD"), due_date=due
+    )
+
+
 UNAVAILABLE = {"errors": [{"type": "system", "message": "Service is unavailable"}]}
 
 
@@ -61,6 +71,15 @@ def run_scenario(harness: Harness) -> None:
     psa.archive_project(native_id, "provisioning abandoned")
     assert psa.create_project_from_template(project(), "TPL-CONSULT") == native_id
     psa.changed_since("project", datetime.now(UTC) - timedelta(minutes=5))
+    # a change order's milestones: added, pushed again (nothing new), re-dated; a lost answer
+    phase = [milestone("ms-phase-2", "Phase 2 sign-off", "12000.00", date(2027, 3, 31))]
+    psa.push_milestones(native_id, CODE, phase)
+    psa.push_milestones(native_id, CODE, phase)
+    psa.push_milestones(
+        native_id, CODE, [milestone("ms-phase-2", "Phase 2 sign-off", "12000.00", date(2027, 4, 30))]
+    )
+    harness.fake.drop_answer("create_story")
+    psa.push_milestones(native_id, CODE, [milestone("ms-phase-3", "Phase 3 go-live", "8000.00", None)])
 
     # a workspace made by hand with the code in its title, adopted
     token = credentials_for_local(harness.connection)["access_token"]
@@ -139,6 +158,9 @@ def test_every_exchange_of_a_full_scenario_follows_kantatas_document(harness: Ha
         "create_rate_card_role",
         "update_rate_card_role",
         "delete_rate_card_role",
+        "list_stories",
+        "create_story",
+        "update_story",
     }
     statuses = {e.response.status for e in exchanges if e.response is not None}
     assert {200, 204, 401, 422, 503} <= statuses

@@ -15,7 +15,7 @@ import boto3
 
 from pshub.business_exceptions import Category, OwnerTeam, Status
 from pshub.canonical.envelope import ChangeOrderApprovedV1, make_event
-from pshub.canonical.model import ContractAmendment, Money, Rate, RateCard
+from pshub.canonical.model import ContractAmendment, Milestone, Money, Rate, RateCard
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.workflows.provisioning.resolution import resolve_parked
 from pshub_local.platforms.seed import HUBSPOT_DEAL_ID, HUBSPOT_QUOTE_ID
@@ -46,8 +46,12 @@ ORDER = ChangeOrderApprovedV1(
     budget=usd("180000.00"),
     end_date=date(2027, 6, 30),
     rate_card=REPRICED,
+    milestones=[
+        Milestone(id="ms-harb-migration-wave-5", name="Migration wave 5 accepted", amount=usd("15000.00"),
+                  due_date=date(2027, 5, 28)),
+    ],
     staffing_changed=True,
-)
+)  # fmt: skip
 
 
 def approve(local: LocalStack, order: ChangeOrderApprovedV1 = ORDER, key: str = "co-1") -> None:
@@ -104,10 +108,16 @@ def test_a_change_order_amends_erp_and_psa_and_the_next_invoice_prices_each_side
     # ... the PSA's rate card the new rate (Kantata holds cents) ...
     kantata = local.fake("kantata-acme")
     assert sorted(r["rate"] for r in kantata.rate_card_roles.values()) == [30000]
+    # ... and its plan the milestone the change order adds, once (15,000.00 is 1,500,000 cents).
+    [milestone] = kantata.milestones(str(workspace(local)["id"]))
+    assert (milestone["title"], milestone["due_date"], milestone["budget_estimate_in_cents"]) == (
+        "Migration wave 5 accepted", "2027-05-28", 1_500_000
+    )  # fmt: skip
     # ... and the bus says so, for resource planning too.
     [amended] = local.events_of_type("ContractAmended")
     payload = amended["detail"]["payload"]
     assert (payload["change_order_id"], payload["rate_card_version"]) == ("CO-0001", 2)
+    assert payload["milestone_ids"] == ["ms-harb-migration-wave-5"]
     assert set(payload["systems"]) == {"netsuite-acme", "kantata-acme"}
     [staffing] = local.events_of_type("ResourcingChangeRequested")
     assert staffing["detail"]["payload"]["effective_date"] == "2026-12-10"

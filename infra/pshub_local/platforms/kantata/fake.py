@@ -72,8 +72,10 @@ _ID_STARTS = {
     "rate_card": 60000,
     "rate_card_version": 70000,
     "rate_card_role": 80000,
+    "story": 91000000,
 }
-_SUBJECTS = {"Workspace": "workspaces", "RateCard": "rate_cards"}
+_SUBJECTS = {"Workspace": "workspaces", "RateCard": "rate_cards", "Story": "stories"}
+STORY_TYPES = frozenset({"task", "deliverable", "milestone", "issue"})
 
 
 def credentials_for_local(connection: Connection) -> dict[str, str]:
@@ -138,6 +140,7 @@ class KantataFake(FakeApi):
         self.rate_cards: dict[str, dict[str, Any]] = {}
         self.rate_card_versions: dict[str, dict[str, Any]] = {}
         self.rate_card_roles: dict[str, dict[str, Any]] = {}
+        self.stories: dict[str, dict[str, Any]] = {}
         self._template_of: dict[str, str] = {}  # workspace id -> project template id
         self._workspace_of_card: dict[str, str] = {}  # rate card id -> workspace id
         now = self._now()
@@ -344,11 +347,16 @@ class KantataFake(FakeApi):
         subject_type = fields.get("subject_type")
         if subject_type not in _SUBJECTS:
             raise _invalid("subject_type", f"subject_type {subject_type} is invalid")
-        table = self.workspaces if subject_type == "Workspace" else self.rate_cards
+        table = self._subjects(subject_type)
         if str(fields.get("subject_id")) not in table:
             raise _invalid("subject_id", f"subject_id {fields.get('subject_id')} is invalid")
         reference = self._upsert_reference(fields)
         return self._reply(request, "external_references", [reference], lambda r, _: dict(r))
+
+    def _subjects(self, subject_type: str) -> dict[str, dict[str, Any]]:
+        return {"Workspace": self.workspaces, "RateCard": self.rate_cards, "Story": self.stories}[
+            subject_type
+        ]
 
     def _check_reference(self, fields: object, prefix: str, subject_type: str | None) -> None:
         if not isinstance(fields, dict):
@@ -403,7 +411,7 @@ class KantataFake(FakeApi):
                 "created_at": now,
             }
             self.external_references[reference_id] = existing
-            subject = (self.workspaces if subject_type == "Workspace" else self.rate_cards)[subject_id]
+            subject = self._subjects(subject_type)[subject_id]
             subject.setdefault("external_reference_ids", []).append(reference_id)
         existing.update(values, updated_at=now, last_synced_at=now)
         if subject_type == "Workspace":
@@ -440,6 +448,101 @@ class KantataFake(FakeApi):
             ),
             None,
         )
+
+    # -- stories (a workspace's plan: tasks, deliverables, milestones, issues) ------------------------------
+    @route("GET", _PREFIX + "/stories" + _JSON, "list_stories")
+    def list_stories(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        archived = request.param("archived") or "exclude"
+        items = [
+            s for s in self.stories.values() if archived == "include" or s["archived"] == (archived == "only")
+        ]
+        workspace = request.param("workspace_id")
+        if workspace is not None:
+            items = [s for s in items if s["workspace_id"] == workspace]
+        kind = request.param("story_type")
+        if kind is not None:
+            items = [s for s in items if s["story_type"] == kind]
+        items = self._only(request, items)
+        items = [s for s in items if self._references_match(request, "Story", s["id"])]
+        return self._page(request, "stories", sorted(items, key=lambda s: int(s["id"])), self._story_view)
+
+    @route("POST", _PREFIX + "/stories" + _JSON, "create_story")
+    def create_story(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        fields = self._body(request, "story")
+        workspace = self.workspaces.get(str(fields.get("workspace_id")))
+        if workspace is None:
+            raise _invalid("workspace_id", "Workspace can't be blank")
+        if workspace["archived"]:
+            raise _invalid("workspace_id", "This project is archived: tasks cannot be added")
+        reference = fields.get("external_reference")
+        if reference is not None:
+            self._check_reference(reference, "external_reference.", subject_type="Story")
+        story_id = self._new_id("story")
+        now = self._now()
+        story: dict[str, Any] = {
+            "id": story_id,
+            "workspace_id": str(workspace["id"]),
+            "story_type": "task",
+            "state": "not started",
+            "archived": False,
+            "fixed_fee": False,
+            "created_at": now,
+            "updated_at": now,
+            "external_reference_ids": [],
+        }
+        story.update(self._story_fields(fields, creating=True))
+        self.stories[story_id] = story
+        if reference is not None:
+            self._upsert_reference({**reference, "subject_type": "Story", "subject_id": int(story_id)})
+        return self._reply(request, "stories", [story], self._story_view)
+
+    @route("PUT", _PREFIX + "/stories/" + _ID + _JSON, "update_story")
+    def update_story(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        story = self.stories.get(match.group(1))
+        if story is None:
+            raise self._not_found("Story", match.group(1))
+        story.update(self._story_fields(self._body(request, "story"), creating=False), updated_at=self._now())
+        return self._reply(request, "stories", [story], self._story_view)
+
+    def _story_fields(self, fields: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if creating or "title" in fields:
+            changes["title"] = _story_title(fields.get("title"))
+        if "story_type" in fields:
+            if fields["story_type"] not in STORY_TYPES:
+                raise _invalid("story_type", f"story_type {fields['story_type']} is invalid")
+            changes["story_type"] = fields["story_type"]
+        for name in ("start_date", "due_date"):
+            if name in fields:
+                changes[name] = self._date(fields, name)
+        for name in ("fixed_fee", "archived", "billable"):
+            if name in fields:
+                if not isinstance(fields[name], bool):
+                    raise _invalid(name, f"{name} {fields[name]} is invalid")
+                changes[name] = fields[name]
+        if "budget_estimate_in_cents" in fields:
+            cents = fields["budget_estimate_in_cents"]
+            if not isinstance(cents, int) or isinstance(cents, bool) or not 0 <= cents <= 2**31 - 1:
+                raise _invalid("budget_estimate_in_cents", f"budget_estimate_in_cents {cents} is invalid")
+            changes["budget_estimate_in_cents"] = cents
+        start, due = changes.get("start_date"), changes.get("due_date")
+        if start and due and due < start:
+            raise _invalid("due_date", "Due date must be on or after the start date")
+        return changes
+
+    def _story_view(self, story: dict[str, Any], includes: set[str]) -> dict[str, Any]:
+        view = {k: v for k, v in story.items() if v is not None and k != "external_reference_ids"}
+        if "external_references" in includes:
+            view["external_reference_ids"] = list(story["external_reference_ids"])
+        return view
+
+    def milestones(self, workspace_id: str) -> list[dict[str, Any]]:
+        """The workspace's milestone stories, oldest first (for tests and the demo)."""
+        return [
+            dict(s)
+            for s in sorted(self.stories.values(), key=lambda s: int(s["id"]))
+            if s["workspace_id"] == workspace_id and s["story_type"] == "milestone"
+        ]
 
     # -- templates and roles -------------------------------------------------------------------------------
     @route("GET", _PREFIX + "/project_templates" + _JSON, "list_project_templates")
@@ -630,7 +733,7 @@ class KantataFake(FakeApi):
 
     def _side_loads(self, key: str, items: list[dict[str, Any]], includes: set[str]) -> dict[str, Any]:
         side: dict[str, Any] = {}
-        if "external_references" in includes and key in {"workspaces", "rate_cards"}:
+        if "external_references" in includes and key in {"workspaces", "rate_cards", "stories"}:
             ids = [i for item in items for i in item.get("external_reference_ids", [])]
             side["external_references"] = {i: dict(self.external_references[i]) for i in ids}
         if key == "rate_cards" and "effective_rate_card_version" in includes:
@@ -710,6 +813,14 @@ class KantataFake(FakeApi):
 
     def _now(self) -> str:
         return datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="microseconds")
+
+
+def _story_title(title: object) -> str:
+    if not isinstance(title, str) or not title.strip():
+        raise _invalid("title", "Title can't be blank")
+    if len(title) > 255:
+        raise _invalid("title", "Title is too long (maximum is 255 characters)")
+    return title
 
 
 def _price(price: object, currency: str) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
-from pshub.canonical.model import Money, Project, RateCard
+from pshub.canonical.model import Milestone, Money, Project, RateCard
 from pshub.connectors.results import PsaProject
 
 
@@ -53,6 +53,12 @@ class PsaConnector(Protocol):
         self, native_id: str, code: str, *, budget: Money | None = None, end_date: date | None = None
     ) -> None:
         """A change order: the project's new budget and end date (those given); repeatable."""
+        ...
+
+    def push_milestones(self, native_id: str, code: str, milestones: list[Milestone]) -> dict[str, str]:
+        """A change order's milestones on the project's plan, each once (by pshub's milestone id:
+        one added is created, one re-priced or re-dated is updated); returns milestone id ->
+        the PSA's id. Repeatable."""
         ...
 
     def archive_project(self, native_id: str, reason: str) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
 
+from pshub.canonical.model import Milestone, Money
 from pshub.connections import ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -424,3 +426,63 @@ def test_requests_per_provisioning_of_one_project(harness: Harness) -> None:
         "create_or_update_external_reference",  # the rate card's identity
     ]
     assert len(projects(harness)) == 1
+
+
+# -- a change order's milestones --------------------------------------------------------------------
+def milestone(
+    identifier: str, name: str, amount: str, due: date | None = None, currency: str = "USD"
+) -> Milestone:
+    return Milestone(
+        id=identifier, name=name, amount=Money(amount=Decimal(amount), currency=currency), due_date=due
+    )
+
+
+PHASE_2 = milestone(
+    "ms-harb-phase-2", "Phase 2 sign-off:\tmigration waves 3-5", "12000.00", date(2027, 3, 31)
+)
+
+
+def test_milestones_land_on_the_plan_once_as_fixed_fee_milestone_stories(harness: Harness) -> None:
+    psa = harness.connector()
+    native_id = psa.create_project_from_template(project(), "TPL-CONSULT")
+    pushed = psa.push_milestones(native_id, CODE, [PHASE_2])
+    again = psa.push_milestones(native_id, CODE, [PHASE_2])  # a retried step writes nothing
+    assert pushed == again and set(pushed) == {"ms-harb-phase-2"}
+    [story] = harness.fake.milestones(native_id)
+    assert story["id"] == pushed["ms-harb-phase-2"]
+    # 12,000.00 USD is 1,200,000 cents; the title on one line, as Kantata shows it
+    assert (story["title"], story["due_date"], story["budget_estimate_in_cents"], story["fixed_fee"]) == (
+        "Phase 2 sign-off: migration waves 3-5", "2027-03-31", 1_200_000, True
+    )  # fmt: skip
+    assert writes(harness).count("create_story") == 1 and "update_story" not in writes(harness)
+
+
+def test_a_milestone_re_dated_and_re_priced_is_updated_in_place(harness: Harness) -> None:
+    psa = harness.connector()
+    native_id = psa.create_project_from_template(project(), "TPL-CONSULT")
+    psa.push_milestones(native_id, CODE, [PHASE_2])
+    moved = PHASE_2.model_copy(update={"due_date": date(2027, 4, 30), "amount": usd("12500.50")})
+    psa.push_milestones(native_id, CODE, [moved])
+    [story] = harness.fake.milestones(native_id)
+    assert (story["due_date"], story["budget_estimate_in_cents"]) == ("2027-04-30", 1_250_050)
+    [update] = [e for e in harness.fake.exchanges if e.operation == "update_story"]
+    assert set(update.request.json()["story"]) == {
+        "due_date",
+        "budget_estimate_in_cents",
+    }  # only what differs
+
+
+def test_a_lost_answer_to_a_new_milestone_is_resolved_by_reading_back(harness: Harness) -> None:
+    psa = harness.connector()
+    native_id = psa.create_project_from_template(project(), "TPL-CONSULT")
+    harness.fake.drop_answer("create_story")
+    pushed = psa.push_milestones(native_id, CODE, [PHASE_2])
+    assert [s["id"] for s in harness.fake.milestones(native_id)] == [pushed["ms-harb-phase-2"]]
+
+
+def test_a_milestone_in_another_currency_is_refused_before_anything_is_written(harness: Harness) -> None:
+    psa = harness.connector()
+    native_id = psa.create_project_from_template(project(), "TPL-CONSULT")
+    with pytest.raises(PermanentConnectorError, match=f"{CODE}: milestone ms-eur is priced in EUR"):
+        psa.push_milestones(native_id, CODE, [milestone("ms-eur", "Go-live", "9000.00", currency="EUR")])
+    assert harness.fake.milestones(native_id) == [] and "create_story" not in writes(harness)

@@ -37,11 +37,20 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pshub.canonical.currencies import currency as iso_currency
-from pshub.canonical.model import FinancialDimensions, Money, Project, ProjectStatus, Rate, RateCard
+from pshub.canonical.model import (
+    FinancialDimensions,
+    Milestone,
+    Money,
+    Project,
+    ProjectStatus,
+    Rate,
+    RateCard,
+)
 
 SERVICE_NAME = "pshub"
 PROJECT_MODEL = "project"
 RATE_CARD_MODEL = "rate_card"
+MILESTONE_MODEL = "milestone"
 TITLE_LIMIT = 255
 DESCRIPTOR_LIMIT = 1000  # longest external_message pshub writes (Kantata's own limit is unverified)
 INT32_MAX = 2**31 - 1
@@ -221,6 +230,42 @@ def reference_body(
             "external_message": message,
         }
     }
+
+
+def milestone_story(milestone: Milestone, currency_code: str) -> dict[str, Any]:
+    """A contract milestone as a Kantata story (``story_type: milestone``) on the workspace's plan:
+    its title, due date and fixed fee (``budget_estimate_in_cents``, in the workspace currency),
+    and pshub's reference (the milestone's canonical id) written inline with it."""
+    if milestone.amount.currency != currency_code:
+        raise MappingError(
+            f"milestone {milestone.id} is priced in {milestone.amount.currency}, the workspace in {currency_code}"
+        )
+    title = clean_text(milestone.name)
+    if not title:
+        raise MappingError(f"milestone {milestone.id} has no name")
+    if len(milestone.id) > DESCRIPTOR_LIMIT or "," in milestone.id:
+        raise MappingError(
+            f"milestone id {milestone.id[:40]!r} cannot be a Kantata reference (too long or a comma)"
+        )
+    cents = subunits(milestone.amount)
+    if not 0 <= cents <= INT32_MAX:
+        raise MappingError(
+            f"milestone {milestone.id}: {milestone.amount.amount} is beyond what Kantata holds"
+        )
+    story: dict[str, Any] = {
+        "title": title[:TITLE_LIMIT],
+        "story_type": "milestone",
+        "fixed_fee": True,
+        "budget_estimate_in_cents": cents,
+    }
+    if milestone.due_date is not None:
+        story["due_date"] = milestone.due_date.isoformat()
+    return story
+
+
+def story_differs(held: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of ``wanted`` a held story does not have (what a ``PUT`` must send)."""
+    return {k: v for k, v in wanted.items() if held.get(k) != v}
 
 
 def rate_card_descriptor(rate_card: RateCard) -> str:

@@ -28,6 +28,10 @@ Idempotency (Kantata has none: no key header, no upsert on a POST)
 - Rate card: replaced on the workspace rate card's effective version, role by role:
   ``PUT /rate_card_roles/{id}`` and ``DELETE`` are repeatable; a ``POST`` whose answer is
   lost is resolved by re-reading the version's roles (a role appears once per version).
+- Milestones (a change order's): milestone stories, found by pshub's reference (service model
+  ``milestone``, the milestone's id) written inline in the ``POST /stories.json``; a lost answer
+  is resolved by the same read-back, and only when nothing is found is the story sent again,
+  once. A re-priced or re-dated one is a repeatable ``PUT /stories/{id}`` of what differs.
 - References: ``POST /external_references/create_or_update`` is an upsert by subject and
   service name, safe to resend.
 
@@ -45,7 +49,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pshub.canonical.currencies import currency as iso_currency
-from pshub.canonical.model import Money, Project, RateCard
+from pshub.canonical.model import Milestone, Money, Project, RateCard
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -58,7 +62,7 @@ from pshub.connectors.http import ApiResponse, ApiSettings, ConnectorContext, Ve
 from pshub.connectors.http.auth import HeaderAuth
 from pshub.connectors.results import PsaProject
 from pshub.platforms.kantata import mapping
-from pshub.platforms.kantata.mapping import PROJECT_MODEL, RATE_CARD_MODEL, MappingError
+from pshub.platforms.kantata.mapping import MILESTONE_MODEL, PROJECT_MODEL, RATE_CARD_MODEL, MappingError
 
 if TYPE_CHECKING:
     from pshub.connectors.psa import PsaConnector
@@ -286,6 +290,37 @@ class KantataPsa:
             fields["due_date"] = end_date.isoformat()
         if fields:
             self._write(op, "PUT", f"/workspaces/{found.id}.json", {"workspace": fields}, f"amending {label}")
+
+    def push_milestones(self, native_id: str, code: str, milestones: list[Milestone]) -> dict[str, str]:
+        """A change order's milestones as milestone stories on the workspace's plan, each found
+        by pshub's reference (the milestone id, written inline on creation): a new one is created,
+        a re-priced or re-dated one updated with what differs, an unchanged one left alone."""
+        op = "push_milestones"
+        found = self._workspace(op, native_id)
+        label = f"project {code}"
+        currency = str(found.workspace.get("currency") or self._default_currency)
+        try:
+            wanted = {m.id: mapping.milestone_story(m, currency) for m in milestones}
+        except MappingError as unfit:
+            raise self._error(PermanentConnectorError, op, f"{label}: {unfit}") from None
+        held = self._milestone_stories(op, found.id, list(wanted))
+        pushed: dict[str, str] = {}
+        for milestone_id, story in wanted.items():
+            existing = held.get(milestone_id)
+            if existing is None:
+                pushed[milestone_id] = self._create_story(op, found.id, milestone_id, story, label)
+                continue
+            changes = mapping.story_differs(existing, story)
+            if changes:
+                self._write(
+                    op,
+                    "PUT",
+                    f"/stories/{existing['id']}.json",
+                    {"story": changes},
+                    f"milestone {milestone_id} of {label}",
+                )
+            pushed[milestone_id] = str(existing["id"])
+        return pushed
 
     def archive_project(self, native_id: str, reason: str) -> None:
         op = "archive_project"
@@ -541,6 +576,69 @@ class KantataPsa:
             problem = f"roles listed twice: {', '.join(repeated)}"
         if problem is not None:
             raise self._error(PermanentConnectorError, op, problem)
+
+    # -- milestones -------------------------------------------------------------------------------------
+    def _milestone_stories(self, op: str, workspace_id: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Milestone id -> the workspace's story carrying pshub's reference to it (archived included)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), PAGE_SIZE):  # Kantata filters up to 200 refs at once
+            chunk = ids[start : start + PAGE_SIZE]
+            params = {
+                "workspace_id": workspace_id,
+                "external_reference_service_name": mapping.SERVICE_NAME,
+                "external_reference_service_model": MILESTONE_MODEL,
+                "external_reference_service_model_refs": ",".join(chunk),
+                "archived": "include",
+                "include": "external_references",
+                "per_page": PAGE_SIZE,
+            }
+            for document in self._pages(op, "/stories.json", params):
+                for story in mapping.records(document, "stories"):
+                    references = mapping.side_loaded(
+                        document, "external_references", story.get("external_reference_ids")
+                    )
+                    reference = mapping.pshub_reference(references, MILESTONE_MODEL)
+                    ref = reference.get("service_model_ref") if reference else None
+                    if ref in chunk and str(story.get("workspace_id")) == workspace_id:
+                        found.setdefault(str(ref), story)  # the first: a race never makes two
+        return found
+
+    def _create_story(
+        self, op: str, workspace_id: str, milestone_id: str, story: dict[str, Any], label: str
+    ) -> str:
+        body = {
+            "story": {
+                **story,
+                "workspace_id": int(workspace_id),
+                "external_reference": {
+                    "service_name": mapping.SERVICE_NAME,
+                    "service_model": MILESTONE_MODEL,
+                    "service_model_ref": milestone_id,
+                    "status": "successful",
+                },
+            }
+        }
+        for attempt in (1, 2):
+            try:
+                response = self._api.request(op, "POST", "/stories.json", json=body)
+            except OutcomeUnknown:
+                again = self._milestone_stories(op, workspace_id, [milestone_id]).get(milestone_id)
+                if again is not None:
+                    return str(again["id"])
+                if attempt == 2:
+                    raise
+                continue
+            except PermanentConnectorError as refused:
+                raise self._refined(refused, f"Kantata refused milestone {milestone_id} of {label}") from None
+            created = mapping.records(response.json_or_none(), "stories")
+            if not created:
+                raise self._error(
+                    PermanentConnectorError,
+                    op,
+                    f"Kantata answered without the story for milestone {milestone_id}",
+                )
+            return str(created[0]["id"])
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # -- writes -----------------------------------------------------------------------------------------
     def _write(self, op: str, method: str, path: str, body: Any, what: str) -> ApiResponse:

@@ -7,8 +7,8 @@ execution per approved change order (named by its id: a second delivery starts n
    through the CRM's connector, the deal's own record): an amendment to a contract that is
    closed or not signed yet is not applied, and sales ops are told.
 2. ``update_erp``: the ERP project's budget and end date (its controls) are the amended ones.
-3. ``update_psa``: the PSA project's budget and end date, and its rates: the new rate card
-   version is pushed.
+3. ``update_psa``: the PSA project's budget and end date, its rates (the new rate card
+   version is pushed) and its plan (the milestones added or re-priced, each once).
 4. ``record_amendment``: pshub's own record (the project directory) takes the new rate card
    version from the amendment's effective date, the milestones and the budget: time worked
    before the date keeps the old rate (posting and billing read ``rate_in_force``), time after
@@ -153,7 +153,12 @@ class AmendmentSteps:
             )
         if order.rate_card is not None:
             connector.push_rate_card(psa["native_id"], order.rate_card)
-        return {"updated": True}
+        pushed = (
+            connector.push_milestones(psa["native_id"], order.project_code, order.milestones)
+            if order.milestones
+            else {}
+        )
+        return {"updated": True, "milestones": pushed}
 
     def record_amendment(self, state: dict[str, Any]) -> list[dict[str, Any]]:
         """The amendment in pshub's directory; the events the state machine publishes."""

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,37 @@ def run_scenario(org: Org) -> None:
         crm.get_opportunity("0065e00000ZzZzZAAV")
     with pytest.raises(NotFound):
         crm.link_project("0065e00000ZzZzZAAV", "PRJ-ACME-0003", IDS)
+    # a CPQ amendment of the contract (page size 1: its won amendments are read page by page)
+    amendment = fake.add_record(
+        "Opportunity",
+        {"Name": "Amendment for contract #00000101", "StageName": "Closed Won", "IsWon": True, "Amount": 40000.0,
+         "CurrencyIsoCode": "USD", "AccountId": seed.SALESFORCE_ACCOUNT_ID,
+         "SBQQ__AmendedContract__c": seed.SALESFORCE_CONTRACT_ID},
+    )  # fmt: skip
+    fake.add_record(
+        "SBQQ__Quote__c",
+        {"SBQQ__Opportunity2__c": amendment, "SBQQ__Primary__c": True, "SBQQ__Status__c": "Approved",
+         "SBQQ__StartDate__c": "2026-12-10", "CurrencyIsoCode": "USD"},
+    )  # fmt: skip
+    org.clock.now += 60
+    later = fake.add_record(
+        "Opportunity",
+        {"Name": "Amendment 2", "StageName": "Closed Won", "IsWon": True, "Amount": 1000.0, "CurrencyIsoCode": "USD",
+         "AccountId": seed.SALESFORCE_ACCOUNT_ID, "SBQQ__AmendedContract__c": seed.SALESFORCE_CONTRACT_ID},
+    )  # fmt: skip
+    fake.add_record(
+        "SBQQ__Quote__c",
+        {"SBQQ__Opportunity2__c": later, "SBQQ__Primary__c": True, "SBQQ__Status__c": "Approved",
+         "SBQQ__StartDate__c": "2027-01-04", "CurrencyIsoCode": "USD"},
+    )  # fmt: skip
+    fake.page_size = 1
+    first, second = crm.read_change_order(amendment), crm.read_change_order(later)
+    fake.page_size = 2000
+    assert (first.project_code, first.amendment and first.amendment.number) == ("PRJ-ACME-0001", 1)
+    assert second.amendment is not None and second.amendment.number == 2
+    assert second.budget is not None and second.budget.amount == Decimal(
+        "53500.00"
+    )  # 12,500 + 40,000 + 1,000
     # the change feed, one record a page
     for number in range(2):
         org.clock.now += 60

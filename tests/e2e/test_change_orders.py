@@ -18,7 +18,12 @@ from pshub.canonical.envelope import ChangeOrderApprovedV1, make_event
 from pshub.canonical.model import ContractAmendment, Milestone, Money, Rate, RateCard
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.workflows.provisioning.resolution import resolve_parked
-from pshub_local.platforms.seed import HUBSPOT_DEAL_ID, HUBSPOT_QUOTE_ID
+from pshub_local.platforms.seed import (
+    HUBSPOT_DEAL_ID,
+    HUBSPOT_QUOTE_ID,
+    SALESFORCE_ACCOUNT_ID,
+    SALESFORCE_CONTRACT_ID,
+)
 from tests.e2e.stack import LocalStack
 from tests.e2e.test_billing import invoices, run_billing
 from tests.e2e.test_time_and_expenses import PROJECT, bill_rates, provision, time_bills, toggl
@@ -266,4 +271,67 @@ def test_a_hubspot_change_order_without_its_effective_date_opens_an_exception_fo
     assert "pshub_change_order_effective_date" in refused.detail
     assert [e for e in local.runtime.executions() if e["name"].startswith("co-")] == []
     assert job(local).get("projectedEndDate") != "2027-06-30"
+    assert local.runtime.dead_letters() == []
+
+
+# -- a CPQ amendment won in Salesforce ----------------------------------------------------------
+AMENDMENT_OPPORTUNITY = "0065e00000AmEnDAAV"
+AMENDMENT_QUOTE = "a0A5e00000AmQt1EAF"
+
+
+def amend_the_contract_in_cpq(local: LocalStack) -> None:
+    """Sales ops amend the Salesforce contract in CPQ: an amendment opportunity (its Amount the
+    change, 40,000.00) and its approved primary quote, whose lines are every role at its new rate."""
+    salesforce = local.fake("salesforce-acme")
+    salesforce.add_record(
+        "Opportunity",
+        {"Id": AMENDMENT_OPPORTUNITY, "Name": "Amendment for contract #00000101", "StageName": "Closed Won",
+         "IsWon": True, "IsClosed": True, "Amount": 40000.0, "CurrencyIsoCode": "USD", "CloseDate": "2026-12-03",
+         "AccountId": SALESFORCE_ACCOUNT_ID, "SBQQ__AmendedContract__c": SALESFORCE_CONTRACT_ID},
+    )  # fmt: skip
+    salesforce.add_record(
+        "SBQQ__Quote__c",
+        {"Id": AMENDMENT_QUOTE, "Name": "Q-00057", "SBQQ__Opportunity2__c": AMENDMENT_OPPORTUNITY,
+         "SBQQ__Account__c": SALESFORCE_ACCOUNT_ID, "SBQQ__Primary__c": True, "SBQQ__Status__c": "Approved",
+         "SBQQ__StartDate__c": "2026-12-10", "SBQQ__EndDate__c": "2028-05-31", "SBQQ__NetAmount__c": 40000.0,
+         "CurrencyIsoCode": "USD"},
+    )  # fmt: skip
+    for number, (role, rate) in enumerate([("Partner", 410.0), ("Senior Consultant", 265.0)], start=1):
+        salesforce.add_record(
+            "SBQQ__QuoteLine__c",
+            {"SBQQ__Quote__c": AMENDMENT_QUOTE, "SBQQ__Number__c": float(number), "SBQQ__ProductName__c": role,
+             "SBQQ__NetPrice__c": rate, "CurrencyIsoCode": "USD"},
+        )  # fmt: skip
+
+
+def test_a_cpq_amendment_won_in_salesforce_amends_the_project_it_amends_and_starts_no_other(
+    local: LocalStack,
+) -> None:
+    assert local.deliver("salesforce-acme", "salesforce/opportunity.closed_won.xml").status == 200
+    local.runtime.drain()
+    [project] = local.records("netsuite-acme", "projects")
+    amend_the_contract_in_cpq(local)
+    assert local.deliver("salesforce-acme", "salesforce/opportunity.amendment_won.xml").status == 200
+    local.runtime.drain()
+    assert local.deliver("salesforce-acme", "salesforce/opportunity.amendment_won.xml").status == 200  # again
+    local.runtime.drain()
+    # One amendment, and no second project: the amendment is not a new deal.
+    assert [(e["name"], e["status"]) for e in local.runtime.executions() if e["name"].startswith("co-")] == [
+        (f"co-salesforce-acme-{AMENDMENT_OPPORTUNITY}", "SUCCEEDED")
+    ]
+    assert len(local.records("netsuite-acme", "projects")) == 1
+    assert len(local.events_of_type("ProjectActivated")) == 1
+    # The budget is the contract's 12,500.00 plus the amendment's 40,000.00; it runs to the
+    # amendment quote's end date.
+    record = local.fake("netsuite-acme").record("job", project["native_id"])
+    assert (record["custentity_pshub_budget"], record["projectedEndDate"]) == ("52500.00 USD", "2028-05-31")
+    assert (workspace(local)["price"], workspace(local)["due_date"]) == ("52500.00", "2028-05-31")
+    # Kantata's rate card is the amendment quote's: 410.00 and 265.00 (in cents).
+    assert sorted(r["rate"] for r in local.fake("kantata-acme").rate_card_roles.values()) == [26500, 41000]
+    [amended] = local.events_of_type("ContractAmended")
+    payload = amended["detail"]["payload"]
+    assert (payload["change_order_id"], payload["amendment"]["number"], payload["rate_card_version"]) == (
+        AMENDMENT_OPPORTUNITY, 1, 2
+    )  # fmt: skip
+    assert payload["amendment"]["effective_date"] == "2026-12-10"
     assert local.runtime.dead_letters() == []

@@ -148,6 +148,28 @@ def test_open_opportunity_is_an_update_not_a_win() -> None:
     assert update.payload["properties"]["StageName"] == "Negotiation/Review"
 
 
+def test_a_won_cpq_amendment_is_a_change_order_to_read_not_a_new_deal() -> None:
+    body = sample("salesforce/opportunity.amendment_won.xml")
+    [event] = adapter.split(body, "salesforce-acme")
+    [order] = adapter.to_canonical(event, delivery(body))
+    assert order.event_type == "ChangeOrderApproved"
+    assert order.payload["complete"] is False
+    assert (order.payload["opportunity_native_id"], order.payload["crm_connection"]) == (
+        "0065e00000AmEnDAAV", "salesforce-acme"
+    )  # fmt: skip
+
+
+def test_an_amendment_still_open_is_an_update() -> None:
+    body = (
+        sample("salesforce/opportunity.amendment_won.xml")
+        .replace(b"<sf:IsWon>true</sf:IsWon>", b"<sf:IsWon>false</sf:IsWon>")
+        .replace(b"Closed Won", b"Proposal/Price Quote")
+    )
+    [event] = adapter.split(body, "salesforce-acme")
+    [update] = adapter.to_canonical(event, delivery(body))
+    assert update.event_type == "OpportunityUpdated"
+
+
 def test_account_notifications_map_to_client_upserts() -> None:
     body = sample("salesforce/account.updated.xml")
     events = adapter.split(body, "salesforce-acme")

@@ -60,7 +60,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "Opportunity": (
         "Id", "Name", "StageName", "Amount", "CurrencyIsoCode", "CloseDate", "OwnerId", "IsWon", "IsClosed",
         "AccountId", "ContractId", "pshub_Service_Line__c", "pshub_Project_Code__c", "pshub_Project_Ids__c",
-        *_AUDIT,
+        "SBQQ__AmendedContract__c", *_AUDIT,
     ),
     "Contract": (
         "Id", "AccountId", "ContractNumber", "Status", "StatusCode", "StartDate", "ContractTerm", "EndDate",
@@ -83,6 +83,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
     ("Opportunity", "Account"): ("AccountId", "Account"),
     ("Opportunity", "Contract"): ("ContractId", "Contract"),
+    ("Opportunity", "SBQQ__AmendedContract__r"): ("SBQQ__AmendedContract__c", "Contract"),
     ("Contract", "Account"): ("AccountId", "Account"),
     ("SBQQ__Quote__c", "SBQQ__Opportunity2__r"): ("SBQQ__Opportunity2__c", "Opportunity"),
     ("SBQQ__Quote__c", "SBQQ__Account__r"): ("SBQQ__Account__c", "Account"),

@@ -334,3 +334,105 @@ def test_a_retainer_contracts_billing_terms_come_from_its_custom_fields() -> Non
         )
     with pytest.raises(MappingProblem, match="pshub_Retainer_Hours__c"):
         mapping.opportunity_details(CONN, opportunity(Contract=contract(pshub_Retainer_Hours__c=-1)), quote())
+
+
+# -- CPQ amendments -----------------------------------------------------------------------------
+AMENDMENT = "0065e00000AmEnDAAV"
+EARLIER = "0065e00000AmEn1AAF"
+
+
+def amendment(**changes: Any) -> dict[str, Any]:
+    record = {
+        "attributes": {"type": "Opportunity", "url": "x"},
+        "Id": AMENDMENT,
+        "Name": "Amendment for contract #00000101",
+        "Amount": -2500.0,  # CPQ: the change in value
+        "CurrencyIsoCode": "GBP",
+        "IsWon": True,
+        "CreatedDate": "2026-12-03T10:00:00.000+0000",
+        "SBQQ__AmendedContract__c": CONTRACT,
+        "SBQQ__AmendedContract__r": {"attributes": {"type": "Contract", "url": "x"}, "EndDate": "2027-11-30"},
+    }
+    return record | changes
+
+
+def won(*ids_and_amounts: tuple[str, float]) -> list[dict[str, Any]]:
+    return [
+        {"attributes": {"type": "Opportunity", "url": "x"}, "Id": i, "Amount": a} for i, a in ids_and_amounts
+    ]
+
+
+ORIGINAL = {"attributes": {"type": "Opportunity", "url": "x"}, "Id": OPPORTUNITY, "Amount": 12500.0,
+            "CurrencyIsoCode": "GBP", "pshub_Project_Code__c": "PRJ-ACME-0001"}  # fmt: skip
+
+
+def test_the_second_amendment_of_a_contract_is_number_2_and_its_budget_sums_every_change() -> None:
+    order = mapping.change_order_of(
+        "salesforce-acme",
+        amendment(),
+        won((EARLIER, 30000.0), (AMENDMENT, -2500.0)),
+        ORIGINAL,
+        quote(SBQQ__StartDate__c="2027-02-01", SBQQ__EndDate__c="2028-01-31"),
+    )
+    assert (order.project_code, order.change_order_id, order.complete) == ("PRJ-ACME-0001", AMENDMENT, True)
+    assert order.amendment is not None and order.amendment.number == 2
+    assert order.amendment.effective_date == date(2027, 2, 1)
+    # 12,500.00 signed + 30,000.00 (amendment 1) - 2,500.00 (this one) = 40,000.00
+    assert order.budget is not None and order.budget.amount == Decimal("40000.00")
+    assert order.amendment.value_change is not None and order.amendment.value_change.amount == Decimal(
+        "-2500.00"
+    )
+    assert order.end_date == date(2028, 1, 31)
+    card = order.rate_card
+    assert card is not None and (card.version, card.effective_from, card.effective_to) == (
+        3,
+        date(2027, 2, 1),
+        None,
+    )
+    assert [(r.role, r.hourly_rate.amount) for r in card.rates] == [
+        ("Partner", Decimal("410.00")), ("Consultant", Decimal("175.00"))
+    ]  # fmt: skip
+    # the contract's status is checked on the opportunity that won it, not on the amendment
+    assert order.opportunity_native_id is None and order.crm_connection == "salesforce-acme"
+
+
+def test_an_amendment_quote_without_an_end_date_keeps_the_contracts() -> None:
+    order = mapping.change_order_of(
+        "salesforce-acme", amendment(), won((AMENDMENT, -2500.0)), ORIGINAL, quote()
+    )
+    assert order.end_date == date(2027, 11, 30)
+    assert order.amendment is not None and order.amendment.number == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"quote": None}, "no primary quote"),
+        ({"quote": quote(SBQQ__Status__c="Draft")}, "not approved"),
+        ({"quote": quote(SBQQ__StartDate__c=None)}, "SBQQ__StartDate__c"),
+        ({"original": None}, "no provisioned opportunity"),
+        ({"won": won((EARLIER, 1.0))}, "not among contract"),
+        ({"amendment": amendment(IsWon=False)}, "is not won"),
+        ({"amendment": amendment(SBQQ__AmendedContract__c=None)}, "amends no contract"),
+    ],
+)
+def test_an_amendment_that_cannot_be_applied_says_why(change: dict[str, Any], reason: str) -> None:
+    arguments: dict[str, Any] = {"amendment": amendment(), "won": won((AMENDMENT, -2500.0)), "original": ORIGINAL,
+                                 "quote": quote(), **change}  # fmt: skip
+    with pytest.raises(MappingProblem, match=reason):
+        mapping.change_order_of(
+            "salesforce-acme",
+            arguments["amendment"],
+            arguments["won"],
+            arguments["original"],
+            arguments["quote"],
+        )
+
+
+def test_an_amendment_read_as_a_new_deal_is_refused_rather_than_provisioned_twice() -> None:
+    with pytest.raises(
+        MappingProblem, match=r"CPQ amendment of contract .* a change order, not a new project"
+    ):
+        mapping.opportunity_details(
+            "salesforce-acme", opportunity(SBQQ__AmendedContract__c=CONTRACT), quote()
+        )

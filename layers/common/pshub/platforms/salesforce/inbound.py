@@ -24,6 +24,11 @@ whose fields carry neither is refused with what to add, never stamped with the t
 pick one for an Outbound Message and keep it, because two schemes for one record compare by
 their stamps alone. ``occurred_at`` is the same stamp.
 
+An Opportunity notification that is won and carries ``SBQQ__AmendedContract__c`` (add the field
+to the Outbound Message) is a CPQ amendment won: a ``ChangeOrderApproved`` with ``complete:
+false`` naming the opportunity, whose terms its workflow's starter reads from the org; it never
+starts a second project.
+
 Ids. A record has a 15-character, case-sensitive id and an 18-character form that adds a
 checksum of its case; both name the same record. Every id pshub keeps or publishes (the
 record, its account, in ``source_native_id`` and in payloads) is the 18-character form
@@ -58,6 +63,8 @@ XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 TOKEN_PARAM = "token"  # noqa: S105 - the query parameter name
 DEFAULT_CLOSED_WON_STAGES = "Closed Won"
+# Salesforce CPQ: an amendment opportunity's lookup to the contract it amends.
+AMENDED_CONTRACT_FIELD = "SBQQ__AmendedContract__c"
 
 ACK = HttpResponse(
     status=200,
@@ -272,7 +279,14 @@ class SalesforceAdapter:
         payload: cv._Payload
         if event.event_type == "Opportunity":
             won_stages = options.get("closed_won_stages", DEFAULT_CLOSED_WON_STAGES).split(",")
-            if record.get("IsWon") == "true" or record.get("StageName") in won_stages:
+            won = record.get("IsWon") == "true" or record.get("StageName") in won_stages
+            if won and record.get(AMENDED_CONTRACT_FIELD):
+                # A CPQ amendment won: a change order to a contract, not a new project.
+                event_type = "ChangeOrderApproved"
+                payload = cv.ChangeOrderApprovedV1(
+                    complete=False, crm_connection=delivery.connection, opportunity_native_id=event.native_id
+                )
+            elif won:
                 event_type = "OpportunityClosedWon"
                 currency = record.get("CurrencyIsoCode") or options.get("currency")
                 amount = _decimal(record.get("Amount"), f"Notification {event.event_id} Amount")

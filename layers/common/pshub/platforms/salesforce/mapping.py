@@ -36,6 +36,18 @@ Contract status: an activated contract is ``active``, a terminated or expired on
 ``closed``; a draft or in-approval contract is ``approved`` once its primary quote is
 ``Approved`` or ``Accepted``, otherwise ``draft``.
 
+A CPQ amendment (a change order): amending a contract in Salesforce CPQ creates an
+amendment opportunity whose ``SBQQ__AmendedContract__c`` is that contract and whose primary
+quote (``SBQQ__Type__c = 'Amendment'``) holds the amended terms; the opportunity's ``Amount`` is
+the change in value, not the new total. When it is won, ``change_order_of`` reads: the change
+order's id (the amendment opportunity's), its effective date (the quote's
+``SBQQ__StartDate__c``) and the new end date (``SBQQ__EndDate__c``, else the contract's
+``EndDate``), the new rates (the quote's lines, a new rate card version from the effective
+date), the project (``pshub_Project_Code__c`` of the opportunity that won the contract,
+``ContractId``), and from the contract's won amendment opportunities, oldest first: the
+amendment's number (its place among them) and the new budget (the original opportunity's
+``Amount`` plus every amendment's up to this one).
+
 The write-back (``link_project``) sets ``pshub_Project_Code__c`` (Text(80)) and
 ``pshub_Project_Ids__c`` (Long Text Area(32768), the ids as compact JSON). Salesforce
 refuses longer values (``STRING_TOO_LONG``) rather than truncating them, so pshub
@@ -49,14 +61,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pshub.canonical.envelope import ChangeOrderApprovedV1
 from pshub.canonical.model import (
     Address,
     BillingModel,
     Client,
     ClientStatus,
     Contract,
+    ContractAmendment,
     ContractBillingTerms,
     ContractStatus,
+    Money,
     Opportunity,
     Rate,
     RateCard,
@@ -66,7 +81,7 @@ from pshub.connectors.crm import decode_project_ids, encode_project_ids
 from pshub.connectors.results import OpportunityDetails, provisional_id
 from pshub.platforms import fields
 from pshub.platforms.fields import FieldProblem, MappingProblem, country_code, money, web_domain
-from pshub.platforms.salesforce.inbound import salesforce_id18
+from pshub.platforms.salesforce.inbound import AMENDED_CONTRACT_FIELD, salesforce_id18
 
 PROJECT_CODE_FIELD = "pshub_Project_Code__c"
 PROJECT_IDS_FIELD = "pshub_Project_Ids__c"
@@ -123,6 +138,7 @@ def opportunity_fields(*, multi_currency: bool = True, country_picklists: bool =
         "AccountId",
         "ContractId",
         "pshub_Service_Line__c",
+        AMENDED_CONTRACT_FIELD,
     )
     account = (
         "Id",
@@ -176,6 +192,103 @@ def primary_quote_query(opportunity_id: str, *, multi_currency: bool = True) -> 
     return (
         f"SELECT {', '.join(quote)}, ({lines}) FROM SBQQ__Quote__c "  # noqa: S608 - a checked id only
         f"WHERE SBQQ__Opportunity2__c = '{checked}' AND SBQQ__Primary__c = true LIMIT 1"
+    )
+
+
+APPROVED_QUOTE_STATUSES = frozenset({"Approved", "Accepted"})
+
+
+def amendment_query(opportunity_id: str, *, multi_currency: bool = True) -> str:
+    select = ", ".join(
+        ("Id", "Name", "Amount", *_currency_field(multi_currency), "IsWon", "CreatedDate", AMENDED_CONTRACT_FIELD,
+         "SBQQ__AmendedContract__r.EndDate")
+    )  # fmt: skip
+    checked = record_id(opportunity_id, "opportunity id")
+    return f"SELECT {select} FROM Opportunity WHERE Id = '{checked}'"  # noqa: S608 - a checked id only
+
+
+def amendments_query(contract_id: str) -> str:
+    """The contract's won amendment opportunities, oldest first."""
+    checked = record_id(contract_id, "contract id")
+    return (
+        f"SELECT Id, Amount, CreatedDate FROM Opportunity WHERE {AMENDED_CONTRACT_FIELD} = '{checked}' "  # noqa: S608
+        "AND IsWon = true ORDER BY CreatedDate"
+    )
+
+
+def originating_query(contract_id: str, *, multi_currency: bool = True) -> str:
+    """The opportunity that won the contract and was provisioned (it carries the project code)."""
+    checked = record_id(contract_id, "contract id")
+    select = ", ".join(("Id", "Amount", *_currency_field(multi_currency), PROJECT_CODE_FIELD))
+    return (
+        f"SELECT {select} FROM Opportunity WHERE ContractId = '{checked}' "  # noqa: S608 - a checked id only
+        f"AND {PROJECT_CODE_FIELD} != null ORDER BY CreatedDate LIMIT 1"
+    )
+
+
+def change_order_of(
+    connection_id: str,
+    amendment: dict[str, Any],
+    won_amendments: list[dict[str, Any]],
+    original: dict[str, Any] | None,
+    quote: dict[str, Any] | None,
+    *,
+    default_currency: str | None = None,
+) -> ChangeOrderApprovedV1:
+    """A won CPQ amendment opportunity as the complete ``ChangeOrderApproved`` (module docstring)."""
+    opportunity_id = salesforce_id18(fields.text(amendment.get("Id"), "Opportunity.Id"), "Opportunity.Id")
+    where = f"amendment opportunity {opportunity_id}"
+    contract_id = _text(amendment, AMENDED_CONTRACT_FIELD, where)
+    if contract_id is None:
+        raise MappingProblem(f"{where} amends no contract ({AMENDED_CONTRACT_FIELD} is empty)")
+    if amendment.get("IsWon") is not True:
+        raise MappingProblem(f"{where} is not won")
+    code = _text(original, PROJECT_CODE_FIELD, "Opportunity") if original is not None else None
+    if original is None or code is None:
+        raise MappingProblem(f"contract {contract_id} ({where}) has no provisioned opportunity to amend")
+    if quote is None:
+        raise MappingProblem(f"{where} has no primary quote")
+    if _text(quote, "SBQQ__Status__c", "SBQQ__Quote__c") not in APPROVED_QUOTE_STATUSES:
+        raise MappingProblem(f"{where}: its primary quote is not approved")
+    currency = (
+        _text(amendment, "CurrencyIsoCode", where)
+        or _text(original, "CurrencyIsoCode", where)
+        or default_currency
+    )
+    if currency is None:
+        raise MappingProblem(f"{where} has no CurrencyIsoCode, and the connection no currency")
+    effective = _date(quote.get("SBQQ__StartDate__c"), "SBQQ__Quote__c.SBQQ__StartDate__c")
+    if effective is None:
+        raise MappingProblem(f"{where}: its primary quote has no SBQQ__StartDate__c (the effective date)")
+    order = [salesforce_id18(str(r.get("Id")), "Opportunity.Id") for r in won_amendments]
+    if opportunity_id not in order:
+        raise MappingProblem(f"{where} is not among contract {contract_id}'s won amendments yet")
+    position = order.index(opportunity_id)
+    total = money(original.get("Amount"), currency, "Opportunity.Amount")
+    for earlier in won_amendments[: position + 1]:
+        change = money(earlier.get("Amount"), currency, "Opportunity.Amount")
+        if total is not None and change is not None:
+            total = Money(amount=total.amount + change.amount, currency=currency)
+    contract = amendment.get("SBQQ__AmendedContract__r")
+    rate_card = rate_card_of(connection_id, quote, currency, effective)
+    assert rate_card is not None
+    return ChangeOrderApprovedV1(
+        project_code=code,
+        change_order_id=opportunity_id,
+        amendment=ContractAmendment(
+            number=position + 1,
+            effective_date=effective,
+            description=_text(amendment, "Name", where) or f"Amendment {position + 1}",
+            value_change=money(amendment.get("Amount"), currency, "Opportunity.Amount"),
+        ),
+        budget=total,
+        end_date=_date(quote.get("SBQQ__EndDate__c"), "SBQQ__Quote__c.SBQQ__EndDate__c")
+        or (_date(contract.get("EndDate"), "Contract.EndDate") if isinstance(contract, dict) else None),
+        rate_card=rate_card.model_copy(update={"version": position + 2, "effective_to": None})
+        if rate_card.rates
+        else None,
+        # The contract's status is checked on the opportunity that won it (the project's own).
+        crm_connection=connection_id,
     )
 
 
@@ -290,7 +403,7 @@ def contract_status(contract: dict[str, Any], quote: dict[str, Any] | None) -> C
     if code in {"terminated", "expired"}:
         return ContractStatus.CLOSED
     quote_status = (quote or {}).get("SBQQ__Status__c")
-    return ContractStatus.APPROVED if quote_status in {"Approved", "Accepted"} else ContractStatus.DRAFT
+    return ContractStatus.APPROVED if quote_status in APPROVED_QUOTE_STATUSES else ContractStatus.DRAFT
 
 
 # -- records -> canonical -----------------------------------------------------------------------
@@ -475,6 +588,12 @@ def opportunity_details(
     """The opportunity query's record (and its primary quote's) as canonical objects."""
     opportunity_id = record_id(fields.text(record.get("Id"), "Opportunity.Id"), "Opportunity.Id")
     where = "Opportunity"
+    amended = _text(record, AMENDED_CONTRACT_FIELD, where)
+    if amended is not None:
+        raise MappingProblem(
+            f"opportunity {opportunity_id} is a CPQ amendment of contract {amended}: a change order, not a "
+            f"new project (add {AMENDED_CONTRACT_FIELD} to the Outbound Message so it is read as one)"
+        )
     account = record.get("Account")
     if not isinstance(account, dict):
         raise MappingProblem(f"opportunity {opportunity_id} has no account")

@@ -57,6 +57,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from pshub.canonical.envelope import ChangeOrderApprovedV1
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -83,7 +84,7 @@ from pshub.connectors.http.context import oauth2
 from pshub.connectors.http.settings import origin_of
 from pshub.connectors.results import OpportunityDetails
 from pshub.platforms.fields import MappingProblem
-from pshub.platforms.salesforce import mapping
+from pshub.platforms.salesforce import inbound, mapping
 
 PLATFORM = "salesforce"
 DEFAULT_API_VERSION = "66.0"
@@ -92,6 +93,10 @@ CONCURRENCY_WAIT_S = 10.0
 DAILY_LIMIT_WAIT_S = 3600.0
 _VERSION = re.compile(r"^\d{2,3}\.0$")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+_MAX_QUERY_PAGES = 50
+_NEXT_PAGE = re.compile(r"^/services/data/v[\d.]+/query(All)?/")
 
 
 def budget(response: ApiResponse) -> float | None:
@@ -172,6 +177,39 @@ class SalesforceCrm:
         except (MappingProblem, ValueError) as problem:
             raise self._error(
                 PermanentConnectorError, op, f"{what} cannot be read as a deal: {problem}"
+            ) from None
+
+    def read_change_order(self, opportunity_native_id: str) -> ChangeOrderApprovedV1:
+        """A won CPQ amendment opportunity's change order: the opportunity with the contract it
+        amends, the contract's won amendments (for its number and the new budget), the
+        opportunity that won the contract (the project) and the amendment's primary quote."""
+        op = "read_change_order"
+        what = f"amendment opportunity {opportunity_native_id}"
+        opportunity_id = self._checked_id(op, opportunity_native_id)
+        amendment = self._query_one(
+            op, mapping.amendment_query(opportunity_id, multi_currency=self._multi_currency), what
+        )
+        if amendment is None:
+            raise self._error(NotFound, op, f"no opportunity {opportunity_native_id!r} in Salesforce")
+        try:
+            contract_id = mapping.record_id(
+                str(amendment.get(inbound.AMENDED_CONTRACT_FIELD) or ""), inbound.AMENDED_CONTRACT_FIELD
+            )
+            won = self._query_all(
+                op, mapping.amendments_query(contract_id), f"amendments of contract {contract_id}"
+            )
+            original = self._query_one(
+                op, mapping.originating_query(contract_id, multi_currency=self._multi_currency), what
+            )
+            quote = self._query_one(
+                op, mapping.primary_quote_query(opportunity_id, multi_currency=self._multi_currency), what
+            )
+            return mapping.change_order_of(
+                self.connection_id, amendment, won, original, quote, default_currency=self._default_currency
+            )
+        except (MappingProblem, ValueError) as problem:
+            raise self._error(
+                PermanentConnectorError, op, f"{what}: its change order cannot be applied: {problem}"
             ) from None
 
     def link_project(
@@ -257,6 +295,21 @@ class SalesforceCrm:
             return None
         first = records[0]
         return first if isinstance(first, dict) else None
+
+    def _query_all(self, operation: str, soql: str, what: str) -> list[dict[str, Any]]:
+        """Every record a query finds, following ``nextRecordsUrl``."""
+        found: list[dict[str, Any]] = []
+        document = self._get(operation, f"{self._api}/query", {"q": soql}, what).json()
+        for _ in range(_MAX_QUERY_PAGES):
+            records = document.get("records") if isinstance(document, dict) else None
+            found += [r for r in records or [] if isinstance(r, dict)]
+            next_url = document.get("nextRecordsUrl") if isinstance(document, dict) else None
+            if document.get("done", True) or not isinstance(next_url, str):
+                return found
+            if not _NEXT_PAGE.match(next_url):  # a path on this org, never another host
+                raise self._error(PermanentConnectorError, operation, f"{what}: an unexpected nextRecordsUrl")
+            document = self._get(operation, next_url, None, what).json()
+        raise self._error(PermanentConnectorError, operation, f"{what}: more than {_MAX_QUERY_PAGES} pages")
 
     def _link_fields(self, operation: str, opportunity_id: str, what: str) -> dict[str, Any]:
         try:

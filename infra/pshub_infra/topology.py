@@ -727,7 +727,7 @@ PIPELINE = Topology(
                 "CONNECTOR_STATE_TABLE": Ref("table", "connector_state"),
             },
             uses_connections=True,
-            reads_api_credentials_for=("time", "expense"),
+            reads_api_credentials_for=("time", "expense", "psa"),
             sends_to_queues=("raw_deliveries",),
             writes_buckets=("claim_checks",),
             reads_writes_tables=("poll_state", "connector_state"),

@@ -335,3 +335,30 @@ def test_a_cpq_amendment_won_in_salesforce_amends_the_project_it_amends_and_star
     )  # fmt: skip
     assert payload["amendment"]["effective_date"] == "2026-12-10"
     assert local.runtime.dead_letters() == []
+
+
+def test_a_milestone_the_change_order_added_is_billed_once_its_project_manager_completes_it_in_kantata(
+    local: LocalStack,
+) -> None:
+    provision(local)
+    approve(local)  # change order 1 adds "Migration wave 5 accepted", 15,000.00, to the plan
+    kantata = local.fake("kantata-acme")
+    [story] = kantata.milestones(str(workspace(local)["id"]))
+    local.runtime.run_schedules()  # polled before it is delivered: nothing to bill
+    local.runtime.drain()
+    assert local.events_of_type("MilestoneCompleted") == []
+    kantata.set_story(story["id"], state="completed")
+    local.runtime.run_schedules()
+    local.runtime.drain()
+    local.runtime.run_schedules()  # the next poll overlaps and reads it again: nothing twice
+    local.runtime.drain()
+    [completed] = local.events_of_type("MilestoneCompleted")
+    assert (completed["detail"]["payload"]["milestone_id"], completed["detail"]["payload"]["project_code"]) == (
+        "ms-harb-migration-wave-5", PROJECT
+    )  # fmt: skip
+    # 15,000.00 + New York tax 8.875 % (1,331.25) = 16,331.25, drafted once.
+    assert len(invoices(local)) == 1
+    [ready] = local.events_of_type("InvoiceReady")
+    assert ready["detail"]["payload"]["total"]["amount"] == "16331.25"
+    assert [line["sources"] for line in ready["detail"]["payload"]["lines"]] == [["ms-harb-migration-wave-5"]]
+    assert local.runtime.dead_letters() == []

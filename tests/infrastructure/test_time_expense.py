@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from pshub.connections import parse_registry
+from pshub.platforms import platform
 from pshub.workflows.time_expense.limits import declared_limits
 from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.topology import CONNECTIONS_FILE, PIPELINE, posting_key
@@ -50,7 +51,7 @@ def test_each_erp_connection_has_its_own_posting_queue_function_and_rule(synth: 
 
 
 def test_each_polled_connection_has_a_schedule_invoking_the_poller(synth: Synth) -> None:
-    polled = [c for c in REGISTRY.values() if c.platform == "harvest"]
+    polled = [c for c in REGISTRY.values() if platform(c.platform).inbound == "poll"]
     polls = [s for s in PIPELINE.schedules if s.function == "poller"]
     assert polled and len(polls) == len(polled)
     schedules = synth.resources("AWS::Scheduler::Schedule")

@@ -76,6 +76,10 @@ _ID_STARTS = {
 }
 _SUBJECTS = {"Workspace": "workspaces", "RateCard": "rate_cards", "Story": "stories"}
 STORY_TYPES = frozenset({"task", "deliverable", "milestone", "issue"})
+STORY_STATES = frozenset({
+    "not started", "started", "needs info", "completed", "new", "reopened", "in progress", "blocked", "fixed",
+    "duplicate", "can't repro", "resolved", "won't fix",
+})  # fmt: skip
 
 
 def credentials_for_local(connection: Connection) -> dict[str, str]:
@@ -464,7 +468,15 @@ class KantataFake(FakeApi):
             items = [s for s in items if s["story_type"] == kind]
         items = self._only(request, items)
         items = [s for s in items if self._references_match(request, "Story", s["id"])]
-        return self._page(request, "stories", sorted(items, key=lambda s: int(s["id"])), self._story_view)
+        after = _when(request.param("updated_after"), "updated_after")
+        if after is not None:
+            items = [s for s in items if datetime.fromisoformat(s["updated_at"]) > after]
+        due = request.param("due_between")
+        if due is not None:
+            first, _, last = due.partition(":")
+            items = [s for s in items if s.get("due_date") and first <= s["due_date"] <= last]
+        items = self._ordered(request, sorted(items, key=lambda s: int(s["id"])), "created_at:asc")
+        return self._page(request, "stories", items, self._story_view)
 
     @route("POST", _PREFIX + "/stories" + _JSON, "create_story")
     def create_story(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
@@ -508,10 +520,11 @@ class KantataFake(FakeApi):
         changes: dict[str, Any] = {}
         if creating or "title" in fields:
             changes["title"] = _story_title(fields.get("title"))
-        if "story_type" in fields:
-            if fields["story_type"] not in STORY_TYPES:
-                raise _invalid("story_type", f"story_type {fields['story_type']} is invalid")
-            changes["story_type"] = fields["story_type"]
+        for name, allowed in (("state", STORY_STATES), ("story_type", STORY_TYPES)):
+            if name in fields:
+                if fields[name] not in allowed:
+                    raise _invalid(name, f"{name} {fields[name]} is invalid")
+                changes[name] = fields[name]
         for name in ("start_date", "due_date"):
             if name in fields:
                 changes[name] = self._date(fields, name)
@@ -535,6 +548,12 @@ class KantataFake(FakeApi):
         if "external_references" in includes:
             view["external_reference_ids"] = list(story["external_reference_ids"])
         return view
+
+    def set_story(self, story_id: str, **changes: Any) -> None:
+        """Someone changes a story in Kantata (a project manager marks a milestone completed)."""
+        with self.lock:
+            story = self.stories[story_id]
+            story.update(self._story_fields(changes, creating=False), updated_at=self._now())
 
     def milestones(self, workspace_id: str) -> list[dict[str, Any]]:
         """The workspace's milestone stories, oldest first (for tests and the demo)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -386,6 +387,18 @@ def test_a_compensated_project_comes_back_when_created_again(harness: Harness) -
 
 
 # -- polling ------------------------------------------------------------------------------------------------
+def read_all(psa: Any, object_type: str, since: datetime) -> list[list[str]]:
+    """Every page of one query, as the poller reads it: record ids per page."""
+    pages, token = [], None
+    for _ in range(20):
+        page = psa.changed_since(object_type, since, token)
+        pages.append([r.native_id for r in page.records])
+        token = page.next_token
+        if token is None:
+            return pages
+    raise AssertionError("the feed never ended")
+
+
 def test_changed_since_pages_through_updated_workspaces_oldest_first(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -393,18 +406,51 @@ def test_changed_since_pages_through_updated_workspaces_oldest_first(
     start = datetime.now(UTC) - timedelta(seconds=1)
     first = psa.create_project_from_template(project(), "TPL-CONSULT")
     second = psa.create_project_from_template(project("PRJ-HARB-0002"), "TPL-CONSULT")
-    records, token = psa.changed_since("project", start)
-    assert [r["id"] for r in records] == [first, second] and token is None
-    assert records[0]["external_references"][0]["service_model_ref"] == CODE
-    psa.archive_project(first, "closed")  # archived ones are still reported
+    page = psa.changed_since("project", start)
+    assert [r.native_id for r in page.records] == [first, second] and page.next_token is None
+    assert page.records[0].data["external_references"][0]["service_model_ref"] == CODE
+    assert page.records[0].modified_at <= page.records[1].modified_at
+    psa.archive_project(first, "closed")  # archived ones are still reported, now last
     monkeypatch.setattr(outbound, "PAGE_SIZE", 1)
-    page_one, token = psa.changed_since("project", start)
-    assert [r["id"] for r in page_one] == [second] and token == "2"
-    page_two, token = psa.changed_since("project", start, token)
-    assert [r["id"] for r in page_two] == [first] and token is None
-    assert psa.changed_since("workspace", datetime.now(UTC) + timedelta(hours=1)) == ([], None)
+    seen = [i for ids in read_all(psa, "project", start) for i in ids]
+    assert list(dict.fromkeys(seen)) == [second, first]  # each at least once, oldest change first
+    assert psa.changed_since("workspace", datetime.now(UTC) + timedelta(hours=1)).records == []
     with pytest.raises(ValueError, match="not 'time_entry'"):
         psa.changed_since("time_entry", start)
+
+
+def test_the_milestone_feed_carries_pshubs_milestone_id_and_the_project_code(harness: Harness) -> None:
+    psa = harness.connector()
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    native_id = psa.create_project_from_template(project(), "TPL-CONSULT")
+    pushed = psa.push_milestones(native_id, CODE, [PHASE_2])
+    assert psa.feed_objects() == ("milestones",)
+    [record] = psa.changed_since("milestones", start).records
+    assert record.native_id == pushed["ms-harb-phase-2"]
+    assert (record.data["pshub_milestone_id"], record.data["pshub_project_code"]) == ("ms-harb-phase-2", CODE)
+    assert record.data["state"] == "not started"
+
+
+def test_a_milestone_updated_while_the_feed_is_read_is_not_skipped(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Offset paging would skip one: the updated story moves to the end and the rest move up.
+    psa = harness.connector()
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    native_id = psa.create_project_from_template(project(), "TPL-CONSULT")
+    pushed = psa.push_milestones(
+        native_id, CODE, [milestone(f"ms-{n}", f"Milestone {n}", "1000.00") for n in range(1, 5)]
+    )
+    monkeypatch.setattr(outbound, "PAGE_SIZE", 2)
+    first = psa.changed_since("milestones", start)
+    harness.fake.set_story(pushed["ms-1"], state="completed")  # while the query runs
+    seen = [r.native_id for r in first.records]
+    token = first.next_token
+    while token is not None:
+        page = psa.changed_since("milestones", start, token)
+        seen += [r.native_id for r in page.records]
+        token = page.next_token
+    assert set(seen) == set(pushed.values())
 
 
 # -- one provisioning ---------------------------------------------------------------------------------------

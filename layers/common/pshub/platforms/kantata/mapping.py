@@ -46,11 +46,15 @@ from pshub.canonical.model import (
     Rate,
     RateCard,
 )
+from pshub.connectors.feed import FeedRecord
+from pshub.platforms import fields
 
 SERVICE_NAME = "pshub"
 PROJECT_MODEL = "project"
 RATE_CARD_MODEL = "rate_card"
 MILESTONE_MODEL = "milestone"
+MILESTONES_FEED = "milestones"  # the feed's object type
+COMPLETED = "completed"  # a story's state once delivered
 TITLE_LIMIT = 255
 DESCRIPTOR_LIMIT = 1000  # longest external_message pshub writes (Kantata's own limit is unverified)
 INT32_MAX = 2**31 - 1
@@ -261,6 +265,15 @@ def milestone_story(milestone: Milestone, currency_code: str) -> dict[str, Any]:
     if milestone.due_date is not None:
         story["due_date"] = milestone.due_date.isoformat()
     return story
+
+
+def feed_record(record: dict[str, Any]) -> FeedRecord:
+    """A story or workspace as the poller carries it: its id and Kantata's ``updated_at``."""
+    try:
+        modified = fields.iso_datetime(str(record.get("updated_at") or ""), "updated_at")
+    except fields.FieldProblem as problem:
+        raise MappingError(f"Kantata record {record.get('id')!r}: {problem}") from None
+    return FeedRecord(native_id=str(record.get("id")), modified_at=modified, data=record)
 
 
 def story_differs(held: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:

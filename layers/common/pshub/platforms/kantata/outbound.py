@@ -35,7 +35,8 @@ Idempotency (Kantata has none: no key header, no upsert on a POST)
 - References: ``POST /external_references/create_or_update`` is an upsert by subject and
   service name, safe to resend.
 
-Reads for pollers and reconciliation (not part of ``PsaConnector``): ``changed_since``.
+The change feed (``ChangeFeed``, for the poller): milestone stories updated since a watermark,
+each with pshub's milestone id and its project's code; workspaces too, for reconciliation.
 Errors come back as Kantata's envelope ``{"errors": [{"type", "message", "field"?}]}``
 (``type`` is ``oauth``, ``system`` or ``validation``); ``describe_kantata`` reads it.
 """
@@ -45,7 +46,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pshub.canonical.currencies import currency as iso_currency
@@ -58,6 +59,7 @@ from pshub.connectors.errors import (
     OutcomeUnknown,
     PermanentConnectorError,
 )
+from pshub.connectors.feed import FeedPage, FeedRecord
 from pshub.connectors.http import ApiResponse, ApiSettings, ConnectorContext, VendorError, api_client
 from pshub.connectors.http.auth import HeaderAuth
 from pshub.connectors.results import PsaProject
@@ -358,36 +360,129 @@ class KantataPsa:
             archive_reason=mapping.archive_reason(found.reference),
         )
 
-    # -- reads for pollers (not part of PsaConnector) ------------------------------------------------
-    def changed_since(
-        self, object_type: str, since: datetime, page_token: str | None = None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """Workspaces updated after ``since``, oldest first, one page (up to 200) per call, archived
-        ones included, each with its external references; the token names the next page."""
-        if object_type.lower() not in {"project", "workspace"}:
-            raise ValueError(f"Kantata connector polls projects (workspaces), not {object_type!r}")
-        page = int(page_token) if page_token else 1
+    # -- the change feed (``pshub.connectors.feed.ChangeFeed``), for the poller ---------------------------
+    def feed_objects(self) -> tuple[str, ...]:
+        """What pshub polls Kantata for: milestone stories (their completion is billable)."""
+        return (mapping.MILESTONES_FEED,)
+
+    def changed_since(self, object_type: str, since: datetime, page_token: str | None = None) -> FeedPage:
+        """Milestone stories (``milestones``) or workspaces (``project``) updated at or after
+        ``since``, oldest first, one page (up to 200) per call, archived ones included; the token
+        names the next page. A milestone carries pshub's two facts the story lacks: its
+        milestone id (pshub's reference on it, None for one made in Kantata) and its project's
+        code (the workspace's reference), read with one more request per page."""
+        kind = object_type.lower()
+        if kind not in {mapping.MILESTONES_FEED, "project", "workspace"}:
+            raise ValueError(
+                f"Kantata's feed serves milestones and projects (workspaces), not {object_type!r}"
+            )
         when = since if since.tzinfo else since.replace(tzinfo=UTC)
-        params = {
-            "updated_after": when.isoformat(),
+        after, page = self._feed_token(page_token, when)
+        params: dict[str, Any] = {
+            "updated_after": after.isoformat(),
             "order": "updated_at:asc",
             "page": page,
             "per_page": PAGE_SIZE,
+            "include": "external_references",
+        }
+        try:
+            records, page_count = self._feed_page(kind, params)
+        except MappingError as unfit:
+            raise self._error(PermanentConnectorError, "changed_since", str(unfit)) from None
+        # Keyset paging: the next page starts after the newest stamp read, so a record updated
+        # while the query runs (it moves to the end) cannot shift another past a page boundary.
+        # Only a page whose records all share the stamp it started from goes on by number.
+        next_token = None
+        if page < page_count and records:
+            newest = max(r.modified_at for r in records)
+            start = newest - timedelta(seconds=1)  # Kantata compares strictly; repeats are absorbed
+            next_token = f"{start.isoformat()}#1" if start > after else f"{after.isoformat()}#{page + 1}"
+        return FeedPage(records=[r for r in records if r.modified_at >= when], next_token=next_token)
+
+    def _feed_token(self, token: str | None, since: datetime) -> tuple[datetime, int]:
+        if token is None:
+            return since - timedelta(seconds=1), 1  # Kantata's updated_after is strict
+        stamp, _, page = token.partition("#")
+        try:
+            after = datetime.fromisoformat(stamp)
+        except ValueError:
+            after = None
+        if after is None or after.tzinfo is None or not page.isdigit():
+            raise self._error(
+                PermanentConnectorError, "changed_since", "the page token is not one this feed gave"
+            )
+        return after, int(page)
+
+    def _feed_page(self, kind: str, params: dict[str, Any]) -> tuple[list[FeedRecord], int]:
+        if kind == mapping.MILESTONES_FEED:
+            document = self._api.request(
+                "changed_since",
+                "GET",
+                "/stories.json",
+                params={**params, "story_type": "milestone", "archived": "include"},
+            ).json()
+            records = self._milestone_records(document)
+        else:
+            document = self._api.request(
+                "changed_since", "GET", "/workspaces.json", params={**params, "include_archived": "true"}
+            ).json()
+            records = [
+                mapping.feed_record(
+                    {
+                        **w,
+                        "external_references": mapping.side_loaded(
+                            document, "external_references", w.get("external_reference_ids")
+                        ),
+                    }
+                )
+                for w in mapping.records(document, "workspaces")
+            ]
+        return records, _page_count(document)
+
+    def present_ids(self, object_type: str, start: date, end: date) -> set[str]:
+        """The milestone stories due in ``start``..``end`` that exist now (archived included)."""
+        if object_type.lower() != mapping.MILESTONES_FEED:
+            raise ValueError(f"Kantata's feed detects deletes of milestones only, not {object_type!r}")
+        params = {
+            "story_type": "milestone",
+            "due_between": f"{start.isoformat()}:{end.isoformat()}",
+            "archived": "include",
+            "per_page": PAGE_SIZE,
+        }
+        return {
+            str(story["id"])
+            for document in self._pages("present_ids", "/stories.json", params)
+            for story in mapping.records(document, "stories")
+        }
+
+    def _milestone_records(self, document: dict[str, Any]) -> list[FeedRecord]:
+        stories = mapping.records(document, "stories")
+        codes = self._codes_of({str(s.get("workspace_id")) for s in stories if s.get("workspace_id")})
+        records = []
+        for story in stories:
+            references = mapping.side_loaded(
+                document, "external_references", story.get("external_reference_ids")
+            )
+            reference = mapping.pshub_reference(references, MILESTONE_MODEL)
+            ref = reference.get("service_model_ref") if reference else None
+            data = {
+                **story,
+                "pshub_milestone_id": ref if isinstance(ref, str) else None,
+                "pshub_project_code": codes.get(str(story.get("workspace_id"))),
+            }
+            records.append(mapping.feed_record(data))
+        return records
+
+    def _codes_of(self, workspace_ids: set[str]) -> dict[str, str]:
+        """Workspace id -> pshub's project code on it, for the workspaces of one page."""
+        if not workspace_ids:
+            return {}
+        params = {
+            "only": ",".join(sorted(workspace_ids)),
             "include_archived": "true",
             "include": "external_references",
         }
-        document = self._api.request("changed_since", "GET", "/workspaces.json", params=params).json()
-        found = [
-            {
-                **workspace,
-                "external_references": mapping.side_loaded(
-                    document, "external_references", workspace.get("external_reference_ids")
-                ),
-            }
-            for workspace in mapping.records(document, "workspaces")
-        ]
-        page_count = _page_count(document)
-        return found, (str(page + 1) if page < page_count else None)
+        return {f.id: f.code for f in self._workspaces("changed_since", params) if f.code}
 
     # -- finding workspaces ---------------------------------------------------------------------------
     def _find(self, op: str, code: str) -> _Found | None:

@@ -21,7 +21,8 @@ Money rules, one each:
   as the contract says. Where the billing platform's subscription invoices the fee (and rated
   usage) itself, the run bills only the overage and the expenses: never the fee twice.
 - **Fixed fee**: each milestone completed (and accepted, where the contract requires it)
-  and not yet billed is a line of its amount. **Usage**: each rated usage record not yet
+  and not yet billed is a line of its amount (on any contract: a change order can add a
+  fixed-fee milestone to a time-and-materials one). **Usage**: each rated usage record not yet
   billed is a line of its rated amount.
 """
 
@@ -237,10 +238,11 @@ def assess(inputs: PeriodInputs) -> Draft:
     elif model is BillingModel.RETAINER:
         retainer, rolled_out, forfeited = _retainer_lines(inputs, holds)
         lines += retainer
-    elif model is BillingModel.FIXED_FEE_MILESTONE:
-        lines += _milestone_lines(inputs, holds)
     elif model is BillingModel.USAGE:
         lines += _usage_lines(inputs, holds)
+    # Fixed fee bills its milestones; any other contract bills the fixed-fee milestones a change
+    # order added to it (a milestone's amount is a contract term), never silently dropping one.
+    lines += _milestone_lines(inputs, holds)
     lines += _expense_lines(inputs, holds)
     subtotal = Money(amount=sum((line.amount.amount for line in lines), _ZERO), currency=currency)
     tax_rate = _tax_rate(inputs, holds)

@@ -278,10 +278,21 @@ class ProvisioningSteps:
         if contract is None or contract.rate_card is None:
             return {"pushed": False}
         connection = state["plan"]["psa_connection"]
-        self._connector_for(connection, "psa").push_rate_card(
-            state["psa_project"]["native_id"], contract.rate_card
+        psa = self._connector_for(connection, "psa")
+        native_id = state["psa_project"]["native_id"]
+        psa.push_rate_card(native_id, contract.rate_card)
+        # A fixed-fee contract's milestones go on the plan too: completing one there bills it.
+        milestones = (
+            psa.push_milestones(native_id, self._project(state).code, contract.milestones)
+            if contract.milestones
+            else {}
         )
-        return {"pushed": True, "rate_card_id": contract.rate_card.id, "roles": len(contract.rate_card.rates)}
+        return {
+            "pushed": True,
+            "rate_card_id": contract.rate_card.id,
+            "roles": len(contract.rate_card.rates),
+            "milestones": milestones,
+        }
 
     def set_up_billing(self, state: dict[str, Any]) -> dict[str, Any]:
         plan = state["plan"]

@@ -126,6 +126,26 @@ def test_running_twice_bills_once(billing: Billing) -> None:
     assert len(billing.invoices()) == 1
 
 
+def test_time_posted_after_the_periods_invoice_goes_on_a_supplementary_invoice_once(billing: Billing) -> None:
+    billing.run(november(*TWO))
+    # An entry of 28 Nov approved late, after November was invoiced: not lost, not added to the
+    # drafted invoice; its own invoice. 3 h x 275.00 = 825.00; tax 73.21875 -> 73.22; 898.22.
+    late = (*TWO, senior("te_3", "2026-11-28", "3"))
+    outcome = billing.run(november(*late), owner="run-2")
+    assert (outcome.status, outcome.invoice_key) == ("drafted", "contract_1#2026-11#period-late-1")
+    assert billing.ledger.billed(["te_3"]) == {"te_3": "contract_1#2026-11#period-late-1"}
+    supplement = [i for i in billing.invoices() if i["invoice_key"] == "contract_1#2026-11#period-late-1"]
+    assert [line["amount"] for line in supplement[0]["lines"]] == [82500, 7322]
+    # The November invoice is untouched; running again, or concurrently, bills nothing more.
+    assert billing.ledger.invoice(KEY).total == "4123.64"
+    again = [billing.run(november(*late), owner=f"run-{n}").status for n in (3, 4)]
+    assert again == ["already_invoiced", "already_invoiced"] and len(billing.invoices()) == 2
+    # A second late entry is the second supplementary invoice.
+    later = (*late, senior("te_4", "2026-11-29", "1"))
+    assert billing.run(november(*later), owner="run-5").invoice_key == "contract_1#2026-11#period-late-2"
+    assert len(billing.invoices()) == 3
+
+
 def test_a_run_that_starts_while_another_is_drafting_bills_nothing(billing: Billing) -> None:
     # Given run A drafting the invoice, and run B starting while A's call to Stripe is out
     seen: list[str] = []

@@ -40,11 +40,12 @@ from pshub.connections import Connection
 from pshub.connectors.feed import ChangeFeed, FeedRecord
 from pshub.observability import logger
 from pshub.pipeline.raw_delivery import RawDelivery
+from pshub.platforms.base import POLL_FORMAT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-POLL_BODY_VERSION = 1
+POLL_BODY_VERSION = POLL_FORMAT  # what the polled platforms' adapters read
 DEFAULT_OVERLAP = timedelta(minutes=10)
 DEFAULT_FIRST_LOOKBACK = timedelta(days=35)
 DEFAULT_DELETE_WINDOW_DAYS = 35

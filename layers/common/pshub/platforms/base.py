@@ -7,6 +7,7 @@ signature scheme; adding a platform means adding a module and registering it in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -102,3 +103,55 @@ def canonical_from(
             source_version=source_version,
         )
     ]
+
+
+POLL_FORMAT = 1  # the ``pshub_poll`` version of a polled page (``pshub.pipeline.poller``)
+
+
+class PolledAdapter:
+    """What every adapter of a platform pshub polls shares: it takes no webhooks (its raw
+    deliveries are the poller's pages, put on the raw queue directly), and a page's shape is
+    pshub's own (``{"pshub_poll": 1, "object_type", "records": [...], "deleted": [...]}``)."""
+
+    platform: str
+    title: str  # the platform's name in messages
+    polled: str  # what is polled, in messages ("its time entries are polled")
+
+    def verify(self, request: InboundRequest, connection: Connection, secret: str, now: float) -> None:
+        from pshub.errors import SignatureInvalid
+
+        raise SignatureInvalid(
+            f"connection {connection.id!r} is {self.title}, which sends no webhooks: {self.polled} and "
+            "reach the raw queue from the poller, never through POST /webhooks"
+        )
+
+    def parse(self, body: bytes) -> Any:
+        from pshub.pipeline import fastjson
+
+        return self.page(body, fastjson.loads_for_shape)
+
+    def acknowledge(self, request: InboundRequest) -> HttpResponse:
+        return ACCEPTED  # never sent: verify refuses every request
+
+    def page(self, body: bytes, loads: Callable[[bytes], Any]) -> Any:
+        """The poller's page in ``body``, its shape checked (``UnparseableBody`` naming what is wrong)."""
+        from pshub.errors import UnparseableBody
+        from pshub.pipeline import fastjson
+
+        try:
+            page = loads(body)
+        except ValueError as exc:
+            raise UnparseableBody(f"{self.title} poll page is not JSON: {exc}") from None
+        if not fastjson.is_object(page) or page.get("pshub_poll") != POLL_FORMAT:
+            raise UnparseableBody(
+                f'not a pshub poll page (expected an object with "pshub_poll": {POLL_FORMAT}); '
+                f"{self.title} itself sends nothing to pshub"
+            )
+        if not isinstance(page.get("object_type"), str):
+            raise UnparseableBody(f"{self.title} poll page has no object_type")
+        if not fastjson.is_array(page.get("records")):
+            raise UnparseableBody(f"{self.title} poll page has no records array")
+        deleted = page.get("deleted")
+        if deleted is not None and not fastjson.is_array(deleted):
+            raise UnparseableBody(f"{self.title} poll page's deleted is not an array")
+        return page

@@ -72,7 +72,7 @@ def test_a_story_read_again_is_the_same_event() -> None:
 
 def test_webhooks_are_refused_and_bad_pages_are_named() -> None:
     connection = connections()["kantata-acme"]
-    with pytest.raises(SignatureInvalid, match="polls"):
+    with pytest.raises(SignatureInvalid, match="sends no webhooks: its milestone stories are polled"):
         adapter.verify(inbound(body=b"{}"), connection, "", 0.0)
     with pytest.raises(UnparseableBody, match="not a pshub poll page"):
         adapter.split(b'{"stories": {}}', "kantata-acme")

@@ -33,40 +33,28 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pshub.connections import Connection, ConnectionConfigError
-from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
+from pshub.connections import ConnectionConfigError
+from pshub.errors import Unmappable
 from pshub.pipeline import fastjson
-from pshub.pipeline.http import HttpResponse, InboundRequest
 from pshub.platforms import fields
-from pshub.platforms.base import ACCEPTED, PlatformEvent, canonical_from
+from pshub.platforms.base import PlatformEvent, PolledAdapter, canonical_from
 from pshub.platforms.harvest import mapping
 
 if TYPE_CHECKING:
     from pshub.canonical.envelope import CanonicalEvent, SourceVersion
     from pshub.pipeline.raw_delivery import RawDelivery
 
-POLL_FORMAT = 1
 RECORD_EVENT = "time_entry"
 DELETE_EVENT = "time_entry.deleted"
 
 
-class HarvestAdapter:
+class HarvestAdapter(PolledAdapter):
     platform = "harvest"
-
-    def verify(self, request: InboundRequest, connection: Connection, secret: str, now: float) -> None:
-        raise SignatureInvalid(
-            f"connection {connection.id!r} is Harvest, which sends no webhooks: its time entries are "
-            "polled and reach the raw queue from the poller, never through POST /webhooks"
-        )
-
-    def parse(self, body: bytes) -> Any:
-        return _page(body, fastjson.loads_for_shape)
-
-    def acknowledge(self, request: InboundRequest) -> HttpResponse:
-        return ACCEPTED  # never sent: verify refuses every request
+    title = "Harvest"
+    polled = "its time entries are polled"
 
     def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
-        page: dict[str, Any] = _page(body, _loads_exact_decimals)
+        page: dict[str, Any] = self.page(body, _loads_exact_decimals)
         if page["object_type"] != mapping.OBJECT_TYPE:
             raise Unmappable(
                 f"Harvest poll page of {fields.kind_of(page['object_type'])} object type: "
@@ -106,26 +94,6 @@ def version(native_id: str, moment: datetime) -> SourceVersion:
     return SourceVersion(
         scheme=mapping.VERSION_SCHEME, major=mapping.version_major(moment), tiebreak=native_id
     )
-
-
-def _page(body: bytes, loads: Any) -> Any:
-    try:
-        page = loads(body)
-    except ValueError as exc:
-        raise UnparseableBody(f"Harvest poll page is not JSON: {exc}") from None
-    if not fastjson.is_object(page) or page.get("pshub_poll") != POLL_FORMAT:
-        raise UnparseableBody(
-            f'not a pshub poll page (expected an object with "pshub_poll": {POLL_FORMAT}); '
-            "Harvest itself sends nothing to pshub"
-        )
-    if not isinstance(page.get("object_type"), str):
-        raise UnparseableBody("Harvest poll page has no object_type")
-    if not fastjson.is_array(page.get("records")):
-        raise UnparseableBody("Harvest poll page has no records array")
-    deleted = page.get("deleted")
-    if deleted is not None and not fastjson.is_array(deleted):
-        raise UnparseableBody("Harvest poll page's deleted is not an array")
-    return page
 
 
 def _loads_exact_decimals(body: bytes) -> Any:

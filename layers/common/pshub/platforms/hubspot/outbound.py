@@ -214,23 +214,7 @@ class HubSpotCrm:
         try:
             if isinstance(quote_ref, str) and quote_ref.strip():
                 quote_id = mapping.object_id(quote_ref, "pshub_change_order_quote_id")
-                quote = self._read(
-                    op,
-                    "quotes",
-                    quote_id,
-                    mapping.QUOTE_PROPERTIES,
-                    f"change order quote {quote_id} of {what}",
-                    associations=("line_items",),
-                )
-                line_ids = [i for i, _ in mapping.associated_ids(quote, "line_items")]
-                if line_ids:
-                    lines = self._batch_read(
-                        op,
-                        "line_items",
-                        line_ids,
-                        mapping.LINE_ITEM_PROPERTIES,
-                        f"line items of quote {quote_id}",
-                    )
+                quote, lines = self._quote_and_lines(op, quote_id, f"change order quote {quote_id} of {what}")
             return mapping.change_order_of(
                 self.connection_id, deal, quote, lines, default_currency=self._default_currency
             )
@@ -400,25 +384,20 @@ class HubSpotCrm:
             chosen = mapping.chosen_quote(quotes)
             chosen_id = str(chosen["id"]) if chosen is not None else chosen_id
         quote_id = mapping.object_id(chosen_id, "quote id")
+        return self._quote_and_lines(operation, quote_id, f"quote {quote_id} of {what}")
+
+    def _quote_and_lines(
+        self, operation: str, quote_id: str, what: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A quote with its line items (``quote_to_line_item``), read in two requests."""
         quote = self._read(
-            operation,
-            "quotes",
-            quote_id,
-            mapping.QUOTE_PROPERTIES,
-            f"quote {quote_id} of {what}",
-            associations=("line_items",),
+            operation, "quotes", quote_id, mapping.QUOTE_PROPERTIES, what, associations=("line_items",)
         )
         line_ids = [identifier for identifier, _ in mapping.associated_ids(quote, "line_items")]
-        lines = (
-            self._batch_read(
-                operation,
-                "line_items",
-                line_ids,
-                mapping.LINE_ITEM_PROPERTIES,
-                f"line items of quote {quote_id}",
-            )
-            if line_ids
-            else []
+        if not line_ids:
+            return quote, []
+        lines = self._batch_read(
+            operation, "line_items", line_ids, mapping.LINE_ITEM_PROPERTIES, f"line items of quote {quote_id}"
         )
         return quote, lines
 

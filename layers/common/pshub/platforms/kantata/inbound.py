@@ -28,39 +28,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pshub.connections import Connection
-from pshub.errors import SignatureInvalid, Unmappable, UnparseableBody
+from pshub.errors import Unmappable
 from pshub.pipeline import fastjson
-from pshub.pipeline.http import HttpResponse, InboundRequest
 from pshub.platforms import fields
-from pshub.platforms.base import ACCEPTED, PlatformEvent, canonical_from
+from pshub.platforms.base import PlatformEvent, PolledAdapter, canonical_from
 from pshub.platforms.kantata.mapping import COMPLETED, MILESTONES_FEED
 
 if TYPE_CHECKING:
     from pshub.canonical.envelope import CanonicalEvent
     from pshub.pipeline.raw_delivery import RawDelivery
 
-POLL_FORMAT = 1
 MILESTONE_EVENT = "milestone"
 
 
-class KantataAdapter:
+class KantataAdapter(PolledAdapter):
     platform = "kantata"
-
-    def verify(self, request: InboundRequest, connection: Connection, secret: str, now: float) -> None:
-        raise SignatureInvalid(
-            f"connection {connection.id!r} is Kantata, whose changes pshub polls: they reach the raw "
-            "queue from the poller, never through POST /webhooks"
-        )
-
-    def parse(self, body: bytes) -> Any:
-        return _page(body, fastjson.loads_for_shape)
-
-    def acknowledge(self, request: InboundRequest) -> HttpResponse:
-        return ACCEPTED  # never sent: verify refuses every request
+    title = "Kantata"
+    polled = "its milestone stories are polled"
 
     def split(self, body: bytes, connection_id: str) -> list[PlatformEvent]:
-        page: dict[str, Any] = _page(body, fastjson.loads_exact)
+        page: dict[str, Any] = self.page(body, fastjson.loads_exact)
         if page["object_type"] != MILESTONES_FEED:
             raise Unmappable(
                 f"Kantata poll page of {page['object_type'][:40]!r}: pshub maps {MILESTONES_FEED} only"
@@ -95,23 +82,6 @@ def _zone(delivery: RawDelivery) -> ZoneInfo:
         raise Unmappable(
             f"connection {delivery.connection!r}: timezone {name!r} is not an IANA zone"
         ) from None
-
-
-def _page(body: bytes, loads: Any) -> Any:
-    try:
-        page = loads(body)
-    except ValueError as exc:
-        raise UnparseableBody(f"Kantata poll page is not JSON: {exc}") from None
-    if not fastjson.is_object(page) or page.get("pshub_poll") != POLL_FORMAT:
-        raise UnparseableBody(
-            f'not a pshub poll page (expected an object with "pshub_poll": {POLL_FORMAT}); '
-            "Kantata itself sends nothing to pshub"
-        )
-    if not isinstance(page.get("object_type"), str):
-        raise UnparseableBody("Kantata poll page has no object_type")
-    if not fastjson.is_array(page.get("records")):
-        raise UnparseableBody("Kantata poll page has no records array")
-    return page
 
 
 def _record_event(index: int, item: object) -> PlatformEvent:

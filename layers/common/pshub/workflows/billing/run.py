@@ -34,6 +34,7 @@ from pshub.store.billing import BillingLedger, InvoiceRecord, idempotency_key, i
 from pshub.workflows.billing.readiness import Draft, Hold, PeriodInputs, assess
 
 MAX_ROUNDS = 3  # assessments when sources are taken by another invoice meanwhile
+MAX_SUPPLEMENTS = 20  # supplementary invoices of one period (late time) before a person looks
 
 
 @runtime_checkable
@@ -84,9 +85,41 @@ def bill(
     cycle: str = "period",
 ) -> BillingOutcome:
     """Draft the invoice for ``inputs`` (one project and period) unless it exists, is held or
-    another run holds it. ``owner``: this run's id (a workflow execution, a CLI run)."""
+    another run holds it. ``owner``: this run's id (a workflow execution, a CLI run).
+
+    Time, expenses or a milestone that reach a period after its invoice was drafted (approved
+    late, posted late) are not lost and do not touch the drafted invoice: they go on the period's
+    next supplementary invoice (cycle ``<cycle>-late-<n>``, keyed like any other, so a second or
+    concurrent run bills them once)."""
     contract_id = inputs.terms.contract_id
-    key = _current_key(ledger, contract_id, inputs.period, cycle)
+    outcome = _bill_cycle(inputs, _current_key(ledger, contract_id, inputs.period, cycle), client_id=client_id,
+                          ledger=ledger, target=target, owner=owner)  # fmt: skip
+    if outcome.status != "already_invoiced":
+        return outcome
+    for number in range(1, MAX_SUPPLEMENTS + 1):
+        key = _current_key(ledger, contract_id, inputs.period, f"{cycle}-late-{number}")
+        supplement = _bill_cycle(inputs, key, client_id=client_id, ledger=ledger, target=target, owner=owner)
+        if supplement.status == "nothing_to_bill":
+            return outcome  # nothing arrived late: the period stands invoiced
+        if supplement.status != "already_invoiced":
+            return supplement
+    return BillingOutcome(
+        "refused",
+        outcome.invoice_key,
+        reason=f"more than {MAX_SUPPLEMENTS} supplementary invoices in one period",
+    )
+
+
+def _bill_cycle(
+    inputs: PeriodInputs,
+    key: str,
+    *,
+    client_id: str,
+    ledger: BillingLedger,
+    target: InvoiceTarget,
+    owner: str,
+) -> BillingOutcome:
+    contract_id = inputs.terms.contract_id
     for _ in range(MAX_ROUNDS):
         existing = ledger.invoice(key)
         if existing.state not in ("new", "released") and not (

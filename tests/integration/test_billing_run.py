@@ -394,6 +394,7 @@ def test_a_zuora_run_drafts_once_and_a_credit_memo_makes_way_for_the_next_revisi
 
     from pshub.workflows.billing.run import credit as credit_run
     from pshub_local.platforms.zuora.fake import ZuoraFake
+    from tests.unit.connectors.builders import contract, project
     from tests.unit.platforms.zuora.support import Clock as ZClock
     from tests.unit.platforms.zuora.support import Harness as ZHarness
     from tests.unit.platforms.zuora.support import zuora_connection
@@ -405,7 +406,9 @@ def test_a_zuora_run_drafts_once_and_a_credit_memo_makes_way_for_the_next_revisi
         with aws_stores() as stores:
             harness = ZHarness(fake, clock)
             zuora = harness.connector()
-            harness.account("client_1")
+            # Provisioning made the client's account (the billing role); T&M needs no subscription.
+            account = zuora.upsert_customer(client()).native_id
+            assert zuora.create_billing_plan(project(), contract()) == account
             ledger = BillingLedger(
                 boto3.client("dynamodb", region_name=REGION), stores.resources.get("table", "billing").name
             )
@@ -413,6 +416,7 @@ def test_a_zuora_run_drafts_once_and_a_credit_memo_makes_way_for_the_next_revisi
             again = bill(november(*TWO), client_id="client_1", ledger=ledger, target=zuora, owner="run-2")
             assert (first.status, again.status) == ("drafted", "already_invoiced")
             [invoice] = fake.records()["invoices"]
+            assert [i["accountId"] for i in fake.invoices.values()] == [account]  # on the client's account
             # 8 x 250.00 + 6.5 x 275.00 = 3,787.50; tax 8.875 % = 336.140625 -> 336.14; 4,123.64
             assert Decimal(invoice["total"]) == Decimal("4123.64")
             assert [Decimal(line["amount"]) for line in invoice["lines"]] == [

@@ -352,6 +352,42 @@ class ZuoraFake(FakeApi):
     def retrieve_account(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
         return _ok(self._account(match["key"]))
 
+    @route("POST", r"/v1/accounts", "create_account")
+    @_zuora("create_account", keyed=True)
+    def create_account(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        body = _body(request)
+        for field in ("name", "currency", "billToContact"):
+            if not body.get(field):
+                raise _failure("22", f"'{field}' may not be null", "500001")
+        contact = body["billToContact"]
+        if not isinstance(contact, dict) or not contact.get("firstName") or not contact.get("lastName"):
+            raise _failure(
+                "22", "'billToContact.firstName' and 'billToContact.lastName' may not be null", "500001"
+            )
+        if body["currency"] not in CURRENCIES:
+            raise _failure("20", f"'{body['currency']}' is not an activated currency.", "500001")
+        day = body.get("billCycleDay", 1)
+        if not isinstance(day, int) or isinstance(day, bool) or not 0 <= day <= 31:
+            raise _failure("20", "'billCycleDay' should be between 0 and 31", "500001")
+        number = body.get("accountNumber") or self._next_number("A")
+        if any(a["basicInfo"]["accountNumber"] == number for a in self.accounts.values()):
+            raise _failure("30", f"The account number {number} is invalid: it is already in use.", "500001")
+        native_id = self.seed_account(str(number), currency=str(body["currency"]), name=str(body["name"]))
+        self.accounts[native_id]["basicInfo"]["crmId"] = body.get("crmId")
+        self.accounts[native_id]["billToContact"] = dict(contact)
+        return _ok({"accountId": native_id, "accountNumber": number, "billToContactId": uuid.uuid4().hex})
+
+    @route("PUT", rf"/v1/accounts/{_KEY}", "update_account")
+    @_zuora("update_account")
+    def update_account(self, request: FakeRequest, match: re.Match[str]) -> FakeResponse:
+        account = self._account(match["key"])
+        body = _body(request)
+        unknown = set(body) - {"name", "crmId", "notes", "batch"}
+        if unknown:
+            raise _failure("90", f"Unknown field(s): {', '.join(sorted(unknown))}", "500001")
+        account["basicInfo"].update({k: v for k, v in body.items() if k in ("name", "crmId")})
+        return _ok({})
+
     def _account(self, key: str) -> Json:
         account = self.accounts.get(key) or next(
             (a for a in self.accounts.values() if a["basicInfo"]["accountNumber"] == key), None

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 
+from pshub.canonical.model import Address, BillingModel
 from pshub.connections import ConnectionConfigError
 from pshub.connectors.errors import NotFound, PermanentConnectorError, RateLimited
 from pshub.connectors.http import ConnectorContext
@@ -23,6 +24,7 @@ from pshub.platforms.zuora.outbound import ZuoraBilling, connect
 from pshub.store.billing import idempotency_key
 from pshub.workflows.billing.run import InvoiceTarget
 from pshub_local.platforms.zuora.fake import credentials_for_local
+from tests.unit.connectors.builders import client, contract, project
 from tests.unit.platforms.zuora.support import (
     CODE,
     INVOICE_KEY,
@@ -47,7 +49,7 @@ def drafted_one(harness: Harness, **options: str) -> tuple[ZuoraBilling, str]:
 # -- the role -------------------------------------------------------------------------------------
 
 
-def test_the_connector_is_an_invoice_target_of_the_billing_role(harness: Harness) -> None:
+def test_the_connector_is_an_invoice_target_and_the_billing_role(harness: Harness) -> None:
     manifest = platform("zuora")
     assert manifest.roles == {"billing"} and manifest.inbound is None and manifest.adapter is None
     assert manifest.outbound == {"billing": "pshub.platforms.zuora.outbound:connect"}
@@ -442,3 +444,62 @@ def test_no_secret_token_or_amount_reaches_the_logs(
     assert secret not in logged and all(t["access_token"] not in logged for t in tokens)  # type: ignore[index]
     assert any(getattr(r, "response_body", None) for r in caplog.records)  # the kit's DEBUG logs were written
     assert "0.34" not in logged and "1.11" not in logged
+
+
+# -- the billing role: the client's account, and no subscription for T&M or fixed fee ---------------
+def test_a_client_gets_one_account_under_its_number_and_a_second_upsert_changes_nothing(
+    harness: Harness,
+) -> None:
+    billing = harness.connector(account_number_prefix="PSH-")
+    customer = client(
+        legal_name="Harbourline Logistics, Inc.",
+        billing_address=Address(line1="100 Example Avenue", city="New York", region="NY", postal_code="10001",
+                                country="US"),
+    )  # fmt: skip
+    first = billing.upsert_customer(customer)
+    again = billing.upsert_customer(customer)
+    assert first.created and not again.created and first.native_id == again.native_id
+    [account] = harness.fake.accounts.values()
+    basic = account["basicInfo"]
+    assert (basic["accountNumber"], basic["name"], basic["crmId"]) == (
+        "PSH-client_1", "Harbourline Logistics, Inc.", "client_1"
+    )  # fmt: skip
+    [body] = harness.sent("create_account")
+    assert (body["currency"], body["autoPay"], body["billCycleDay"]) == ("USD", False, 1)
+    assert body["billToContact"] == {
+        "firstName": "Accounts", "lastName": "Payable", "address1": "100 Example Avenue", "city": "New York",
+        "state": "NY", "zipCode": "10001", "country": "US",
+    }  # fmt: skip
+    assert harness.keys("create_account")[0] is not None  # under an idempotency key
+    assert "update_account" not in harness.operations()
+
+
+def test_an_account_made_by_hand_under_the_number_is_adopted_and_named_as_the_client(
+    harness: Harness,
+) -> None:
+    native_id = harness.account("client_1")
+    result = harness.connector().upsert_customer(client())
+    assert (result.native_id, result.created) == (native_id, False)
+    assert harness.sent("update_account") == [{"name": "Harbourline Logistics Inc.", "crmId": "client_1"}]
+
+
+def test_a_client_without_a_currency_gets_no_account(harness: Harness) -> None:
+    with pytest.raises(PermanentConnectorError, match="client_1 has no currency"):
+        harness.connector().upsert_customer(client(currency=None))
+    assert harness.fake.accounts == {}
+
+
+def test_time_and_materials_and_fixed_fee_bill_on_the_account_and_retainers_are_refused(
+    harness: Harness,
+) -> None:
+    billing = harness.connector()
+    account = billing.upsert_customer(client()).native_id
+    assert billing.create_billing_plan(project(), contract()) == account
+    assert billing.create_billing_plan(project(), contract(BillingModel.FIXED_FEE_MILESTONE)) == account
+    for model in (BillingModel.RETAINER, BillingModel.USAGE):
+        with pytest.raises(PermanentConnectorError, match="subscription from the tenant's product catalog"):
+            billing.create_billing_plan(project(), contract(model))
+    with pytest.raises(PermanentConnectorError, match="is in EUR, its Zuora account client_1 in USD"):
+        billing.create_billing_plan(project(), contract(currency="EUR", rate_card=None))
+    billing.cancel_billing_plan(account, "provisioning abandoned")  # the account stays
+    assert len(harness.fake.accounts) == 1 and billing.get_billing_plan(CODE) is None

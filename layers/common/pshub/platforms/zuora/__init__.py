@@ -1,4 +1,5 @@
-"""Zuora Billing: the billing role out (standalone invoices and credit memos); nothing in yet.
+"""Zuora Billing: the billing role out (the client's account, standalone invoices and credit
+memos); nothing in yet.
 
 No inbound: Zuora's callout notifications are not wired, so the manifest declares neither
 ``inbound`` nor ``adapter`` (as NetSuite's does). Paid invoices come back another way, or

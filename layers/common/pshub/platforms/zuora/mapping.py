@@ -41,7 +41,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pshub.canonical.model import Money
+from pshub.canonical.model import Client, Money
 from pshub.connectors.results import DraftedInvoice, InvoiceLine, InvoiceRequest
 
 INVOICE_KEY_FIELD = "pshubInvoiceKey__c"  # the Invoice custom field holding pshub's invoice key
@@ -241,3 +241,56 @@ def _in(money: Money, currency: str) -> None:
 def _fit(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, trailing space dropped."""
     return text if len(text) <= limit else text[:limit].rstrip()
+
+
+# -- the billing role's customer -------------------------------------------------------------------
+ACCOUNT_NAME_MAX = 255
+CONTACT = ("Accounts", "Payable")  # Zuora requires a bill-to person; pshub knows the firm, not the person
+
+
+def account_body(client: Client, number: str, *, currency: str, bill_cycle_day: int = 1) -> Body:
+    """Create an account (``POST /v1/accounts``,
+    https://developer.zuora.com/v1-api-reference/api/operation/POST_Account): the number pshub
+    derives from the client id, the client's legal name, ``crmId`` (pshub's client id), the
+    currency, bill cycle day and a bill-to contact at the client's billing address. No payment
+    method and ``autoPay: false``: finance collects as the firm does."""
+    name = _account_name(client)
+    contact: Body = {"firstName": CONTACT[0], "lastName": CONTACT[1]}
+    address = client.billing_address
+    if address is not None:
+        contact |= {
+            k: v
+            for k, v in {
+                "address1": address.line1,
+                "address2": address.line2,
+                "city": address.city,
+                "state": address.region,
+                "zipCode": address.postal_code,
+                "country": address.country,
+            }.items()
+            if v
+        }
+    return {
+        "accountNumber": number,
+        "name": name,
+        "crmId": client.id,
+        "currency": currency,
+        "billCycleDay": bill_cycle_day,
+        "autoPay": False,
+        "billToContact": contact,
+        "soldToContact": dict(contact),
+    }
+
+
+def account_changes(held: Mapping[str, Any], client: Client) -> Body:
+    """What ``PUT /v1/accounts/{number}`` must send to make a held account the client's."""
+    basic = held.get("basicInfo") or {}
+    wanted = {"name": _account_name(client), "crmId": client.id}
+    return {k: v for k, v in wanted.items() if basic.get(k) != v}
+
+
+def _account_name(client: Client) -> str:
+    name = " ".join((client.legal_name or client.name).split())
+    if not name:
+        raise MappingError(f"client {client.id} has no name for its Zuora account")
+    return name[:ACCOUNT_NAME_MAX]

@@ -1,4 +1,6 @@
-"""Zuora Billing over its v1 REST API: the billing role's invoicing (``InvoiceTarget``).
+"""Zuora Billing over its v1 REST API: the billing role (``BillingConnector``: the client's
+account; time-and-materials and fixed-fee projects need no subscription) and its invoicing
+(``InvoiceTarget``).
 
 Credentials (the connection's ``api`` secret, a JSON object): ``client_id`` and
 ``client_secret`` of an OAuth client of a Zuora API user, exchanged at ``POST
@@ -69,10 +71,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from pshub.canonical.model import Money
+from pshub.canonical.model import BillingModel, Client, Contract, Money, Project
 from pshub.connections import Connection, ConnectionConfigError
 from pshub.connectors.errors import (
     Conflict,
@@ -95,7 +97,7 @@ from pshub.connectors.http import (
     retry_after,
 )
 from pshub.connectors.http.auth import client_credentials
-from pshub.connectors.results import DraftedInvoice, InvoiceRequest
+from pshub.connectors.results import BillingPlan, DraftedInvoice, InvoiceRequest, UpsertResult
 from pshub.platforms.zuora import mapping as m
 
 log = logging.getLogger("pshub.platforms.zuora")
@@ -254,6 +256,82 @@ class ZuoraBilling:
     @property
     def platform(self) -> str:
         return self._connection.platform
+
+    # -- the billing role's customer and plan (BillingConnector) -------------------------------------
+    def upsert_customer(self, client: Client) -> UpsertResult:
+        """The client's account, by its number (prefix + client id): created when there is none
+        (under an idempotency key of the client), its name and ``crmId`` brought in line when
+        there is. An account made by hand under that number is adopted."""
+        op = "upsert_customer"
+        number = f"{self._options.account_number_prefix}{client.id}"
+        with self._about(op, f"account {number} of client {client.id}"):
+            held = self._account_document(op, number)
+            if held is None:
+                if not client.currency:
+                    raise self._refused(
+                        op, f"client {client.id} has no currency for its Zuora account {number}"
+                    )
+                try:
+                    body = m.account_body(client, number, currency=client.currency)
+                except m.MappingError as unfit:
+                    raise self._refused(op, str(unfit)) from None
+                created = self._post(
+                    op,
+                    "/v1/accounts",
+                    body,
+                    _key(f"account:{number}"),
+                    find=lambda: self._account_document(op, number),
+                )
+                native_id = str(created.get("accountId") or (created.get("basicInfo") or {}).get("id") or "")
+                log.info("Zuora account %s created for client %s", number, client.id)
+                return UpsertResult(native_id=native_id, created=True)
+            changes = m.account_changes(held, client)
+            if changes:
+                self._send(op, "PUT", f"/v1/accounts/{_segment(number)}", body=changes)
+            self._accounts.pop(client.id, None)
+            return UpsertResult(native_id=str(held["basicInfo"]["id"]), created=False)
+
+    def create_billing_plan(self, project: Project, contract: Contract) -> str:
+        """Time and materials and fixed fee need no Zuora subscription: pshub drafts each cycle's
+        standalone invoice on the client's account, which is the plan's id. A retainer or usage
+        contract would need a subscription of the tenant's own product catalog, which pshub does
+        not make: refused, naming what to do."""
+        op = "create_billing_plan"
+        if contract.billing_model in (BillingModel.RETAINER, BillingModel.USAGE):
+            raise self._refused(
+                op,
+                f"project {project.code}: a {contract.billing_model.value} contract billed through Zuora needs a "
+                "subscription from the tenant's product catalog, which pshub does not create; create it in "
+                "Zuora, or bill this entity's retainer and usage contracts through the ERP or Stripe",
+            )
+        number = f"{self._options.account_number_prefix}{project.client_id}"
+        with self._about(op, f"account {number} for project {project.code}"):
+            held = self._account_document(op, number)
+        if held is None:
+            raise self._refused(
+                op, f"no Zuora account {number} for client {project.client_id} (upsert it first)"
+            )
+        currency = str((held.get("billingAndPayment") or {}).get("currency") or "")
+        if currency != contract.currency and not self._options.multiple_currencies:
+            raise self._refused(
+                op,
+                f"project {project.code} is in {contract.currency}, its Zuora account {number} in {currency}",
+            )
+        return str(held["basicInfo"]["id"])
+
+    def get_billing_plan(self, project_code: str) -> BillingPlan | None:
+        """None: Zuora holds no plan of pshub's (its invoices are found by their invoice key)."""
+        return None
+
+    def cancel_billing_plan(self, native_id: str, reason: str) -> None:
+        """Nothing to cancel: the plan is the client's account, which stays (it may bill others)."""
+        log.info("Zuora plan %s needs no cancelling (%s): the account stays", native_id, reason)
+
+    def _account_document(self, op: str, number: str) -> dict[str, Any] | None:
+        try:
+            return self._get(op, f"/v1/accounts/{_segment(number)}")
+        except NotFound:
+            return None
 
     # -- invoicing (InvoiceTarget) ----------------------------------------------------------
     def draft_invoice(self, request: InvoiceRequest) -> DraftedInvoice:
@@ -553,6 +631,11 @@ def _category(code: str | None) -> str | None:
     return code[-2:] if code and code.isdigit() and len(code) >= 2 else None
 
 
+def _key(text: str) -> str:
+    """An idempotency key of pshub's own for a write that has none from the workflow."""
+    return "pshub-" + hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
 def _series(key: str, attempt: int) -> str:
     """The ``attempt``-th key of ``key``'s series (``key``, ``key:2``...), at most 255 characters."""
     keyed = key if attempt == 1 else f"{key}:{attempt}"
@@ -574,3 +657,9 @@ def _document(response: ApiResponse) -> dict[str, Any]:
 
 def _segment(native_id: str) -> str:
     return quote(native_id, safe="")
+
+
+if TYPE_CHECKING:  # mypy proves the connector implements the billing role's protocol
+    from pshub.connectors.billing import BillingConnector
+
+    _billing: type[BillingConnector] = ZuoraBilling

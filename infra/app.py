@@ -25,7 +25,7 @@ for path in (REPO_ROOT / "infra", REPO_ROOT / "layers" / "common"):
 import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from pshub_infra.constants import STACK_NAME  # noqa: E402
+from pshub_infra.constants import STAGE_CONTEXT, stack_name  # noqa: E402
 from pshub_infra.stack import PshubStack  # noqa: E402
 
 # What the CLI turns on by default: construct paths and asset folders in the template
@@ -43,13 +43,23 @@ def cdk_json_context() -> dict[str, Any]:
     return {**CLI_DEFAULT_CONTEXT, **context}
 
 
-def build_app(outdir: str | None = None) -> cdk.App:
-    """The app with its stack and cdk-nag; ``outdir`` defaults to ``CDK_OUTDIR`` (the CLI sets it)."""
+def build_app(outdir: str | None = None, stages: tuple[str, ...] | None = None) -> cdk.App:
+    """The app with its stack (one per stage) and cdk-nag; ``outdir`` defaults to ``CDK_OUTDIR``
+    (the CLI sets it). The stage comes from ``-c stage=dev`` (or ``PSHUB_STAGE``): stack
+    ``pshub-dev``, and the stage in every physical name, so stages share an account."""
     # Context given here ranks below the CLI's, which carries the same cdk.json values.
     app = cdk.App(outdir=outdir, context=cdk_json_context())
-    PshubStack(
-        app, STACK_NAME, description="pshub: serverless integration hub (webhook ingress to canonical events)"
-    )
+    if stages is None:
+        chosen = app.node.try_get_context(STAGE_CONTEXT) or os.environ.get("PSHUB_STAGE", "")
+        stages = (str(chosen),)
+    for stage in stages:
+        PshubStack(
+            app,
+            stack_name(stage),
+            stage=stage,
+            description="pshub: serverless integration hub (webhook ingress to canonical events)"
+            + (f", stage {stage}" if stage else ""),
+        )
     add_compliance_checks(app)
     return app
 

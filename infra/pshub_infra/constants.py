@@ -8,6 +8,14 @@ from aws_cdk import aws_logs as logs
 from pshub_infra.topology import BASE_FUNCTION_ENVIRONMENT, REPO_ROOT, SERVICE_NAME
 
 STACK_NAME = "pshub"
+STAGE_CONTEXT = "stage"  # `cdk synth -c stage=dev`: the stage in every name and output
+
+
+def stack_name(stage: str = "") -> str:
+    """``pshub``, or ``pshub-<stage>`` for a stage (several stages deploy into one account)."""
+    return f"{STACK_NAME}-{stage}" if stage else STACK_NAME
+
+
 # Every resource carries this tag so costs and resources can be told apart per service.
 SERVICE_TAG = ("service", SERVICE_NAME)
 

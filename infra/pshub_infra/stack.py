@@ -13,6 +13,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
+from pshub.connections import check_stage
 from pshub_infra.constants import SERVICE_TAG
 from pshub_infra.constructs.archive import DeliveryStreams
 from pshub_infra.constructs.connections import ConnectionSecrets
@@ -37,10 +38,15 @@ class PshubStack(cdk.Stack):
         construct_id: str,
         *,
         topology: Topology = PIPELINE,
+        stage: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        if stage:
+            check_stage(stage)
         cdk.Tags.of(self).add(*SERVICE_TAG)
+        if stage:
+            cdk.Tags.of(self).add("stage", stage)
 
         index = ResourceIndex()
         storage = Storage(self, "Storage", topology=topology)
@@ -50,7 +56,7 @@ class PshubStack(cdk.Stack):
         queues = Queues(self, "Queues", topology=topology)
         index.queues.update(queues.queues)
 
-        log_groups = LogGroups(self, "LogGroups", topology=topology)
+        log_groups = LogGroups(self, "LogGroups", topology=topology, stage=stage)
         buses = EventBuses(
             self, "Events", topology=topology, queues=index.queues, log_groups=log_groups.log_groups
         )
@@ -59,16 +65,25 @@ class PshubStack(cdk.Stack):
         streams = DeliveryStreams(self, "RawArchive", topology=topology, buckets=index.buckets)
         index.streams.update(streams.streams)
 
-        connections = ConnectionSecrets(self, "Connections", connections_file=CONNECTIONS_FILE)
+        connections = ConnectionSecrets(self, "Connections", connections_file=CONNECTIONS_FILE, stage=stage)
         layers = Layers(self, "Layers")
         self.functions = Functions(
-            self, "Functions", topology=topology, index=index, layers=layers.all, connections=connections
+            self,
+            "Functions",
+            topology=topology,
+            index=index,
+            layers=layers.all,
+            connections=connections,
+            stage=stage,
         )
-        StateMachines(self, "Workflows", topology=topology, index=index)
+        StateMachines(self, "Workflows", topology=topology, index=index, stage=stage)
         Schedules(self, "Schedules", topology=topology, functions=index.functions, queues=index.queues)
         self.functions.grant_state_machine_starts()
 
         api = IngressApi(self, "Ingress", routes=topology.routes, functions=index.functions)
+        cdk.CfnOutput(
+            self, "Stage", value=stage or "-", description="The stage in every physical name (`-` for none)"
+        )
         cdk.CfnOutput(
             self, "WebhookEndpoint", value=api.url, description="Base URL of POST /webhooks/{connection}"
         )

@@ -876,9 +876,16 @@ PIPELINE = Topology(
 )
 
 
-def log_group_name(key: str) -> str:
-    """Name of a log group declared in ``Topology.log_groups`` (same in AWS and locally)."""
-    return f"/{SERVICE_NAME}/{key.replace('_', '-')}"
+def log_group_name(key: str, stage: str = "") -> str:
+    """Name of a log group declared in ``Topology.log_groups`` (same in AWS and locally;
+    ``/pshub/<stage>/...`` for a deployed stage, so stages share an account)."""
+    return f"/{SERVICE_NAME}/{stage + '/' if stage else ''}{key.replace('_', '-')}"
+
+
+def state_machine_log_group_name(key: str, stage: str = "") -> str:
+    """A state machine's execution log group (the ``/aws/vendedlogs/`` prefix keeps Step
+    Functions from growing the account's one CloudWatch Logs resource policy)."""
+    return f"/aws/vendedlogs/states/{SERVICE_NAME}-{stage + '-' if stage else ''}{key.replace('_', '-')}"
 
 
 def render_config(relative_path: str) -> str:

@@ -56,7 +56,9 @@ class ConnectionSecrets(Construct):
     ``self.signing`` has the connections that receive webhooks; ``self.api`` has every one.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, connections_file: Path) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, connections_file: Path, stage: str = ""
+    ) -> None:
         super().__init__(scope, construct_id)
         document = json.loads(connections_file.read_text(encoding="utf-8"))
         self.registry = parse_registry(document, source=str(connections_file))
@@ -92,7 +94,7 @@ class ConnectionSecrets(Construct):
                 self.signing[connection.id] = secretsmanager.Secret(
                     owner,
                     "Signing",
-                    secret_name=signing_secret_name(connection.id),
+                    secret_name=signing_secret_name(connection.id, stage),
                     description=(
                         f"Webhook signing secret of connection {connection.id} ({connection.platform}); "
                         "replace the generated placeholder with the platform's value after deploy"
@@ -105,7 +107,7 @@ class ConnectionSecrets(Construct):
             self.api[connection.id] = secretsmanager.Secret(
                 owner,
                 "Api",
-                secret_name=api_secret_name(connection.id),
+                secret_name=api_secret_name(connection.id, stage),
                 description=(
                     f"API credentials of connection {connection.id} ({connection.platform}): a JSON "
                     "object; fill in with the platform's credentials (replace the whole placeholder "

@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from pshub.connections import STAGE_ENV_VAR
 from pshub.store.inbox import INBOX_ACTIONS, inbox_key_prefix
 from pshub_infra.constants import (
     ASSET_EXCLUDES,
@@ -96,8 +97,10 @@ class Functions(Construct):
         index: ResourceIndex,
         layers: Sequence[lambda_.ILayerVersion],
         connections: ConnectionSecrets,
+        stage: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
+        self._stage = stage
         self._topology = topology
         self._index = index
         self._connections = connections
@@ -117,6 +120,8 @@ class Functions(Construct):
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         environment = dict(POWERTOOLS_ENVIRONMENT)
+        if self._stage:  # the stage's own secrets (pshub/<stage>/connections/...)
+            environment[STAGE_ENV_VAR] = self._stage
         if spec.uses_connections:
             environment[CONNECTIONS_ENV_VAR] = self._connections.registry_json
         for name, relative_path in spec.config_env.items():

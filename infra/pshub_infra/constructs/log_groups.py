@@ -14,7 +14,7 @@ from pshub_infra.topology import Topology, log_group_name
 class LogGroups(Construct):
     """``self.log_groups`` is indexed by topology key; names come from ``topology.log_group_name``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, topology: Topology) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, topology: Topology, stage: str = "") -> None:
         super().__init__(scope, construct_id)
         self.log_groups: dict[str, logs.LogGroup] = {
             key: logs.LogGroup(
@@ -22,7 +22,7 @@ class LogGroups(Construct):
                 pascal_id(key),
                 # Fixed names: people search these by name when tracing a correlation id,
                 # and the local runtime creates the same ones.
-                log_group_name=log_group_name(key),
+                log_group_name=log_group_name(key, stage),
                 retention=EVENT_LOG_RETENTION,
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )

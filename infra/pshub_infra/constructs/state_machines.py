@@ -19,7 +19,7 @@ from pshub_infra.constants import STATE_MACHINE_LOG_RETENTION
 from pshub_infra.constructs.acknowledgments import acknowledge, logical_id
 from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.constructs.references import ResourceIndex
-from pshub_infra.topology import SERVICE_NAME, StateMachineSpec, Topology
+from pshub_infra.topology import StateMachineSpec, Topology, state_machine_log_group_name
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
@@ -28,10 +28,17 @@ class StateMachines(Construct):
     """Builds every state machine and registers it in ``index.state_machines``."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, topology: Topology, index: ResourceIndex
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        topology: Topology,
+        index: ResourceIndex,
+        stage: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         self._index = index
+        self._stage = stage
         for spec in topology.state_machines:
             index.state_machines[spec.key] = self._state_machine(spec)
 
@@ -45,12 +52,10 @@ class StateMachines(Construct):
                 f"but the topology substitutes {sorted(spec.substitutions)}"
             )
         name = pascal_id(spec.key)
-        # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's one
-        # CloudWatch Logs resource policy (5 KB) with every state machine.
         log_group = logs.LogGroup(
             self,
             f"{name}Logs",
-            log_group_name=f"/aws/vendedlogs/states/{SERVICE_NAME}-{spec.key.replace('_', '-')}",
+            log_group_name=state_machine_log_group_name(spec.key, self._stage),
             retention=STATE_MACHINE_LOG_RETENTION,
         )
         machine = sfn.StateMachine(

@@ -14,6 +14,7 @@ the local runtime alike.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,10 @@ IMPLEMENTATIONS = frozenset({"http"})
 DEFAULT_IMPLEMENTATION = "http"
 ROLES = frozenset({"crm", "psa", "erp", "hr", "billing", "time", "expense"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-SECRET_PREFIX = "pshub/connections/"  # noqa: S105 - a name prefix, not a secret
+SECRET_PREFIX = "pshub/connections/"  # noqa: S105 - a name prefix, not a secret (no stage)
+# A deployed stack's stage (dev, staging, prod): in its secrets' names, so stages share an account.
+STAGE_ENV_VAR = "PSHUB_STAGE"
+_STAGE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 # The purposes of a connection's secrets, the last part of their names.
 SIGNING_PURPOSE = "signing"
 API_PURPOSE = "api"
@@ -63,14 +67,31 @@ class Connection:
         return api_secret_name(self.id)
 
 
-def signing_secret_name(connection_id: str) -> str:
-    """``pshub/connections/<id>/signing``: the platform's webhook signing secret."""
-    return f"{SECRET_PREFIX}{connection_id}/{SIGNING_PURPOSE}"
+def check_stage(stage: str) -> str:
+    """A stage name: lowercase letters and digits, 1 to 12, starting with a letter (it goes into
+    every physical name, some of which AWS limits to 64 characters)."""
+    if not _STAGE.fullmatch(stage):
+        raise ConnectionConfigError(
+            f"stage {stage!r} is not 1-12 lowercase letters or digits starting with a letter (e.g. dev, prod)"
+        )
+    return stage
 
 
-def api_secret_name(connection_id: str) -> str:
-    """``pshub/connections/<id>/api``: a JSON object of the platform's API credential fields."""
-    return f"{SECRET_PREFIX}{connection_id}/{API_PURPOSE}"
+def secret_prefix(stage: str | None = None) -> str:
+    """``pshub/connections/``, or ``pshub/<stage>/connections/`` for a stage (default: the
+    function's own, ``PSHUB_STAGE``; none locally)."""
+    chosen = os.environ.get(STAGE_ENV_VAR, "") if stage is None else stage
+    return f"pshub/{check_stage(chosen)}/connections/" if chosen else SECRET_PREFIX
+
+
+def signing_secret_name(connection_id: str, stage: str | None = None) -> str:
+    """``pshub[/<stage>]/connections/<id>/signing``: the platform's webhook signing secret."""
+    return f"{secret_prefix(stage)}{connection_id}/{SIGNING_PURPOSE}"
+
+
+def api_secret_name(connection_id: str, stage: str | None = None) -> str:
+    """``pshub[/<stage>]/connections/<id>/api``: a JSON object of the platform's API credential fields."""
+    return f"{secret_prefix(stage)}{connection_id}/{API_PURPOSE}"
 
 
 def parse_registry(document: Mapping[str, Any], source: str = "connections") -> dict[str, Connection]:

@@ -87,6 +87,12 @@ class PshubStack(cdk.Stack):
         cdk.CfnOutput(
             self, "WebhookEndpoint", value=api.url, description="Base URL of POST /webhooks/{connection}"
         )
+        cdk.CfnOutput(
+            self,
+            "AuditTable",
+            value=index.tables["audit"].table_name,
+            description="The audit trail (append-only): written by the operator commands, shown by `exceptions show`",
+        )
         # Read by `pshub exceptions` to find the register of business exceptions.
         cdk.CfnOutput(
             self,

@@ -535,6 +535,15 @@ PIPELINE = Topology(
             purpose="Business exceptions a person resolves: ownership conflicts, duplicates, parked work",
             partition_key="id",
         ),
+        TableSpec(
+            key="audit",
+            purpose=(
+                "The audit trail, append-only: who resolved or abandoned an exception, changed configuration, "
+                "redrove or replayed what, when, with before and after (no function may update or delete it)"
+            ),
+            partition_key="pk",
+            sort_key="sk",
+        ),
     ),
     buckets=(
         # Kept as long as the raw archive, whose records point here for oversize bodies.

@@ -13,11 +13,17 @@ import json
 import os
 from typing import TYPE_CHECKING, Literal, TextIO
 
+from pshub.store.audit import AuditLog, caller_identity, exception_subject
+
 if TYPE_CHECKING:
     import boto3
 
+    from pshub.store.exceptions_store import ExceptionStore
+
 TABLE_ENV = "PSHUB_EXCEPTIONS_TABLE"
 STACK_OUTPUT = "BusinessExceptionsTable"
+AUDIT_TABLE_ENV = "PSHUB_AUDIT_TABLE"
+AUDIT_STACK_OUTPUT = "AuditTable"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,13 +31,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--table", help=f"table name (default: ${TABLE_ENV}, or the stack output {STACK_OUTPUT})"
     )
+    parser.add_argument(
+        "--audit-table",
+        help=f"audit table (default: ${AUDIT_TABLE_ENV}, or the stack output {AUDIT_STACK_OUTPUT})",
+    )
     parser.add_argument("--stack", default="pshub", help="CloudFormation stack to read the table name from")
     parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
     actions = parser.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="exceptions waiting for a person (all with --all)")
     listing.add_argument("--all", action="store_true")
     listing.add_argument("--json", action="store_true")
-    resolve = actions.add_parser("resolve", help="resume a parked workflow, or abandon it")
+    show = actions.add_parser("show", help="one exception with its audit entries")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    resolve = actions.add_parser("resolve", help="resume a parked workflow, or abandon it (audited)")
     resolve.add_argument("id")
     choice = resolve.add_mutually_exclusive_group(required=True)
     choice.add_argument(
@@ -72,7 +85,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             )
         out.write(f"{len(found)} exception(s)\n")
         return 0
+    if args.action == "show":
+        return _show(args, session, store, out)
     action: Literal["retry", "abandon"] = "retry" if args.retry else "abandon"
+    audit = _audit(args, session)  # found before anything is done: every resolution is audited
     held = store.get(args.id)
     if held is not None and held.category is Category.POSTING_REJECTED:
         # Time or expense: back on the queue it came from, where the ledger posts it once.
@@ -90,16 +106,59 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         except NotRetryable as error:
             out.write(f"cannot resolve: {error}\n")
             return 2
-        out.write(f"{resolved.id}: {resolved.resolution}\n")
-        return 0
-    sfn = session.client("stepfunctions", endpoint_url=args.endpoint_url)
-    try:
-        resolved = resolve_parked(store, sfn, args.id, action, args.note)
-    except NotResumable as error:
-        out.write(f"cannot resolve: {error}\n")
-        return 2
+    else:
+        sfn = session.client("stepfunctions", endpoint_url=args.endpoint_url)
+        try:
+            resolved = resolve_parked(store, sfn, args.id, action, args.note)
+        except NotResumable as error:
+            out.write(f"cannot resolve: {error}\n")
+            return 2
+    assert held is not None  # resolving an unknown id raises above
+    audit.record(
+        exception_subject(resolved.id),
+        f"exception.{action}",
+        caller_identity(session.client("sts", endpoint_url=args.endpoint_url)),
+        note=args.note,
+        before={"status": held.status.value, "resolution": held.resolution},
+        after={"status": resolved.status.value, "resolution": resolved.resolution},
+    )
     out.write(f"{resolved.id}: {resolved.resolution}\n")
     return 0
+
+
+def _show(args: argparse.Namespace, session: boto3.Session, store: ExceptionStore, out: TextIO) -> int:
+    found = store.get(args.id)
+    if found is None:
+        out.write(f"no exception {args.id}\n")
+        return 2
+    entries = _audit(args, session).entries(exception_subject(found.id))
+    if args.json:
+        document = {**found.model_dump(mode="json"), "audit": [e.to_doc() for e in entries]}
+        out.write(json.dumps(document, indent=2) + "\n")
+        return 0
+    keys = ", ".join(f"{k}={v}" for k, v in found.business_keys.items())
+    out.write(
+        f"{found.id}  {found.status.value}  {found.owner_team.value}  {found.category.value}\n"
+        f"  {found.title}\n  {found.detail}\n  {keys}\n  raised {found.raised_at.isoformat()}\n"
+    )
+    for name, value in (("hours at risk", found.hours_at_risk), ("amount at risk", found.amount_at_risk)):
+        if value:
+            out.write(f"  {name}: {value}\n")
+    if found.resolution:
+        out.write(f"  resolution: {found.resolution}\n")
+    out.write(f"audit ({len(entries)})\n")
+    for entry in entries:
+        before = (entry.before or {}).get("status")
+        after = (entry.after or {}).get("status")
+        out.write(f"  {entry.at}  {entry.actor}  {entry.action}  {before} -> {after}  {entry.note or ''}\n")
+    return 0
+
+
+def _audit(args: argparse.Namespace, session: boto3.Session) -> AuditLog:
+    name = args.audit_table or os.environ.get(AUDIT_TABLE_ENV)
+    if not name:
+        name = stack_output(args, session, AUDIT_STACK_OUTPUT, "pass --audit-table")
+    return AuditLog(session.client("dynamodb", endpoint_url=args.endpoint_url), name)
 
 
 def _queue_url(args: argparse.Namespace, session: boto3.Session, key: str) -> str:

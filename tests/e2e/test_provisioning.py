@@ -248,7 +248,10 @@ def test_operator_resolves_a_parked_provisioning_from_the_command_line(local: Lo
     psa_refuses(local, "create_workspace", "Workspace template is archived")
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
     local.runtime.drain()
-    table = ["--table", local.runtime.resource_name("table", "business_exceptions")]
+    table = [
+        "--table", local.runtime.resource_name("table", "business_exceptions"),
+        "--audit-table", local.runtime.resource_name("table", "audit"),
+    ]  # fmt: skip
     # The operator lists what waits for a person ...
     assert main(["exceptions", *table, "list"]) == 0
     listing = capsys.readouterr().out
@@ -259,6 +262,14 @@ def test_operator_resolves_a_parked_provisioning_from_the_command_line(local: Lo
     local.runtime.drain()
     assert executions(local)[0]["status"] == "SUCCEEDED"
     assert main(["exceptions", *table, "resolve", parked.id, "--retry", "--note", "again"]) == 2
+    # Who resumed it, and why, is on the audit trail (the refused second try is not).
+    capsys.readouterr()
+    assert main(["exceptions", *table, "show", parked.id, "--json"]) == 0
+    [entry] = json.loads(capsys.readouterr().out)["audit"]
+    assert (entry["action"], entry["note"], entry["before"]["status"], entry["after"]["status"]) == (
+        "exception.retry", "template restored", "open", "resolved"
+    )  # fmt: skip
+    assert entry["actor"].startswith(("arn:aws:", "local:"))
 
 
 def test_a_long_throttle_is_waited_out_by_the_workflow_however_often_it_comes(

@@ -137,7 +137,10 @@ def test_a_closed_period_is_an_exception_and_retrying_it_posts_once(local: Local
     assert (refused.owner_team, refused.hours_at_risk, refused.amount_at_risk) == (
         OwnerTeam.FINANCE_OPS, "1.50", "360.00 USD"
     )  # fmt: skip
-    table = ["--table", local.runtime.resource_name("table", "business_exceptions")]
+    table = [
+        "--table", local.runtime.resource_name("table", "business_exceptions"),
+        "--audit-table", local.runtime.resource_name("table", "audit"),
+    ]  # fmt: skip
     assert main(["exceptions", *table, "list"]) == 0
     listing = capsys.readouterr().out
     assert (
@@ -155,6 +158,11 @@ def test_a_closed_period_is_an_exception_and_retrying_it_posts_once(local: Local
         )
         local.runtime.drain()
         assert main(["exceptions", *table, "resolve", refused.id, "--retry", "--note", "again"]) == 2
+    # The retry is on the audit trail: who, what, the status before and after, the note.
+    capsys.readouterr()
+    assert main(["exceptions", *table, "show", refused.id]) == 0
+    shown = capsys.readouterr().out
+    assert "audit (1)" in shown and "exception.retry  open -> resolved  period reopened" in shown
     [bill] = time_bills(local)
     assert (bill["work_date"], bill["hours"]) == ("2026-09-14", "1.5")
     assert bill_rates(local) == [240.0]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from datetime import timedelta
 from typing import TYPE_CHECKING, Literal, TextIO
 
+from pshub.business_exceptions import by_impact, matches, totals_by_owner
 from pshub.store.audit import AuditLog, caller_identity, exception_subject
 
 if TYPE_CHECKING:
@@ -38,8 +40,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--stack", default="pshub", help="CloudFormation stack to read the table name from")
     parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
     actions = parser.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="exceptions waiting for a person (all with --all)")
-    listing.add_argument("--all", action="store_true")
+    listing = actions.add_parser(
+        "list",
+        help="exceptions waiting for a person, most at risk first, with the totals per owner team",
+        description=(
+            "Open exceptions (all with --all), sorted by business impact: money at risk, then hours, then "
+            "blocked project starts, then age. Example: pshub exceptions list --owner finance_ops --older-than 2d"
+        ),
+    )
+    listing.add_argument("--all", action="store_true", help="resolved ones too")
+    listing.add_argument(
+        "--owner", help="owner team (sales_ops, finance_ops, pmo, integration_support, data_steward)"
+    )
+    listing.add_argument("--category", help="e.g. posting_rejected, billing_held, amendment_failed")
+    listing.add_argument("--connection", help="the connection it concerns")
+    listing.add_argument("--project", help="project code")
+    listing.add_argument("--older-than", type=_age, help="raised at least this long ago: 30m, 12h, 2d")
     listing.add_argument("--json", action="store_true")
     show = actions.add_parser("show", help="one exception with its audit entries")
     show.add_argument("id")
@@ -68,9 +84,26 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     session = boto3.Session()
     store = ExceptionStore(session.client("dynamodb", endpoint_url=args.endpoint_url), _table(args, session))
     if args.action == "list":
-        found = store.list(None if args.all else Status.OPEN)
+        filters = {
+            "owner": args.owner, "category": args.category, "connection": args.connection,
+            "project": args.project, "older_than": args.older_than,
+        }  # fmt: skip
+        found = by_impact(e for e in store.list(None if args.all else Status.OPEN) if matches(e, **filters))
+        totals = totals_by_owner(found)
         if args.json:
-            out.write(json.dumps([e.model_dump(mode="json") for e in found], indent=2) + "\n")
+            document = {
+                "exceptions": [e.model_dump(mode="json") for e in found],
+                "totals_by_owner": {
+                    owner.value: {
+                        "count": t.count,
+                        "amount_at_risk": {c: str(a) for c, a in sorted(t.amounts.items())},
+                        "hours_at_risk": str(t.hours),
+                        "blocked_starts": t.blocked_starts,
+                    }
+                    for owner, t in sorted(totals.items())
+                },
+            }
+            out.write(json.dumps(document, indent=2) + "\n")
             return 0
         for exception in found:
             keys = ", ".join(f"{k}={v}" for k, v in exception.business_keys.items())
@@ -82,6 +115,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(
                 f"{exception.id}  {exception.status.value:<8} {exception.owner_team.value:<20} {exception.title}\n"
                 f"    {exception.detail}\n    {keys}\n" + (f"    at risk: {at_risk}\n" if at_risk else "")
+            )
+        for owner, total in sorted(totals.items()):
+            money = ", ".join(f"{amount} {currency}" for currency, amount in sorted(total.amounts.items()))
+            out.write(
+                f"{owner.value}: {total.count}, at risk {money or 'no amount'}, {total.hours} h"
+                + (f", {total.blocked_starts} project start(s) blocked" if total.blocked_starts else "")
+                + "\n"
             )
         out.write(f"{len(found)} exception(s)\n")
         return 0
@@ -159,6 +199,15 @@ def _audit(args: argparse.Namespace, session: boto3.Session) -> AuditLog:
     if not name:
         name = stack_output(args, session, AUDIT_STACK_OUTPUT, "pass --audit-table")
     return AuditLog(session.client("dynamodb", endpoint_url=args.endpoint_url), name)
+
+
+def _age(text: str) -> timedelta:
+    """``30m``, ``12h``, ``2d`` as a timedelta (argparse reports a bad one with this message)."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 30m, 12h or 2d")
+    return timedelta(**{units[unit]: int(number)})
 
 
 def _queue_url(args: argparse.Namespace, session: boto3.Session, key: str) -> str:

@@ -147,7 +147,10 @@ def test_a_closed_period_is_an_exception_and_retrying_it_posts_once(local: Local
         refused.id in listing
         and "finance_ops" in listing
         and "at risk: hours 1.50, amount 360.00 USD" in listing
+        and "finance_ops: 1, at risk 360.00 USD, 1.50 h" in listing  # the owner's totals
     )
+    assert main(["exceptions", *table, "list", "--owner", "pmo"]) == 0
+    assert capsys.readouterr().out.endswith("0 exception(s)\n")
     # Finance reopens the period; the operator retries from the command line.
     local.fake("netsuite-acme")._closed_through = None
     key = posting_key("netsuite-acme")

@@ -8,7 +8,10 @@ deterministic where the same situation can be detected twice, so raising is idem
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -67,3 +70,108 @@ class BusinessException(BaseModel):
 
 def exception_id(category: Category, *parts: str) -> str:
     return f"{category.value}-{uuid.uuid5(_NAMESPACE, '|'.join(parts)).hex[:20]}"
+
+
+# -- triage: what to look at first ---------------------------------------------------------------
+# Categories whose exception stops a project from starting (nothing is provisioned until fixed).
+BLOCKS_START = frozenset(
+    {Category.COMMERCIAL_TERMS_INVALID, Category.TAX_OR_ENTITY_INVALID, Category.PROVISIONING_FAILED}
+)
+
+
+@dataclass(frozen=True)
+class Impact:
+    """What an exception puts at risk: money (in its currency), hours, a project start."""
+
+    amount: Decimal | None
+    currency: str | None
+    hours: Decimal | None
+    blocks_start: bool
+
+
+def impact(exception: BusinessException) -> Impact:
+    """The exception's impact, read from its ``amount_at_risk`` (``"360.00 USD"``) and
+    ``hours_at_risk`` (``"1.50"``); what cannot be read counts as unknown, not as zero."""
+    amount = currency = None
+    if exception.amount_at_risk:
+        value, _, code = exception.amount_at_risk.strip().partition(" ")
+        amount, currency = _decimal(value), (code.strip() or None)
+        if amount is None:
+            currency = None
+    return Impact(
+        amount=amount,
+        currency=currency,
+        hours=_decimal(exception.hours_at_risk),
+        blocks_start=exception.category in BLOCKS_START,
+    )
+
+
+def by_impact(exceptions: Iterable[BusinessException]) -> list[BusinessException]:
+    """Most at risk first: money (the largest amount, whatever its currency: no rate is
+    invented), then hours, then blocked project starts, then the oldest."""
+
+    def rank(exception: BusinessException) -> tuple[Decimal, Decimal, bool, datetime]:
+        found = impact(exception)
+        return (
+            -(found.amount or Decimal(0)),
+            -(found.hours or Decimal(0)),
+            not found.blocks_start,
+            exception.raised_at,
+        )
+
+    return sorted(exceptions, key=rank)
+
+
+@dataclass
+class OwnerTotals:
+    """Per owner team: how many, the money at risk per currency, the hours, the blocked starts."""
+
+    count: int = 0
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+    hours: Decimal = Decimal(0)
+    blocked_starts: int = 0
+
+
+def totals_by_owner(exceptions: Iterable[BusinessException]) -> dict[OwnerTeam, OwnerTotals]:
+    totals: dict[OwnerTeam, OwnerTotals] = {}
+    for exception in exceptions:
+        found, owner = impact(exception), totals.setdefault(exception.owner_team, OwnerTotals())
+        owner.count += 1
+        if found.amount is not None and found.currency:
+            owner.amounts[found.currency] = owner.amounts.get(found.currency, Decimal(0)) + found.amount
+        owner.hours += found.hours or Decimal(0)
+        owner.blocked_starts += found.blocks_start
+    return totals
+
+
+def matches(
+    exception: BusinessException,
+    *,
+    owner: str | None = None,
+    category: str | None = None,
+    connection: str | None = None,
+    project: str | None = None,
+    older_than: timedelta | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Whether the exception passes the operator's filters (each one given narrows)."""
+    keys = exception.business_keys
+    if owner and exception.owner_team.value != owner:
+        return False
+    if category and exception.category.value != category:
+        return False
+    if connection and connection not in (keys.get("connection"), exception.context.get("connection")):
+        return False
+    if project and keys.get("project") != project:
+        return False
+    return older_than is None or (now or datetime.now(UTC)) - exception.raised_at >= older_than
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        value = Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None

@@ -1,7 +1,8 @@
 """Operator commands against a deployed stack (or any endpoint): business exceptions.
 
-``pshub exceptions list`` shows what waits for a person; ``pshub exceptions resolve ID
---retry|--abandon`` resumes a parked provisioning at its failed step, or compensates
+``pshub exceptions list`` shows what waits for a person, most at risk first; ``show ID`` one
+with its audit entries; ``pshub exceptions resolve ID --retry|--abandon`` (or ``retry ID`` /
+``abandon ID``) resumes a parked provisioning at its failed step, or compensates
 what it created; for time or an expense the ERP refused (or pshub could not place), it
 posts it again once fixed (exactly once: the posting ledger decides), or leaves it unposted. Uses the default AWS credentials; ``--endpoint-url`` for other targets.
 """
@@ -70,6 +71,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     choice.add_argument("--abandon", action="store_true", help="compensate what was created and stop")
     resolve.add_argument("--note", required=True, help="what was done, for the audit trail")
+    for name, text in (
+        ("retry", "the same as resolve ID --retry: re-run the failed step, or post again, once fixed"),
+        ("abandon", "the same as resolve ID --abandon: compensate what was created and stop"),
+    ):
+        short = actions.add_parser(name, help=text)
+        short.add_argument("id")
+        short.add_argument("--note", required=True, help="what was done, for the audit trail")
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -127,6 +135,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     if args.action == "show":
         return _show(args, session, store, out)
+    if args.action in ("retry", "abandon"):
+        args.retry = args.action == "retry"
     action: Literal["retry", "abandon"] = "retry" if args.retry else "abandon"
     audit = _audit(args, session)  # found before anything is done: every resolution is audited
     held = store.get(args.id)

@@ -261,7 +261,7 @@ def test_operator_resolves_a_parked_provisioning_from_the_command_line(local: Lo
     assert main(["exceptions", *table, "resolve", parked.id, "--retry", "--note", "template restored"]) == 0
     local.runtime.drain()
     assert executions(local)[0]["status"] == "SUCCEEDED"
-    assert main(["exceptions", *table, "resolve", parked.id, "--retry", "--note", "again"]) == 2
+    assert main(["exceptions", *table, "retry", parked.id, "--note", "again"]) == 2  # the short form
     # Who resumed it, and why, is on the audit trail (the refused second try is not).
     capsys.readouterr()
     assert main(["exceptions", *table, "show", parked.id, "--json"]) == 0

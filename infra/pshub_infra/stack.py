@@ -15,6 +15,7 @@ from constructs import Construct
 
 from pshub.connections import check_stage
 from pshub_infra.constants import SERVICE_TAG
+from pshub_infra.constructs.alarms import Alarms
 from pshub_infra.constructs.archive import DeliveryStreams
 from pshub_infra.constructs.connections import ConnectionSecrets
 from pshub_infra.constructs.event_bus import EventBuses
@@ -77,6 +78,21 @@ class PshubStack(cdk.Stack):
             stage=stage,
         )
         StateMachines(self, "Workflows", topology=topology, index=index, stage=stage)
+        alarms = Alarms(
+            self,
+            "Alarms",
+            topology=topology,
+            queues=index.queues,
+            functions=index.functions,
+            state_machines=index.state_machines,
+            stage=stage,
+        )
+        cdk.CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=alarms.topic.topic_arn,
+            description="SNS topic every alarm notifies: subscribe the on-call address or chat to it",
+        )
         Schedules(self, "Schedules", topology=topology, functions=index.functions, queues=index.queues)
         self.functions.grant_state_machine_starts()
 

@@ -53,6 +53,7 @@ def pip_install_args(requirements: str, target: str) -> list[str]:
         PYTHON_VERSION,
         "--only-binary=:all:",
         "--no-deps",
+        "--require-hashes",  # the lock's hashes (pshub_infra.layer_lock): the distributions tested
         "--no-compile",
         "--target",
         target,

@@ -20,9 +20,10 @@ def stack_name(stage: str = "") -> str:
 SERVICE_TAG = ("service", SERVICE_NAME)
 
 # Lambda platform: the dependencies layer is built for exactly this pair.
-LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_12
+# The Python the tests run on (what ships is what was tested; a test checks they agree).
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_11
 LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
-PYTHON_VERSION = "3.12"
+PYTHON_VERSION = "3.11"
 PIP_PLATFORM = "manylinux2014_aarch64"
 
 DEPENDENCIES_LAYER_DIR = REPO_ROOT / "layers" / "dependencies"

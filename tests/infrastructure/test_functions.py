@@ -67,8 +67,8 @@ def _arns(synth: Synth, folder: str, keys: tuple[str, ...], suffix: str = "") ->
 def test_function_runs_on_the_declared_platform(synth: Synth, spec: FunctionSpec) -> None:
     # Given a topology function
     props = synth.props(_function_path(spec))
-    # Then it is python3.12 on Graviton with both layers, traced, sized as declared
-    assert props["Runtime"] == "python3.12"
+    # Then it is python3.11 (the tests' Python) on Graviton with both layers, traced, sized as declared
+    assert props["Runtime"] == "python3.11"
     assert props["Architectures"] == ["arm64"]
     assert sorted(map(json.dumps, props["Layers"])) == sorted(
         json.dumps(ref(synth.logical_id(f"Layers/{name}/Resource"))) for name in ("Dependencies", "Common")

@@ -33,7 +33,7 @@ def test_function_ref_resolves_after_the_function_is_built() -> None:
     function = lambda_.Function(
         stack,
         "Later",
-        runtime=lambda_.Runtime.PYTHON_3_12,
+        runtime=lambda_.Runtime.PYTHON_3_11,
         handler="index.handler",
         code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
     )

@@ -79,8 +79,8 @@ class PipelineFunction(Construct):
         acknowledge(
             self.function,
             "AwsSolutions-L1",
-            "The runtime is pinned to python3.12 on purpose: the dependencies layer is built for "
-            "cp312/aarch64 wheels and the code is tested on it; moving to a newer runtime is a "
+            "The runtime is pinned to the Python the tests run on (python3.11): the dependencies layer "
+            "is built for its cp311/aarch64 wheels from the tested lock; moving to a newer runtime is a "
             "deliberate upgrade of layer, runtime and tests together.",
         )
 

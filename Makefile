@@ -48,12 +48,13 @@ lint: install  ## ruff and mypy
 	$(BIN)/mypy
 	@for handler in functions/*/handler.py; do $(BIN)/mypy $$handler || exit 1; done
 
-bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB calls, identity, workflow transitions, connectors
+bench: install  ## benchmarks: ingress vs the floor, sync ordering and DynamoDB calls, identity, workflow transitions, cost per million, connectors
 	$(BIN)/python tests/benchmarks/bench_ingress.py
 	$(BIN)/python tests/benchmarks/bench_sync.py
 	$(BIN)/python tests/benchmarks/bench_identity.py
 	$(BIN)/python tests/benchmarks/bench_provisioning.py
 	$(BIN)/python tests/benchmarks/bench_billing.py
+	$(BIN)/python tests/benchmarks/bench_cost.py
 	$(BIN)/python tests/benchmarks/bench_connectors.py
 
 bench-burst: install  ## month-end burst: N approved entries to the ERP fake at its limits (N=20000; ARGS="--n 2000")

@@ -74,62 +74,55 @@ class Alarms(Construct):
             master_key=key,
             enforce_ssl=True,
         )
-        action = cw_actions.SnsAction(self.topic)
+        self._action = cw_actions.SnsAction(self.topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for queue_key in (*dead_letter_queues(topology), *PARKED_QUEUES):
-            queue = queues[queue_key]
-            alarm = cloudwatch.Alarm(
-                self,
+            self._alarm(
+                f"queue:{queue_key}",
                 f"{pascal_id(queue_key)}NotEmpty",
-                metric=queue.metric_approximate_number_of_messages_visible(
+                queues[queue_key].metric_approximate_number_of_messages_visible(
                     period=cdk.Duration.minutes(1), statistic="Maximum"
                 ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=(
-                    f"{queue_key} is not empty: {topology.queue(queue_key).purpose}. Runbook: read the messages "
-                    "(their error attributes say why), fix the cause, redrive to the source queue; "
-                    "idempotency makes a redrive safe to run twice."
-                ),
+                f"{queue_key} is not empty: {topology.queue(queue_key).purpose}. Runbook: read the messages "
+                "(their error attributes say why), fix the cause, redrive to the source queue; "
+                "idempotency makes a redrive safe to run twice.",
             )
-            alarm.add_alarm_action(action)
-            self.alarms[f"queue:{queue_key}"] = alarm
         for function_key, function in functions.items():
-            alarm = cloudwatch.Alarm(
-                self,
+            self._alarm(
+                f"function:{function_key}",
                 f"{pascal_id(function_key)}Throttled",
-                metric=function.metric_throttles(period=cdk.Duration.minutes(5), statistic="Sum"),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=THROTTLE_PERIODS,
-                datapoints_to_alarm=THROTTLE_PERIODS,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=(
-                    f"{function_key} throttled for {THROTTLE_PERIODS * 5} minutes. Runbook: the account's or the "
-                    "function's concurrency is spent; queues hold the work, so raise the limit or find the burst."
-                ),
+                function.metric_throttles(period=cdk.Duration.minutes(5), statistic="Sum"),
+                f"{function_key} throttled for {THROTTLE_PERIODS * 5} minutes. Runbook: the account's or the "
+                "function's concurrency is spent; queues hold the work, so raise the limit or find the burst.",
+                periods=THROTTLE_PERIODS,
             )
-            alarm.add_alarm_action(action)
-            self.alarms[f"function:{function_key}"] = alarm
         for machine_key, machine in state_machines.items():
-            alarm = cloudwatch.Alarm(
-                self,
+            self._alarm(
+                f"state_machine:{machine_key}",
                 f"{pascal_id(machine_key)}ExecutionsFailed",
-                metric=machine.metric_failed(period=cdk.Duration.minutes(5), statistic="Sum"),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=(
-                    f"a {machine_key} execution failed (not parked: parked ones wait on an exception). Runbook: "
-                    "open the execution, fix the cause, start it again with the same input."
-                ),
+                machine.metric_failed(period=cdk.Duration.minutes(5), statistic="Sum"),
+                f"a {machine_key} execution failed (not parked: parked ones wait on an exception). Runbook: "
+                "open the execution, fix the cause, start it again with the same input.",
             )
-            alarm.add_alarm_action(action)
-            self.alarms[f"state_machine:{machine_key}"] = alarm
         self.dashboard = self._dashboard(topology, queues, functions)
+
+    def _alarm(
+        self, key: str, construct_id: str, metric: cloudwatch.IMetric, runbook: str, *, periods: int = 1
+    ) -> None:
+        """An alarm when ``metric`` is above 0 in ``periods`` periods in a row; it notifies the topic."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=runbook,
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms[key] = alarm
 
     def _dashboard(
         self, topology: Topology, queues: dict[str, sqs.Queue], functions: dict[str, lambda_.Function]

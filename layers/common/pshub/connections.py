@@ -13,6 +13,7 @@ the local runtime alike.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -80,8 +81,13 @@ def check_stage(stage: str) -> str:
 def secret_prefix(stage: str | None = None) -> str:
     """``pshub/connections/``, or ``pshub/<stage>/connections/`` for a stage (default: the
     function's own, ``PSHUB_STAGE``; none locally)."""
-    chosen = os.environ.get(STAGE_ENV_VAR, "") if stage is None else stage
-    return f"pshub/{check_stage(chosen)}/connections/" if chosen else SECRET_PREFIX
+    return _prefix(os.environ.get(STAGE_ENV_VAR, "") if stage is None else stage)
+
+
+@functools.cache
+def _prefix(stage: str) -> str:
+    """Checked once per stage: the ingress names a secret on every request."""
+    return f"pshub/{check_stage(stage)}/connections/" if stage else SECRET_PREFIX
 
 
 def signing_secret_name(connection_id: str, stage: str | None = None) -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,7 +40,7 @@ from pshub.canonical.envelope import (
     ResourcingChangeRequestedV1,
     make_event,
 )
-from pshub.canonical.model import ContractAmendment, ContractStatus, Milestone, Money, RateCard
+from pshub.canonical.model import ContractAmendment, ContractStatus
 from pshub.errors import PermanentError, TransientError
 from pshub.observability import logger
 from pshub.store.exceptions_store import ExceptionStore
@@ -112,8 +112,8 @@ class AmendmentSteps:
     def check_contract(self, state: dict[str, Any]) -> dict[str, Any]:
         order = _order(state)
         entry = self._entry(order.project_code)
-        crm = order.crm_connection or entry.crm_connection
-        deal = order.opportunity_native_id or entry.opportunity_native_id
+        crm = order.terms.crm_connection or entry.crm_connection
+        deal = order.terms.opportunity_native_id or entry.opportunity_native_id
         status = entry.contract.status if entry.contract else None
         if crm and deal:
             details = self._connector_for(crm, "crm").get_opportunity(deal)
@@ -135,10 +135,10 @@ class AmendmentSteps:
 
     def update_erp(self, state: dict[str, Any]) -> dict[str, Any]:
         order, erp = _order(state), state["checked"]["erp"]
-        if order.budget is None and order.end_date is None:
+        if order.terms.budget is None and order.terms.end_date is None:
             return {"updated": False}
         self._connector_for(erp["connection"], "erp").amend_project(
-            erp["native_id"], order.project_code, budget=order.budget, end_date=order.end_date
+            erp["native_id"], order.project_code, budget=order.terms.budget, end_date=order.terms.end_date
         )
         return {"updated": True}
 
@@ -147,15 +147,15 @@ class AmendmentSteps:
         if psa is None:
             return {"updated": False, "reason": "the project has no PSA project recorded"}
         connector = self._connector_for(psa["connection"], "psa")
-        if order.budget is not None or order.end_date is not None:
+        if order.terms.budget is not None or order.terms.end_date is not None:
             connector.amend_project(
-                psa["native_id"], order.project_code, budget=order.budget, end_date=order.end_date
+                psa["native_id"], order.project_code, budget=order.terms.budget, end_date=order.terms.end_date
             )
-        if order.rate_card is not None:
-            connector.push_rate_card(psa["native_id"], order.rate_card)
+        if order.terms.rate_card is not None:
+            connector.push_rate_card(psa["native_id"], order.terms.rate_card)
         pushed = (
-            connector.push_milestones(psa["native_id"], order.project_code, order.milestones)
-            if order.milestones
+            connector.push_milestones(psa["native_id"], order.project_code, order.terms.milestones)
+            if order.terms.milestones
             else {}
         )
         return {"updated": True, "milestones": pushed}
@@ -166,10 +166,10 @@ class AmendmentSteps:
         self._directory.amend(
             order.project_code,
             order.amendment,
-            budget=order.budget,
-            end_date=order.end_date,
-            rate_card=order.rate_card,
-            milestones=list(order.milestones),
+            budget=order.terms.budget,
+            end_date=order.terms.end_date,
+            rate_card=order.terms.rate_card,
+            milestones=list(order.terms.milestones),
         )
         checked = state["checked"]
         systems = {checked["erp"]["connection"]: checked["erp"]["native_id"]}
@@ -180,19 +180,19 @@ class AmendmentSteps:
             project_code=order.project_code,
             change_order_id=order.change_order_id,
             amendment=order.amendment,
-            budget=order.budget,
-            end_date=order.end_date,
-            rate_card_version=order.rate_card.version if order.rate_card else None,
-            milestone_ids=[m.id for m in order.milestones],
+            budget=order.terms.budget,
+            end_date=order.terms.end_date,
+            rate_card_version=order.terms.rate_card.version if order.terms.rate_card else None,
+            milestone_ids=[m.id for m in order.terms.milestones],
             systems=systems,
         )
         events = [self._announce(event, "ContractAmended", amended, order.change_order_id)]
-        if order.staffing_changed:
+        if order.terms.staffing_changed:
             staffing = ResourcingChangeRequestedV1(
                 project_code=order.project_code,
                 change_order_id=order.change_order_id,
                 effective_date=order.amendment.effective_date,
-                end_date=order.end_date,
+                end_date=order.terms.end_date,
                 description=order.amendment.description,
             )
             events.append(self._announce(event, "ResourcingChangeRequested", staffing, order.change_order_id))
@@ -267,36 +267,20 @@ def _event(state: dict[str, Any]) -> CanonicalEvent:
 
 @dataclass(frozen=True)
 class _Order:
-    """A complete change order (the starter completes one that named only its deal)."""
+    """A complete change order (the starter completes one that named only its deal): the
+    fields every complete one has, narrowed, beside the rest of its terms."""
 
     project_code: str
     change_order_id: str
     amendment: ContractAmendment
-    budget: Money | None
-    end_date: date | None
-    rate_card: RateCard | None
-    milestones: list[Milestone]
-    staffing_changed: bool
-    crm_connection: str | None
-    opportunity_native_id: str | None
+    terms: ChangeOrderApprovedV1
 
 
 def _order(state: dict[str, Any]) -> _Order:
     order = ChangeOrderApprovedV1.model_validate(state["event"]["payload"])
     if order.project_code is None or order.change_order_id is None or order.amendment is None:
         raise ValueError("the change order reached the workflow incomplete (its starter reads the CRM first)")
-    return _Order(
-        project_code=order.project_code,
-        change_order_id=order.change_order_id,
-        amendment=order.amendment,
-        budget=order.budget,
-        end_date=order.end_date,
-        rate_card=order.rate_card,
-        milestones=list(order.milestones),
-        staffing_changed=order.staffing_changed,
-        crm_connection=order.crm_connection,
-        opportunity_native_id=order.opportunity_native_id,
-    )
+    return _Order(order.project_code, order.change_order_id, order.amendment, order)
 
 
 def _op_of(step: str) -> str:

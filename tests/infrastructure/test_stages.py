@@ -105,3 +105,11 @@ def test_the_stage_comes_from_the_environment_or_cdk_context(
     monkeypatch.delenv("PSHUB_STAGE")
     app = cdk_app.build_app(outdir=str(tmp_path / "none"))
     assert [c.node.id for c in app.node.children if isinstance(c, cdk.Stack)] == ["pshub"]
+
+
+@pytest.mark.xdist_group("synth")
+def test_every_stage_passes_cfn_lint(two_stages: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    from .test_cfn_lint import lint
+
+    for stage, template in two_stages.items():
+        assert lint(template, tmp_path) == [], stage

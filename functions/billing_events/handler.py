@@ -6,12 +6,13 @@ import json
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pshub.observability import logger, metrics
+from pshub.pipeline.failures import FailureRecordingProcessor
 from pshub.settings import BillingEventsSettings, read_settings
 from pshub.store.billing import BillingLedger
 from pshub.store.exceptions_store import ExceptionStore
@@ -21,7 +22,7 @@ from pshub.workflows.billing.events import BillingEvents
 settings = read_settings(BillingEventsSettings)
 _dynamodb = boto3.client("dynamodb")
 _sfn = boto3.client("stepfunctions")
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = FailureRecordingProcessor()
 
 
 def start_run(name: str, state: dict[str, Any]) -> bool:

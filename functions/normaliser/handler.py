@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -17,6 +17,7 @@ from pshub.connections import load_registry
 from pshub.connectors.registry import connector_for_id
 from pshub.observability import logger, metrics
 from pshub.pipeline.enrichment import RecordReader
+from pshub.pipeline.failures import FailureRecordingProcessor
 from pshub.pipeline.normaliser import DeliveryNormaliser
 from pshub.settings import NormaliserSettings, read_settings
 from pshub.store.archive import RawArchive
@@ -56,7 +57,7 @@ normaliser = DeliveryNormaliser(
         lambda connection_id, role: connector_for_id(connections, connection_id, role)
     ),
 )
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = FailureRecordingProcessor()
 
 
 @metrics.log_metrics

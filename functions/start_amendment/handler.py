@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pshub.connections import load_registry
 from pshub.connectors.registry import connector_for_id
 from pshub.observability import logger, metrics
+from pshub.pipeline.failures import FailureRecordingProcessor
 from pshub.settings import StartAmendmentSettings, read_settings
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.workflows.amendments.starter import AmendmentStarter
@@ -27,7 +28,7 @@ starter = AmendmentStarter(
     connector_for=lambda connection_id, role: connector_for_id(connections, connection_id, role),
     exceptions=ExceptionStore(boto3.client("dynamodb"), settings.exceptions_table),
 )
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = FailureRecordingProcessor()
 
 
 def start_for(record: SQSRecord) -> None:

@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pshub.observability import logger, metrics
+from pshub.pipeline.failures import FailureRecordingProcessor
 from pshub.settings import StarterSettings, read_settings
 from pshub.store.inbox import ConsumerInbox
 from pshub.workflows.provisioning.starter import CONSUMER, ProvisioningStarter
@@ -23,7 +24,7 @@ starter = ProvisioningStarter(
     settings.provisioning_state_machine_arn,
     ConsumerInbox(DynamoDBPersistenceLayer(table_name=settings.inbox_table), CONSUMER),
 )
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = FailureRecordingProcessor()
 
 
 def start_for(record: SQSRecord, lambda_context: LambdaContext) -> None:

@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pshub.canonical.envelope import CanonicalEvent
 from pshub.observability import logger, metrics
+from pshub.pipeline.failures import FailureRecordingProcessor
 from pshub.settings import TimeApprovalsSettings, read_settings
 from pshub.store.event_bus import EventBusPublisher
 from pshub.store.exceptions_store import ExceptionStore
@@ -31,7 +32,7 @@ approvals = TimeApprovals(
     exceptions=ExceptionStore(_dynamodb, settings.exceptions_table),
     publish=_publisher.publish,
 )
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = FailureRecordingProcessor()
 
 
 def announce(record: SQSRecord) -> None:

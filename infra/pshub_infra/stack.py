@@ -23,13 +23,13 @@ from pshub_infra.constructs.functions import Functions
 from pshub_infra.constructs.ingress_api import IngressApi
 from pshub_infra.constructs.layers import Layers
 from pshub_infra.constructs.log_groups import LogGroups
-from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.constructs.queues import Queues
 from pshub_infra.constructs.references import ResourceIndex
 from pshub_infra.constructs.schedules import Schedules
 from pshub_infra.constructs.state_machines import StateMachines
 from pshub_infra.constructs.storage import Storage
-from pshub_infra.topology import CONNECTIONS_FILE, PIPELINE, Topology, erp_connections, posting_key
+from pshub_infra.outputs import resource_outputs
+from pshub_infra.topology import CONNECTIONS_FILE, PIPELINE, Topology
 
 
 class PshubStack(cdk.Stack):
@@ -103,33 +103,18 @@ class PshubStack(cdk.Stack):
         cdk.CfnOutput(
             self, "WebhookEndpoint", value=api.url, description="Base URL of POST /webhooks/{connection}"
         )
-        cdk.CfnOutput(
-            self,
-            "AuditTable",
-            value=index.tables["audit"].table_name,
-            description="The audit trail (append-only): written by the operator commands, shown by `exceptions show`",
-        )
-        # Read by `pshub exceptions` to find the register of business exceptions.
-        cdk.CfnOutput(
-            self,
-            "BusinessExceptionsTable",
-            value=index.tables["business_exceptions"].table_name,
-            description="Business exceptions: `pshub exceptions list` / `resolve`",
-        )
-        # Read by `pshub exceptions resolve --retry` to put a time or expense posting back.
-        retry_queues = ["time_expense_changes", *(posting_key(c) for c, _ in erp_connections())]
-        for key in retry_queues:
+        # How the operator commands (`pshub ...`) find every resource: one output per queue,
+        # table, bucket and state machine, named as pshub_infra.outputs says (the local
+        # runtime registers the same outputs).
+        values = {
+            "queue": lambda key: index.queues[key].queue_url,
+            "table": lambda key: index.tables[key].table_name,
+            "bucket": lambda key: index.buckets[key].bucket_name,
+            "state_machine": lambda key: index.state_machines[key].state_machine_arn,
+            "function": lambda key: index.functions[key].function_name,
+        }
+        for output in resource_outputs(topology):
             cdk.CfnOutput(
-                self,
-                f"Queue{pascal_id(key)}Url",
-                value=index.queues[key].queue_url,
-                description=f"Queue {key}: where a retried posting exception goes",
+                self, output.name, value=values[output.kind](output.key), description=output.description
             )
-        # Read by `pshub billing run` to start a billing run on demand.
-        cdk.CfnOutput(
-            self,
-            "StateMachineBillProjectsArn",
-            value=index.state_machines["bill_projects"].state_machine_arn,
-            description="The billing workflow: `pshub billing run --project P --period YYYY-MM`",
-        )
         self.index = index

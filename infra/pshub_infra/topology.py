@@ -13,7 +13,7 @@ uses ``local_name``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -250,6 +250,20 @@ class Topology:
     def state_machine(self, key: str) -> StateMachineSpec:
         return _by_key(self.state_machines, key)
 
+    def dead_letter_sources(self) -> dict[str, str | None]:
+        """Each dead-letter queue -> the queue its messages are redriven to (None: no queue, e.g. a
+        rule that writes to a log group, or the scheduler's; those are shown, not redriven)."""
+        sources: dict[str, str | None] = {}
+        for queue in self.queues:
+            if queue.dead_letter_queue:
+                sources[queue.dead_letter_queue] = queue.key
+        for rule in self.rules:
+            if rule.target_dlq:
+                sources.setdefault(rule.target_dlq, rule.target_queue)
+        for schedule in self.schedules:
+            sources.setdefault(schedule.dead_letter_queue, None)
+        return sources
+
 
 _Spec = TypeVar(
     "_Spec",
@@ -419,7 +433,7 @@ _SCHEDULES = tuple(
     for connection_id, minutes in poll_connections()
 )
 
-PIPELINE = Topology(
+_PIPELINE = Topology(
     queues=(
         QueueSpec(
             key="raw_deliveries",
@@ -478,6 +492,12 @@ PIPELINE = Topology(
         QueueSpec(key="billing_events_dlq", purpose="Billing events the billing consumer failed 5 times"),
         *_POSTING_QUEUES,
         QueueSpec(
+            key="trace_events",
+            purpose="Every canonical event, for the trace index (business key -> its timeline)",
+            dead_letter_queue="trace_events_dlq",
+        ),
+        QueueSpec(key="trace_events_dlq", purpose="Canonical events the trace indexer failed 5 times"),
+        QueueSpec(
             key="schedule_dlq",
             purpose="Scheduled runs (polls) EventBridge Scheduler could not invoke after its retries",
         ),
@@ -534,6 +554,25 @@ PIPELINE = Topology(
             key="business_exceptions",
             purpose="Business exceptions a person resolves: ownership conflicts, duplicates, parked work",
             partition_key="id",
+        ),
+        TableSpec(
+            key="trace",
+            purpose=(
+                "The trace index: per business key (opportunity, project, invoice, time entry, correlation id) "
+                "the canonical events about it, in order, with their references (`pshub trace`)"
+            ),
+            partition_key="pk",
+            sort_key="sk",
+            ttl_attribute="expires_at",
+        ),
+        TableSpec(
+            key="failures",
+            purpose=(
+                "Why a queued message failed, by message id (its last error and attempts), kept as long as "
+                "a dead letter: what `pshub dlq show` attaches"
+            ),
+            partition_key="id",
+            ttl_attribute="expires_at",
         ),
         TableSpec(
             key="audit",
@@ -617,6 +656,14 @@ PIPELINE = Topology(
             },
             target_queue="billing_events",
             target_dlq="billing_events_dlq",
+        ),
+        RuleSpec(
+            key="trace_index",
+            purpose="Every canonical event, to the trace indexer",
+            bus="business_events",
+            pattern={"source": [CANONICAL_EVENT_SOURCE]},
+            target_queue="trace_events",
+            target_dlq="trace_events_dlq",
         ),
         *_POSTING_RULES,
     ),
@@ -824,6 +871,16 @@ PIPELINE = Topology(
             reads_writes_tables=("identity", "billing", "business_exceptions"),
             starts_state_machines=("bill_projects",),
         ),
+        FunctionSpec(
+            key="trace_indexer",
+            purpose="Writes each canonical event to the trace index under every business key it names",
+            code_dir="functions/trace_indexer",
+            handler="handler.lambda_handler",
+            memory_mb=256,
+            timeout_s=30,
+            environment={"TRACE_TABLE": Ref("table", "trace")},
+            reads_writes_tables=("trace",),
+        ),
         *_POSTING_FUNCTIONS,
     ),
     consumers=(
@@ -832,6 +889,10 @@ PIPELINE = Topology(
         QueueConsumerSpec(queue="time_expense_changes", function="time_approvals", batch_size=10),
         QueueConsumerSpec(queue="amendment_requests", function="start_amendment", batch_size=10),
         QueueConsumerSpec(queue="billing_events", function="billing_events", batch_size=10),
+        # Off every business path: large batches, a few seconds' wait, one write per key.
+        QueueConsumerSpec(
+            queue="trace_events", function="trace_indexer", batch_size=100, max_batching_window_s=5
+        ),
         *_POSTING_CONSUMERS,
     ),
     routes=(HttpRouteSpec(method="POST", path="/webhooks/{connection}", function="ingress"),),
@@ -883,6 +944,27 @@ PIPELINE = Topology(
         ),
     ),
 )
+
+
+def _with_failure_records(topology: Topology) -> Topology:
+    """Every queue consumer that processes its batch with Powertools records why a message
+    failed (``FAILURES_TABLE``), so ``pshub dlq show`` gives a dead letter's error. The posting
+    functions dead-letter with the reason on the message themselves."""
+    consumers = {c.function for c in topology.consumers if not c.function.startswith("erp_posting_")}
+    functions = tuple(
+        replace(
+            spec,
+            environment={**spec.environment, "FAILURES_TABLE": Ref("table", "failures")},
+            reads_writes_tables=(*spec.reads_writes_tables, "failures"),
+        )
+        if spec.key in consumers
+        else spec
+        for spec in topology.functions
+    )
+    return replace(topology, functions=functions)
+
+
+PIPELINE = _with_failure_records(_PIPELINE)
 
 
 def log_group_name(key: str, stage: str = "") -> str:

@@ -6,6 +6,7 @@ nothing else, so a queue added there exists here too.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -378,3 +379,20 @@ def _placeholder_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("README.txt", "pshub local runtime: code runs in-process from functions/\n")
     return buffer.getvalue()
+
+
+def stack_outputs(topology: Topology, resources: Resources) -> dict[str, str]:
+    """The outputs the CDK stack declares (``pshub_infra.outputs``), valued with local resources."""
+    from pshub_infra.outputs import resource_outputs
+
+    def value(kind: str, key: str) -> str:
+        resource = resources.get(kind, key)
+        if kind == "queue":
+            return resource.url or ""
+        return resource.arn if kind == "state_machine" else resource.name
+
+    found = {}
+    for output in resource_outputs(topology):
+        with contextlib.suppress(KeyError):  # not provisioned (a store-level test without compute)
+            found[output.name] = value(output.kind, output.key)
+    return found

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ from pshub_local.resources import (
     provision,
     put_api_credentials,
     register_functions,
+    stack_outputs,
 )
 from pshub_local.vendors import local_secret
 
@@ -64,6 +66,8 @@ log = logging.getLogger(__name__)
 DEFAULT_REGION = "us-east-1"
 UNMAPPABLE_QUEUE = "unmappable_deliveries"
 EXCEPTIONS_TABLE = "business_exceptions"
+# The stack the operator commands read by default, as deployed without a stage.
+LOCAL_STACK_NAME = "pshub"
 # The shared layer, imported once per process (in Lambda, once per function).
 _LAYER_PACKAGE = "pshub"
 # Settings that would send boto3 somewhere other than moto, or fail before it gets there.
@@ -153,6 +157,7 @@ class LocalRuntime:
             }
             register_functions(self.topology, session, self.resources, environments)
             create_state_machines(self.topology, session, self.resources)
+            self._register_stack(session)
             # Each runtime starts with fresh platform fakes, as it starts with fresh AWS state,
             # and builds its connectors anew (pointed at this runtime's fakes).
             reset_connectors()
@@ -220,6 +225,23 @@ class LocalRuntime:
         }
 
     # --- names --------------------------------------------------------------------------------
+
+    def outputs(self) -> dict[str, str]:
+        """The outputs the CDK stack would have, valued with this runtime's resources."""
+        return stack_outputs(self.topology, self.resources)
+
+    def _register_stack(self, session: boto3.session.Session) -> None:
+        """A CloudFormation stack named as the deployed one (``pshub``) holding only the outputs:
+        the operator commands read it exactly as they read a deployed stack's."""
+        outputs = {name: {"Value": value} for name, value in self.outputs().items()}
+        outputs["Stage"] = {"Value": "-"}  # the local runtime names its secrets without a stage
+        # moto needs one resource; it warns that it does not model this type, which is the point.
+        template = {"Resources": {"Nothing": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            session.client("cloudformation").create_stack(
+                StackName=LOCAL_STACK_NAME, TemplateBody=json.dumps({**template, "Outputs": outputs})
+            )
 
     def resource_name(self, kind: str, key: str) -> str:
         return self.resources.get(kind, key).name

@@ -57,6 +57,7 @@ PRICE = {
     "logs_gb": 0.50,
 }
 MEASURED = ("ingress", "normaliser")
+TRACE = "trace_indexer"
 _CURRENT = threading.local()
 
 
@@ -97,6 +98,7 @@ class Meter:
 
     def __init__(self) -> None:
         self.units: Counter[str] = Counter()
+        self.trace: Counter[str] = Counter()  # the trace index, counted apart: not ingest
         self.calls: Counter[str] = Counter()
         self.durations: defaultdict[str, float] = defaultdict(float)
         self.invocations: Counter[str] = Counter()
@@ -104,18 +106,36 @@ class Meter:
 
     def api_call(self, service: str, operation: str, params: dict[str, Any], result: Any) -> None:
         function = getattr(_CURRENT, "function", None)
-        raw_queue = "raw-deliveries" in str(params.get("QueueUrl", "")) and "dlq" not in str(
-            params.get("QueueUrl")
-        )
+        queue = str(params.get("QueueUrl", ""))
+        raw_queue = "raw-deliveries" in queue and "dlq" not in queue
+        trace_queue = "trace-events" in queue and "dlq" not in queue
+        if function == TRACE or (function is None and trace_queue and service == "sqs"):
+            if function is None and operation == "ReceiveMessage" and not (result or {}).get("Messages"):
+                return
+            if function is None and operation not in (
+                "ReceiveMessage",
+                "DeleteMessageBatch",
+                "DeleteMessage",
+            ):
+                return
+            saved, self.units = self.units, self.trace
+            try:
+                self._count(service, operation, params, result, function or "trace event source mapping")
+            finally:
+                self.units = saved
+            return
         if function not in MEASURED and not (function is None and raw_queue and service == "sqs"):
             return  # another function's, or the harness's own call
         if function is None and operation not in ("ReceiveMessage", "DeleteMessageBatch", "DeleteMessage"):
             return  # the harness looking at the queue, not the event source mapping
         if function is None and operation == "ReceiveMessage" and not (result or {}).get("Messages"):
             return  # an idle poll: not per webhook
+        self._count(service, operation, params, result, function or "event source mapping")
+
+    def _count(self, service: str, operation: str, params: dict[str, Any], result: Any, who: str) -> None:
         table = params.get("TableName") or next(iter(params.get("RequestItems") or {}), "")
         where = f" ({str(table).removeprefix('pshub-')})" if service == "dynamodb" and table else ""
-        self.calls[f"{function or 'event source mapping'}: {service} {operation}{where}"] += 1
+        self.calls[f"{who}: {service} {operation}{where}"] += 1
         if service == "sqs":
             body = params.get("MessageBody") or params.get("Entries") or ""
             self.units["sqs_request"] += max(1, math.ceil(_size(body) / 65536))
@@ -254,6 +274,7 @@ def main() -> None:
         memory = {spec.key: spec.memory_mb for spec in runtime.topology.functions}
         requests = webhooks(local, n)
         meter.units.clear()
+        meter.trace.clear()
         meter.calls.clear()
         meter.durations.clear()
         meter.invocations.clear()
@@ -285,6 +306,18 @@ def main() -> None:
         f"  without Lambda GB-s measured against moto: ${total - lambda_only.get('lambda_gb_s_arm', 0):.3f}"
     )
     print(f"  business exceptions raised: {dict(raised) or 'none'}")
+    trace = Counter(meter.trace)
+    # EventBridge delivering each event to the trace queue is a SendMessage billed to the queue.
+    trace["sqs_request"] += published
+    trace["lambda_request"] += meter.invocations[TRACE]
+    trace["lambda_gb_s_arm"] += meter.durations[TRACE] * memory[TRACE] / 1024
+    trace_lines = {
+        item: trace[item] * PRICE[item] / max(1, published) * 1e6 for item in PRICE if trace.get(item)
+    }
+    print(f"cost of the trace index, per million canonical events ({published} events)")
+    for item, cost in sorted(trace_lines.items(), key=lambda kv: -kv[1]):
+        print(f"  {item:22s} {trace[item] / max(1, published):10.3f} per event     ${cost:8.3f} per million")
+    print(f"  {'total':22s} {'':10s}                ${sum(trace_lines.values()):8.3f} per million events")
     print("AWS calls per webhook (ingress, normaliser, and the raw queue's event source mapping)")
     for call, count in sorted(meter.calls.items()):
         print(f"  {call:60s} {count / n:6.3f}")

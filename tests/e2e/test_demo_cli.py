@@ -9,6 +9,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,12 +143,8 @@ def test_sign_refuses_a_connection_that_sends_no_webhooks(capsys: pytest.Capture
 
 
 def test_serve_prints_the_endpoint_accepts_signed_webhooks_and_stops_on_sigterm() -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO / "infra"), str(REPO / "layers" / "common"), env.get("PYTHONPATH", "")]
-    )
     server = subprocess.Popen(
-        [sys.executable, "-m", "pshub_local", "serve", "--port", "0"],
+        [sys.executable, "-m", "pshub_local", "serve", "--port", "0", "--aws-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -172,6 +169,32 @@ def test_serve_prints_the_endpoint_accepts_signed_webhooks_and_stops_on_sigterm(
         connection = connections()["hubspot-acme"]
         secret = vendors.local_secret(connection.id, connection.platform)
         assert send(vendors.sign(connection, body, base_url, secret)).status == 200
+
+        # And the operator commands, run from another process with --local, read the same runtime
+        aws = re.search(r"AWS \(moto\) at (http://127\.0\.0\.1:\d+)", text).group(1)  # type: ignore[union-attr]
+        local = ("--local", "--local-endpoint", aws)
+        listed = run_pshub(*local, "connections", "list", "--json")
+        assert listed.returncode == 0, listed.stderr[-2000:]
+        rows = {row["id"]: row for row in json.loads(listed.stdout)}
+        assert (rows["hubspot-acme"]["platform"], rows["hubspot-acme"]["inbound"]) == ("hubspot", "webhook")
+        assert (rows["netsuite-acme"]["role"], rows["netsuite-acme"]["outbound"]) == ("erp", True)
+        deadline = time.monotonic() + 60
+        while True:  # the deal's provisioning runs in the server's threads
+            status = run_pshub(*local, "status", "--json")
+            assert status.returncode in (0, 3), status.stderr[-2000:]
+            report = json.loads(status.stdout)
+            if (
+                report["workflows"]["provision_project"]["day"]["succeeded"] == 1
+                or time.monotonic() > deadline
+            ):
+                break
+            time.sleep(1)
+        assert report["workflows"]["provision_project"]["day"]["started"] == 1
+        assert report["workflows"]["provision_project"]["day"]["succeeded"] == 1
+        assert report["dead_letters"] == 0 and report["stack"] == "pshub"
+        # Where no `pshub serve` listens: a clear error, exit 2
+        missing = run_pshub("--local", "--local-endpoint", "http://127.0.0.1:9", "status")
+        assert missing.returncode == 2 and "pshub serve" in missing.stderr
     finally:
         # Then SIGTERM stops it cleanly
         server.send_signal(signal.SIGTERM)

@@ -196,6 +196,14 @@ class FakeApi:
         unanswered: the client cannot know the outcome."""
         self._queue(operation, _Fault(None, times, "after"))
 
+    def clear_faults(self, operation: str | None = None) -> None:
+        """Forget the faults still queued (for ``operation``, or all): the cause was fixed."""
+        with self.lock:
+            if operation is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(operation, None)
+
     def set_outage(self, down: bool) -> None:
         with self.lock:
             self._outage = down

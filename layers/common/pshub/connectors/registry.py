@@ -74,6 +74,15 @@ def _http_connector(connection: Connection, role: str) -> AnyConnector:
         cached = _http_connectors.get(connection.id)
         if cached is not None and cached[0] == connection:
             return cached[1]
+    connector = new_connector(connection, role, (_context_factory or default_context)(connection))
+    with _http_lock:
+        _http_connectors[connection.id] = (connection, connector)
+    return connector
+
+
+def new_connector(connection: Connection, role: str, context: ConnectorContext) -> AnyConnector:
+    """A connector of its own (not the process's cached one), with the context given: what an
+    operator's ``pshub connections check`` builds with the credentials it read."""
     from pshub.platforms import platform
 
     reference = platform(connection.platform).outbound.get(role)
@@ -82,11 +91,7 @@ def _http_connector(connection: Connection, role: str) -> AnyConnector:
             f"connection {connection.id!r}: {connection.platform} has no outbound {role} connector"
         )
     module, _, name = reference.partition(":")
-    factory = getattr(import_module(module), name)
-    connector = cast(AnyConnector, factory(connection, (_context_factory or default_context)(connection)))
-    with _http_lock:
-        _http_connectors[connection.id] = (connection, connector)
-    return connector
+    return cast(AnyConnector, getattr(import_module(module), name)(connection, context))
 
 
 def default_context(connection: Connection) -> ConnectorContext:

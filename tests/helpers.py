@@ -40,3 +40,22 @@ def inbound(
         request_id="req-1",
         received_at_epoch=now,
     )
+
+
+def emitted_metrics(output: str, name: str) -> list[tuple[float, dict[str, str]]]:
+    """Every value of the CloudWatch metric ``name`` in captured EMF output (one JSON document
+    per line, as Lambda's log would hold it), with the dimensions it was filed under."""
+    import json
+
+    found: list[tuple[float, dict[str, str]]] = []
+    for line in output.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            if any(metric["Name"] == name for metric in directive["Metrics"]):
+                [dimension_names] = directive["Dimensions"]
+                dimensions = {key: document[key] for key in dimension_names}
+                values = document[name] if isinstance(document[name], list) else [document[name]]
+                found += [(float(value), dimensions) for value in values]
+    return found

@@ -71,6 +71,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     def normalise_record(record: SQSRecord) -> None:
         normaliser.normalise(record.body, context.get_remaining_time_in_millis)
 
-    return process_partial_response(
-        event=event, record_handler=normalise_record, processor=processor, context=context
-    )
+    try:
+        return process_partial_response(
+            event=event, record_handler=normalise_record, processor=processor, context=context
+        )
+    finally:
+        normaliser.count_received()

@@ -12,6 +12,7 @@ from pshub.connections import load_registry
 from pshub.connectors.feed import ChangeFeed
 from pshub.connectors.registry import connector_for_id
 from pshub.errors import UnknownConnection
+from pshub.kpis import POLL_COVERAGE_AGE
 from pshub.observability import logger, metrics
 from pshub.pipeline.poller import Poller, PollStates
 from pshub.settings import PollerSettings, read_settings
@@ -42,18 +43,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             f"connection {connection.id!r}: its {connection.platform} connector has no change feed"
         )
     results = []
-    for object_type in feed.feed_objects():
-        outcome = poller.poll(connection, feed, object_type, context.get_remaining_time_in_millis)
-        metrics.add_metric(name="PolledRecords", unit="Count", value=outcome.records)
-        metrics.add_metric(name="PollDeletesDetected", unit="Count", value=outcome.deleted)
-        results.append(
-            {
-                "object_type": object_type,
-                "pages": outcome.pages,
-                "records": outcome.records,
-                "deleted": outcome.deleted,
-                "completed": outcome.completed,
-                "watermark": outcome.watermark.isoformat() if outcome.watermark else None,
-            }
-        )
+    try:
+        for object_type in feed.feed_objects():
+            outcome = poller.poll(connection, feed, object_type, context.get_remaining_time_in_millis)
+            metrics.add_metric(name="PolledRecords", unit="Count", value=outcome.records)
+            metrics.add_metric(name="PollDeletesDetected", unit="Count", value=outcome.deleted)
+            results.append(
+                {
+                    "object_type": object_type,
+                    "pages": outcome.pages,
+                    "records": outcome.records,
+                    "deleted": outcome.deleted,
+                    "completed": outcome.completed,
+                    "watermark": outcome.watermark.isoformat() if outcome.watermark else None,
+                }
+            )
+    finally:  # failed or not: how far behind the feed is, for the retention alarm
+        age = poller.coverage_age_s(connection.id, feed.feed_objects())
+        if age is not None:
+            POLL_COVERAGE_AGE.emit(age, connection=connection.id)
     return {"connection": connection.id, "polled": results}

@@ -13,10 +13,13 @@ uses ``local_name``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from pshub.connections import Connection
 from pshub.store.archive import RAW_ARCHIVE_RETENTION_DAYS
 from pshub.workflows.time_expense.limits import PostingLimits
 
@@ -141,6 +144,7 @@ class FunctionSpec:
     reads_buckets: tuple[str, ...] = ()
     writes_buckets: tuple[str, ...] = ()
     reads_writes_tables: tuple[str, ...] = ()
+    reads_tables: tuple[str, ...] = ()  # read only: GetItem, Query, Scan
     puts_events_to: tuple[str, ...] = ()
     writes_streams: tuple[str, ...] = ()
     # Receives the connection registry (``PSHUB_CONNECTIONS``).
@@ -400,18 +404,25 @@ def _posting_resources() -> tuple[
 
 _POSTING_QUEUES, _POSTING_RULES, _POSTING_FUNCTIONS, _POSTING_CONSUMERS = _posting_resources()
 DEFAULT_POLL_MINUTES = 5
+OPERATIONS_TICK_MINUTES = 5
+
+
+@cache
+def connection_registry() -> Mapping[str, Connection]:
+    """The connections the stack is built for (``infra/config/connections.json``)."""
+    import json
+
+    from pshub.connections import parse_registry
+
+    return parse_registry(json.loads(CONNECTIONS_FILE.read_text(encoding="utf-8")), str(CONNECTIONS_FILE))
 
 
 def poll_connections() -> list[tuple[str, int]]:
     """(connection id, minutes between polls) of every connection whose platform is polled."""
-    import json
-
-    from pshub.connections import parse_registry
     from pshub.platforms import platform
 
-    registry = parse_registry(json.loads(CONNECTIONS_FILE.read_text(encoding="utf-8")), str(CONNECTIONS_FILE))
     found = []
-    for connection in registry.values():
+    for connection in connection_registry().values():
         if platform(connection.platform).inbound == "poll":
             raw = connection.options.get("poll_every_minutes") or str(DEFAULT_POLL_MINUTES)
             if not raw.isdigit() or int(raw) < 1:
@@ -823,6 +834,16 @@ _PIPELINE = Topology(
             starts_state_machines=("bill_projects",),
         ),
         FunctionSpec(
+            key="operations_tick",
+            purpose="Every five minutes: open exceptions, their age, hours and money at risk per owner team, as metrics",
+            code_dir="functions/operations_tick",
+            handler="handler.lambda_handler",
+            memory_mb=256,
+            timeout_s=60,
+            environment={"EXCEPTIONS_TABLE": Ref("table", "business_exceptions")},
+            reads_tables=("business_exceptions",),
+        ),
+        FunctionSpec(
             key="start_amendment",
             purpose="Starts one change-order execution per approved change order (named by its id; read from the CRM when the webhook named only the deal)",
             code_dir="functions/start_amendment",
@@ -941,6 +962,12 @@ _PIPELINE = Topology(
             purpose="Starts each legal entity's billing run for the month before, on its billing day",
             function="billing_tick",
             every_minutes=1440,
+        ),
+        ScheduleSpec(
+            key="operations_tick",
+            purpose="Writes the exception backlog's gauges per owner team (the backlog-age alarms read them)",
+            function="operations_tick",
+            every_minutes=OPERATIONS_TICK_MINUTES,
         ),
     ),
 )

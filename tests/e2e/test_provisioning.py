@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -18,6 +19,7 @@ from pshub.business_exceptions import Category, OwnerTeam, Status
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.workflows.provisioning.resolution import resolve_parked
 from tests.e2e.stack import LocalStack
+from tests.helpers import emitted_metrics
 
 HUBSPOT_DEAL = "27182818284"
 SALESFORCE_OPPORTUNITY = "0065e00000KxYzAAAV"
@@ -50,7 +52,9 @@ def executions(local: LocalStack) -> list[dict[str, Any]]:
     return local.runtime.executions()
 
 
-def test_closed_won_deal_is_provisioned_in_every_system_with_cross_references(local: LocalStack) -> None:
+def test_closed_won_deal_is_provisioned_in_every_system_with_cross_references(
+    local: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given HubSpot reports the deal closed-won
     assert local.deliver("hubspot-acme", "hubspot/deal.closed_won.json").status == 200
     # When the pipeline and the workflow have run
@@ -85,6 +89,15 @@ def test_closed_won_deal_is_provisioned_in_every_system_with_cross_references(lo
     assert deal["pshub_project_code"] == code
     [execution] = executions(local)
     assert execution["status"] == "SUCCEEDED"
+    # And the KPIs record it: straight through, live that long after the deal was won
+    output = capsys.readouterr().out
+    assert [value for value, _ in emitted_metrics(output, "ProvisioningStraightThrough")] == [1.0]
+    [(seconds, _)] = emitted_metrics(output, "ProjectActivationSeconds")
+    won_at = datetime.fromisoformat(won["detail"]["occurred_at"])
+    live_at = datetime.fromisoformat(activated["detail"]["occurred_at"])
+    assert seconds == pytest.approx((live_at - won_at).total_seconds(), abs=0.01)
+    [(received, dimensions)] = emitted_metrics(output, "DeliveriesReceived")
+    assert received == 1 and dimensions["connection"] == "hubspot-acme"
 
 
 def test_duplicate_delivery_and_second_execution_create_nothing_twice(local: LocalStack) -> None:
@@ -155,7 +168,9 @@ def test_transient_failures_are_absorbed_by_the_workflows_retries(local: LocalSt
     assert exceptions(local).list() == []
 
 
-def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctly(local: LocalStack) -> None:
+def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctly(
+    local: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given the PSA refuses the project permanently (e.g. a template retired by the PMO)
     psa_refuses(local, "create_workspace", "Workspace template is archived")
     local.deliver("hubspot-acme", "hubspot/deal.closed_won.json")
@@ -169,6 +184,16 @@ def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctl
     assert "Workspace template is archived" in json.dumps(parked.context)
     assert local.requests("netsuite-acme", "create_job") == 1
     assert local.events_of_type("ProjectActivated") == []
+    # And the operations tick reads the PMO's backlog: one open, waiting since it was raised
+    assert local.runtime.run_schedules(["operations_tick"]) == {"operations_tick": {"readings": 15}}
+    backlog = capsys.readouterr().out
+    [(count, _)] = [m for m in emitted_metrics(backlog, "OpenExceptions") if m[1]["owner"] == "pmo"]
+    [(age, _)] = [
+        m for m in emitted_metrics(backlog, "OldestOpenExceptionAgeSeconds") if m[1]["owner"] == "pmo"
+    ]
+    assert count == 1 and 0 <= age < 600
+    assert sum(value for value, _ in emitted_metrics(backlog, "OpenExceptions")) == 1
+    assert [d["owner"] for _, d in emitted_metrics(backlog, "ExceptionsOpened")] == ["pmo"]
     # When the PMO fixes the template and retries
     sfn = boto3.client("stepfunctions", region_name=local.runtime.region)
     resolved = resolve_parked(exceptions(local), sfn, parked.id, "retry", "template restored")
@@ -179,6 +204,11 @@ def test_permanent_psa_failure_after_the_erp_project_parks_then_resumes_correctl
     assert local.requests("netsuite-acme", "create_job") == 1
     assert len(local.records("kantata-acme", "projects")) == 1
     assert len(local.events_of_type("ProjectActivated")) == 1
+    # And the KPIs count it as a project a person had to touch, activated once
+    output = capsys.readouterr().out
+    assert [value for value, _ in emitted_metrics(output, "ProvisioningStraightThrough")] == [0.0]
+    [(seconds, dimensions)] = emitted_metrics(output, "ProjectActivationSeconds")
+    assert dimensions == {"service": "pshub", "stage": "-"} and seconds >= 0
 
 
 def test_abandoned_provisioning_compensates_what_was_created(local: LocalStack) -> None:

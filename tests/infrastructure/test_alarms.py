@@ -77,3 +77,77 @@ def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use_and_takes_tl
         "Ref": synth.logical_id("Alarms/Topic/Resource")
     }
     assert len(synth.resources("AWS::CloudWatch::Dashboard")) == 1
+
+
+def kpi_alarms(synth: Synth, metric: str) -> dict[str, dict[str, Any]]:
+    """The alarms on business KPI ``metric``, by their dimensions other than service and stage."""
+    found = {}
+    for alarm in alarms(synth):
+        if alarm.get("Namespace") == "pshub" and alarm["MetricName"] == metric:
+            dims = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            assert (dims.pop("service"), dims.pop("stage")) == ("pshub", "-")
+            found[",".join(f"{k}={v}" for k, v in sorted(dims.items()))] = alarm
+    return found
+
+
+def test_every_owner_teams_exception_backlog_alarms_when_its_oldest_waits_too_long(synth: Synth) -> None:
+    backlog = kpi_alarms(synth, "OldestOpenExceptionAgeSeconds")
+    # Money and people wait a working day; a broken connection or mapping, four hours
+    limits = {"sales_ops": 86400, "finance_ops": 86400, "pmo": 86400, "integration_support": 14400}
+    for owner, limit in limits.items():
+        alarm = backlog[f"owner={owner}"]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (
+            limit, "GreaterThanThreshold", "Maximum"
+        )  # fmt: skip
+        # Fifteen minutes in a row, and a silent operations tick counts as breaching
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (
+            300,
+            3,
+            "breaching",
+        )
+        assert f"pshub exceptions list --owner {owner}" in alarm["AlarmDescription"]
+    assert "owner=data_steward" in backlog
+
+
+def test_a_slow_activation_alarms(synth: Synth) -> None:
+    [alarm] = kpi_alarms(synth, "ProjectActivationSeconds").values()
+    assert (alarm["Threshold"], alarm["Statistic"], alarm["TreatMissingData"]) == (
+        3600,
+        "Maximum",
+        "notBreaching",
+    )
+    assert "pshub trace" in alarm["AlarmDescription"]
+
+
+def test_each_polled_connection_alarms_before_its_feed_falls_out_of_reach(synth: Synth) -> None:
+    # Harvest and Kantata are polled by modification time (no horizon): a day unread alarms,
+    # and so does an hour with no report from the poller at all
+    behind = kpi_alarms(synth, "PollCoverageAgeSeconds")
+    assert set(behind) == {"connection=harvest-acme", "connection=kantata-acme"}
+    for alarm in behind.values():
+        assert (alarm["Threshold"], alarm["Period"], alarm["TreatMissingData"]) == (86400, 3600, "breaching")
+
+
+def test_sustained_platform_throttling_alarms_per_connection(synth: Synth) -> None:
+    throttled = kpi_alarms(synth, "PlatformThrottled")
+    assert {"connection=netsuite-acme", "connection=stripe-acme", "connection=kantata-acme"} <= set(throttled)
+    for alarm in throttled.values():
+        assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (
+            "Sum", 300, 3, 0
+        )  # fmt: skip
+
+
+def test_the_dashboard_shows_the_business_kpis(synth: Synth) -> None:
+    [dashboard] = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (
+        "ProjectActivationSeconds",
+        "ProvisioningStraightThrough",
+        "InvoiceCycleSeconds",
+        "HoursAtRisk",
+        "OldestOpenExceptionAgeSeconds",
+        "DeliveriesReceived",
+        "WebhookRejected",
+        "MessagesFailed",
+    ):
+        assert metric in body, metric

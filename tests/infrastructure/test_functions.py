@@ -158,6 +158,10 @@ def test_role_grants_exactly_what_the_spec_declares(synth: Synth, spec: Function
     assert _resources_allowed(synth, spec, "dynamodb:PutItem") == sorted(
         _arns(synth, "Storage", tables) + _arns(synth, "Storage", indexed, "/index/*")
     )
+    read_only = (*spec.reads_writes_tables, *spec.reads_tables)  # the inbox never queries
+    assert _resources_allowed(synth, spec, "dynamodb:Query") == sorted(
+        _arns(synth, "Storage", read_only) + _arns(synth, "Storage", indexed, "/index/*")
+    )
     assert _resources_allowed(synth, spec, "events:PutEvents") == _arns(synth, "Events", spec.puts_events_to)
     assert _resources_allowed(synth, spec, "firehose:PutRecordBatch") == _arns(
         synth, "RawArchive", spec.writes_streams

@@ -113,3 +113,16 @@ def test_every_stage_passes_cfn_lint(two_stages: dict[str, dict[str, Any]], tmp_
 
     for stage, template in two_stages.items():
         assert lint(template, tmp_path) == [], stage
+
+
+@pytest.mark.xdist_group("synth")
+def test_each_stage_alarms_on_its_own_business_figures(two_stages: dict[str, dict[str, Any]]) -> None:
+    for stage, template in two_stages.items():
+        kpi_alarms = [
+            r["Properties"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("Namespace") == "pshub"
+        ]
+        assert kpi_alarms
+        for alarm in kpi_alarms:  # never another stage's figures, nor all stages' mixed
+            assert {"Name": "stage", "Value": stage} in alarm["Dimensions"]

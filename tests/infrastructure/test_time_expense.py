@@ -55,7 +55,7 @@ def test_each_polled_connection_has_a_schedule_invoking_the_poller(synth: Synth)
     polls = [s for s in PIPELINE.schedules if s.function == "poller"]
     assert polled and len(polls) == len(polled)
     schedules = synth.resources("AWS::Scheduler::Schedule")
-    assert len(schedules) == len(PIPELINE.schedules) == len(polls) + 1  # and the billing tick
+    assert len(schedules) == len(PIPELINE.schedules) == len(polls) + 2  # and the billing and operations ticks
     poller = synth.logical_id("Functions/Poller/Function/Resource")
     for spec in polls:
         props = synth.props(f"Schedules/{pascal_id(spec.key)}/Resource")

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from pshub.connectors.errors import TransientConnectorError
 from pshub.pipeline.poller import Poller, PollStates
 from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms.harvest.inbound import HarvestAdapter
@@ -161,3 +162,26 @@ def test_two_pollers_racing_on_one_watermark_cannot_both_move_it(rig: Rig) -> No
     with pytest.raises(PollStateChanged):
         rig.states.save(state)  # a stale copy, as a second, slower invocation would hold
     assert rig.poll(second).completed
+
+
+def test_coverage_is_the_start_of_the_last_complete_query_and_ages_while_polls_fail(rig: Rig) -> None:
+    poller = rig.poller()
+    # Never polled: no coverage to report
+    assert poller.coverage_age_s("harvest-acme", ["time_entries"]) is None
+    entry(rig, "2026-12-01", "1")
+    rig.poll(poller)  # complete: every change before 18:00 is read
+    rig.at(START + timedelta(minutes=5))
+    assert poller.coverage_age_s("harvest-acme", ["time_entries"]) == 300
+    # Harvest starts refusing the feed: polls fail, and the coverage keeps its 18:00 mark
+    rig.fake.inject("list_time_entries", 500, {"error": "internal"}, times=100)
+    for minutes in (10, 15, 60):
+        rig.at(START + timedelta(minutes=minutes))
+        with pytest.raises(TransientConnectorError):
+            rig.poll(poller)
+    assert poller.coverage_age_s("harvest-acme", ["time_entries"]) == 3600
+    # It recovers: the query that began at 19:05 completes, and the coverage moves there
+    rig.fake.clear_faults()
+    rig.at(START + timedelta(minutes=65))
+    rig.poll(poller)
+    rig.at(START + timedelta(minutes=66))
+    assert poller.coverage_age_s("harvest-acme", ["time_entries"]) == 60

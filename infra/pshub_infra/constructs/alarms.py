@@ -5,7 +5,11 @@ dead-letter queue, the schedules') and the queue of deliveries parked as unmappa
 soon as one message is in it; each function alarms when it is throttled through three
 five-minute periods in a row, and each state machine when an execution fails. The alarms notify
 one SNS topic (KMS-encrypted with a key CloudWatch may use, TLS only): subscribe the team's
-address or chat to it after deploy. Each alarm's description is its runbook line (the README's
+address or chat to it after deploy.
+
+The business alarms watch the KPIs of ``pshub.kpis`` (that module holds their names, dimensions
+and limits): each owner team's oldest open exception, a slow project activation, a polled feed
+left unread towards its retention horizon, a platform throttling pshub for fifteen minutes. Each alarm's description is its runbook line (the README's
 "Operating it" table has them in full).
 """
 
@@ -22,11 +26,37 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from pshub.kpis import (
+    ACTIVATION_LIMIT_S,
+    BACKLOG_AGE_LIMIT_S,
+    DELIVERIES_RECEIVED,
+    HOURS_AT_RISK,
+    INVOICE_CYCLE,
+    MESSAGES_FAILED,
+    OLDEST_EXCEPTION_AGE,
+    OPEN_EXCEPTIONS,
+    PLATFORM_THROTTLED,
+    POLL_COVERAGE_AGE,
+    PROJECT_ACTIVATION,
+    STRAIGHT_THROUGH,
+    WEBHOOK_REJECTED,
+    Kpi,
+    base_dimensions,
+    poll_coverage_limit_s,
+)
+from pshub.kpis import (
+    NAMESPACE as KPI_NAMESPACE,
+)
+from pshub.platforms import platform
 from pshub_infra.constructs.naming import pascal_id
-from pshub_infra.topology import Topology
+from pshub_infra.topology import Topology, connection_registry, poll_connections
 
 PARKED_QUEUES = ("unmappable_deliveries",)  # parked for a person, not failed: alarm all the same
 THROTTLE_PERIODS = 3  # five-minute periods in a row: a burst is absorbed, a sustained throttle is not
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g} h"
 
 
 def dead_letter_queues(topology: Topology) -> tuple[str, ...]:
@@ -104,21 +134,108 @@ class Alarms(Construct):
                 f"a {machine_key} execution failed (not parked: parked ones wait on an exception). Runbook: "
                 "open the execution, fix the cause, start it again with the same input.",
             )
+        self._stage = stage
+        self._business_alarms()
         self.dashboard = self._dashboard(topology, queues, functions)
 
+    def kpi(
+        self, kpi: Kpi, statistic: str = "Maximum", minutes: int = 5, **dimensions: str
+    ) -> cloudwatch.Metric:
+        """The CloudWatch metric of a business KPI, as the functions emit it for this stage."""
+        return cloudwatch.Metric(
+            namespace=KPI_NAMESPACE,
+            metric_name=kpi.name,
+            dimensions_map={**base_dimensions(self._stage), **dimensions},
+            statistic=statistic,
+            period=cdk.Duration.minutes(minutes),
+        )
+
+    def _search(self, kpi: Kpi, statistic: str) -> cloudwatch.MathExpression:
+        """Every series of a KPI for this stage, whatever its dimension values (connections,
+        reasons, queues known only at run time)."""
+        schema = ",".join(sorted({*base_dimensions(self._stage), *kpi.dimensions}))
+        stage = base_dimensions(self._stage)["stage"]
+        return cloudwatch.MathExpression(
+            expression=(
+                f'SEARCH(\'{{{KPI_NAMESPACE},{schema}}} MetricName="{kpi.name}" stage="{stage}"\', '
+                f"'{statistic}', 300)"
+            ),
+            using_metrics={},
+            label=kpi.name,
+        )
+
+    def _business_alarms(self) -> None:
+        for owner, limit_s in BACKLOG_AGE_LIMIT_S.items():
+            self._alarm(
+                f"backlog:{owner}",
+                f"{pascal_id(owner)}BacklogAge",
+                self.kpi(OLDEST_EXCEPTION_AGE, owner=owner),
+                f"a business exception owned by {owner} has waited over {_hours(limit_s)}. Runbook: "
+                f"`pshub exceptions list --owner {owner}` (most at risk first), fix and resolve or retry "
+                "each. No data for 15 minutes also alarms: the operations_tick function is not running.",
+                threshold=limit_s,
+                periods=3,
+                missing=cloudwatch.TreatMissingData.BREACHING,
+            )
+        self._alarm(
+            "activation",
+            "ProjectActivationSlow",
+            self.kpi(PROJECT_ACTIVATION),
+            f"a won deal took over {_hours(ACTIVATION_LIMIT_S)} to become a live project in every system. "
+            "Runbook: `pshub trace --opportunity ID` shows where it waited (a parked step is an open "
+            "exception; a slow platform shows in its step's duration).",
+            threshold=ACTIVATION_LIMIT_S,
+        )
+        registry = connection_registry()
+        for connection_id, every_minutes in poll_connections():
+            retention = platform(registry[connection_id].platform).feed_retention_days
+            limit_s = poll_coverage_limit_s(retention)
+            minutes = max(60, 3 * every_minutes)
+            self._alarm(
+                f"poll:{connection_id}",
+                f"{pascal_id(connection_id.replace('-', '_'))}PollBehind",
+                self.kpi(POLL_COVERAGE_AGE, minutes=minutes, connection=connection_id),
+                f"{connection_id}'s change feed has gone unread for over {_hours(limit_s)}"
+                + (f" (it keeps {retention:g} days)" if retention else "")
+                + f", or the poller reported nothing for {minutes} minutes. Runbook: `pshub connections "
+                f"check {connection_id}`, then the poller's log; past the feed's horizon, changes are "
+                "lost to the feed: reconcile the connection in full.",
+                threshold=limit_s,
+                missing=cloudwatch.TreatMissingData.BREACHING,
+            )
+        for connection_id in sorted(registry):
+            self._alarm(
+                f"throttled:{connection_id}",
+                f"{pascal_id(connection_id.replace('-', '_'))}PlatformThrottled",
+                self.kpi(PLATFORM_THROTTLED, "Sum", connection=connection_id),
+                f"{connection_id}'s platform has refused pshub's calls (429) for {THROTTLE_PERIODS * 5} "
+                "minutes. Runbook: the work waits and retries on its own; lower the connection's "
+                "rate_per_s or max_concurrency option, or ask the vendor for a higher quota.",
+                periods=THROTTLE_PERIODS,
+            )
+
     def _alarm(
-        self, key: str, construct_id: str, metric: cloudwatch.IMetric, runbook: str, *, periods: int = 1
+        self,
+        key: str,
+        construct_id: str,
+        metric: cloudwatch.IMetric,
+        runbook: str,
+        *,
+        periods: int = 1,
+        threshold: float = 0,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> None:
-        """An alarm when ``metric`` is above 0 in ``periods`` periods in a row; it notifies the topic."""
+        """An alarm when ``metric`` is above ``threshold`` in ``periods`` periods in a row; it
+        notifies the topic."""
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
             metric=metric,
-            threshold=0,
+            threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=periods,
             datapoints_to_alarm=periods,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=missing,
             alarm_description=runbook,
         )
         alarm.add_alarm_action(self._action)
@@ -144,6 +261,59 @@ class Alarms(Construct):
         )
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24),
+        )
+        owners = list(BACKLOG_AGE_LIMIT_S)
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Open exceptions by owner team",
+                left=[self.kpi(OPEN_EXCEPTIONS, owner=o).with_(label=o) for o in owners],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Oldest open exception (s) by owner team",
+                left=[self.kpi(OLDEST_EXCEPTION_AGE, owner=o).with_(label=o) for o in owners],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Approved hours held by open exceptions",
+                left=[self.kpi(HOURS_AT_RISK, owner=o).with_(label=o) for o in owners],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Closed-won to project live (s)",
+                left=[
+                    self.kpi(PROJECT_ACTIVATION, "p50", 60).with_(label="median"),
+                    self.kpi(PROJECT_ACTIVATION, "Maximum", 60).with_(label="slowest"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Straight-through provisioning (share)",
+                left=[self.kpi(STRAIGHT_THROUGH, "Average", 1440).with_(label="per day")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Invoice drafted to paid (s)",
+                left=[self.kpi(INVOICE_CYCLE, "p50", 1440).with_(label="median per day")],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            *(
+                cloudwatch.GraphWidget(
+                    title=title,
+                    left=[self._search(kpi, "Sum")],
+                    width=6,
+                )
+                for title, kpi in (
+                    ("Deliveries taken in, per connection", DELIVERIES_RECEIVED),
+                    ("Webhooks refused, per connection and reason", WEBHOOK_REJECTED),
+                    ("Messages failed (sync failures), per queue", MESSAGES_FAILED),
+                    ("Platform throttling (429), per connection", PLATFORM_THROTTLED),
+                )
+            )
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(

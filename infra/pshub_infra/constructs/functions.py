@@ -163,6 +163,23 @@ class Functions(Construct):
                 "objects; it is limited to that one bucket and to object reads/writes as the topology "
                 "declares (no list, delete or bucket configuration).",
             )
+        self._grant_tables(built)
+        for key in spec.puts_events_to:
+            index.buses[key].grant_put_events_to(role)
+        for key in spec.writes_streams:
+            index.streams[key].grant_put_records(role)
+        if spec.reads_signing_secrets and spec.reads_api_credentials_for:
+            raise ValueError(
+                f"function {spec.key!r} would read webhook signing secrets and API credentials; "
+                "each kind of connection secret belongs to a different function"
+            )
+        if spec.reads_signing_secrets:
+            self._connections.grant_read_signing(role)
+        if spec.reads_api_credentials_for:
+            self._connections.grant_read_api(role, spec.reads_api_credentials_for)
+
+    def _grant_tables(self, built: PipelineFunction) -> None:
+        spec, role, index = built.spec, built.role, self._index
         indexed = {t.key for t in self._topology.tables if t.indexes}
         for key in spec.reads_writes_tables:
             index.tables[key].grant_read_write_data(role)
@@ -173,6 +190,8 @@ class Functions(Construct):
                     f"The {key} table's own secondary indexes, which CDK's table grant includes: they "
                     "project that one table's items, which the role may read and write already.",
                 )
+        for key in spec.reads_tables:
+            index.tables[key].grant_read_data(role)
         if spec.inbox_table:
             # The inbox shares its table with other records (the normaliser's claims): the
             # role reaches only the items of its own consumer, by their key prefix.
@@ -187,19 +206,6 @@ class Functions(Construct):
                     },
                 )
             )
-        for key in spec.puts_events_to:
-            index.buses[key].grant_put_events_to(role)
-        for key in spec.writes_streams:
-            index.streams[key].grant_put_records(role)
-        if spec.reads_signing_secrets and spec.reads_api_credentials_for:
-            raise ValueError(
-                f"function {spec.key!r} would read webhook signing secrets and API credentials; "
-                "each kind of connection secret belongs to a different function"
-            )
-        if spec.reads_signing_secrets:
-            self._connections.grant_read_signing(role)
-        if spec.reads_api_credentials_for:
-            self._connections.grant_read_api(role, spec.reads_api_credentials_for)
 
     def grant_state_machine_starts(self) -> None:
         """Call once the state machines exist (they may name these functions in their definitions)."""

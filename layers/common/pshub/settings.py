@@ -117,6 +117,10 @@ class TimeApprovalsSettings(NamedTuple):
     event_bus_name: str
 
 
+class OperationsTickSettings(NamedTuple):
+    exceptions_table: str
+
+
 class PollerSettings(NamedTuple):
     pshub_connections: str
     poll_state_table: str

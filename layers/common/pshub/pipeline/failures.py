@@ -5,7 +5,7 @@ keeps no reason. Each consumer's Powertools ``BatchProcessor`` is this one, whic
 failed record writes (one small item, only on failure) the error's class and message, the
 attempt and the queue, under the message's id, which the dead-letter queue keeps. Recording
 never fails the batch: a failure to record is logged and the record is reported failed as it
-would have been.
+would have been. Each failure also counts in the ``MessagesFailed`` KPI, per queue.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch.base import FailureResponse
 from aws_lambda_powertools.utilities.batch.exceptions import ExceptionInfo
+
+from pshub.kpis import MESSAGES_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ def describe_error(error: BaseException | None) -> tuple[str, str]:
     return type(error).__name__, text[:MAX_MESSAGE_CHARS]
 
 
+def _queue_name(record: Any) -> str:
+    return str(getattr(record, "event_source_arn", "") or "").rsplit(":", 1)[-1]
+
+
 class FailureRecordingProcessor(BatchProcessor):
     """``BatchProcessor`` (SQS) that records each failed record's error under its message id."""
 
@@ -53,6 +59,7 @@ class FailureRecordingProcessor(BatchProcessor):
 
     def failure_handler(self, record: Any, exception: ExceptionInfo) -> FailureResponse:
         entry = super().failure_handler(record, exception)
+        MESSAGES_FAILED.emit(1, queue=_queue_name(record))
         if self._table:
             try:
                 self._record(record, exception[1])
@@ -64,7 +71,7 @@ class FailureRecordingProcessor(BatchProcessor):
         error_class, message = describe_error(error)
         attributes = getattr(record, "attributes", None)
         attempt = str(getattr(attributes, "approximate_receive_count", None) or "1")
-        queue = str(getattr(record, "event_source_arn", "") or "").rsplit(":", 1)[-1]
+        queue = _queue_name(record)
         now = time.time()
         (self._client or _dynamodb()).put_item(
             TableName=self._table,

@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
 from pshub.connections import Connection
 from pshub.errors import (
     PayloadTooLarge,
@@ -24,7 +22,8 @@ from pshub.errors import (
     UnknownConnection,
     UnparseableBody,
 )
-from pshub.observability import SERVICE, logger
+from pshub.kpis import UNKNOWN, WEBHOOK_REJECTED
+from pshub.observability import logger
 from pshub.pipeline.http import HttpResponse, InboundRequest, redact_query
 from pshub.pipeline.raw_delivery import RawDelivery
 from pshub.platforms import adapter_for
@@ -92,12 +91,10 @@ class WebhookIngress:
                     "source_ip": request.source_ip,
                 },
             )
-            # Accepted webhooks are counted by API Gateway (2xx); rejections by reason here,
-            # flushed on their own so the reason dimension never leaks into other metrics.
-            with single_metric(
-                name="WebhookRejected", unit=MetricUnit.Count, value=1, namespace=SERVICE
-            ) as metric:
-                metric.add_dimension(name="reason", value=error.code)
+            # Accepted deliveries are counted by the normaliser (DeliveriesReceived, per batch);
+            # refusals here, per connection (a configured one: the path is the caller's) and reason.
+            known = connection_id if connection_id in self._connections else UNKNOWN
+            WEBHOOK_REJECTED.emit(1, connection=known, reason=error.code)
             return error_response(error, connection_id, request.request_id)
 
     def _receive(

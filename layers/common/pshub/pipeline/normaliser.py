@@ -15,6 +15,7 @@ and, after 5 attempts, moves it to the DLQ.
 from __future__ import annotations
 
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from pshub.canonical.envelope import CanonicalEvent
 from pshub.canonical.model import amounts_beyond
 from pshub.errors import PermanentError, PshubError, TransientError, Unmappable, UnparseableBody
+from pshub.kpis import DELIVERIES_RECEIVED
 from pshub.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -104,10 +106,20 @@ class DeliveryNormaliser:
         self._publisher = publisher
         self._parking = parking
         self._archive = archive
+        self._received: Counter[str] = Counter()  # connection -> deliveries taken in, this batch
 
     def archive(self, messages: Sequence[str]) -> None:
         """Archive the raw-queue messages as raw-delivery documents, one per line."""
         self._archive.put([RawDelivery.archive_line(message) for message in messages])
+
+    def count_received(self) -> dict[str, int]:
+        """Emit ``DeliveriesReceived`` per connection for the deliveries taken in since the last
+        call (one metric line per connection per batch, not per delivery); returns the counts."""
+        counts = dict(self._received)
+        self._received.clear()
+        for connection, count in sorted(counts.items()):
+            DELIVERIES_RECEIVED.emit(count, connection=connection)
+        return counts
 
     def normalise(self, message_body: str, remaining_ms: Callable[[], int]) -> DeliveryOutcome:
         try:
@@ -120,6 +132,7 @@ class DeliveryNormaliser:
             return DeliveryOutcome(delivery_id="")
         logger.set_correlation_id(delivery.correlation_id)
         logger.append_keys(connection=delivery.connection, delivery_id=delivery.delivery_id)
+        self._received[delivery.connection] += 1
         outcome = DeliveryOutcome(delivery_id=delivery.delivery_id)
 
         try:

@@ -65,6 +65,10 @@ class PollState:
     next_token: str | None = None
     high: datetime | None = None
     last_delete_scan: datetime | None = None
+    # When the query in progress began, and when the last complete one did: every change made
+    # before ``covered_at`` has been read (the ``PollCoverageAgeSeconds`` gauge).
+    query_started: datetime | None = None
+    covered_at: datetime | None = None
     rev: int = 0
 
     def to_doc(self) -> dict[str, Any]:
@@ -76,6 +80,8 @@ class PollState:
                 ("next_token", self.next_token),
                 ("high", self.high),
                 ("last_delete_scan", self.last_delete_scan),
+                ("query_started", self.query_started),
+                ("covered_at", self.covered_at),
             )
         }
 
@@ -116,6 +122,8 @@ class PollStates:
             next_token=doc.get("next_token"),
             high=moment("high"),
             last_delete_scan=moment("last_delete_scan"),
+            query_started=moment("query_started"),
+            covered_at=moment("covered_at"),
             rev=int(item["rev"]["N"]),
         )
 
@@ -217,6 +225,7 @@ class Poller:
         if state.query_since is None:
             state.query_since = state.watermark or (now - self._first_lookback)
             state.next_token, state.high = None, None
+            state.query_started = now
         while remaining_ms() > 5_000:
             page = feed.changed_since(object_type, state.query_since, state.next_token)
             outcome.pages += 1
@@ -231,7 +240,8 @@ class Poller:
                 # The query is complete: the watermark moves, the overlap kept.
                 moved_to = (state.high - self._overlap) if state.high is not None else state.query_since
                 state.watermark = max(moved_to, state.watermark or moved_to)
-                state.query_since, state.high = None, None
+                state.covered_at = state.query_started or now
+                state.query_since, state.high, state.query_started = None, None, None
                 outcome.completed = True
                 self._states.save(state)
                 break
@@ -317,6 +327,18 @@ class Poller:
             )
             deliveries += 1
         return deliveries
+
+    def coverage_age_s(self, connection_id: str, object_types: Iterable[str]) -> float | None:
+        """Seconds since the oldest of the object types' last complete queries began (every
+        change before that is read); a feed never read to its end counts from its first query's
+        start. None when none of them was ever polled."""
+        now, ages = self._now(), []
+        for object_type in object_types:
+            state = self._states.load(f"{connection_id}#{object_type}")
+            since = state.covered_at or state.query_started
+            if since is not None:
+                ages.append(max(0.0, (now - since).total_seconds()))
+        return max(ages) if ages else None
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

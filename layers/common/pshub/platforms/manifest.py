@@ -32,3 +32,9 @@ class Platform:
     # ``rate_per_s``, ``burst``, ``daily_quota``), as connection option strings: a
     # connection's own options override them (``pshub.workflows.time_expense.limits``).
     limits: Mapping[str, str] = field(default_factory=dict)
+    # A polled platform's change feed: how many days back it still answers (an events feed such
+    # as Kantata's Subscribed Events keeps 9 days); None when the feed is a query by modification
+    # time, which reaches any age (Kantata's and Harvest's connectors read ``updated_after`` /
+    # ``updated_since``). The poller's coverage alarm sounds at half of it, or after a day
+    # unread when there is none (``pshub.kpis.poll_coverage_limit_s``).
+    feed_retention_days: float | None = None

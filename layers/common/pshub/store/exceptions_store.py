@@ -1,4 +1,5 @@
-"""The business-exception register (DynamoDB), idempotent on the exception id."""
+"""The business-exception register (DynamoDB), idempotent on the exception id; each one
+raised (or opened again) counts in the ``ExceptionsOpened`` KPI of its owner team."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from pshub.business_exceptions import BusinessException, Status
+from pshub.kpis import EXCEPTIONS_OPENED
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,6 +38,7 @@ class ExceptionStore:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        EXCEPTIONS_OPENED.emit(1, owner=exception.owner_team.value)
         return True
 
     def raise_or_reopen(self, exception: BusinessException) -> bool:
@@ -55,6 +58,7 @@ class ExceptionStore:
                 "doc": {"S": exception.model_dump_json()},
             },
         )
+        EXCEPTIONS_OPENED.emit(1, owner=exception.owner_team.value)
         return True
 
     def get(self, exception_id: str) -> BusinessException | None:

@@ -55,6 +55,7 @@ from pshub.connectors.http.limits import RateLimiter
 from pshub.connectors.http.masking import mask_body, mask_headers, mask_url
 from pshub.connectors.http.settings import ApiSettings
 from pshub.connectors.http.tokens import TokenUnavailable
+from pshub.kpis import PLATFORM_THROTTLED
 
 log = logging.getLogger("pshub.connectors.http")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -326,6 +327,7 @@ class ApiClient:
             wait = vendor.retry_after_s or retry_after(response.header("Retry-After"))
             wait = self._default_retry_after_s if wait is None else wait
             self.limiter.hold(wait, refused=True)
+            PLATFORM_THROTTLED.emit(1, connection=self.connection_id)
             raise self._rate_limited(
                 operation, wait, f"throttled by the platform (HTTP {status})", vendor, status
             )

@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 from pshub.canonical.model import Money
 from pshub.connectors.errors import ConnectorError, PermanentConnectorError
 from pshub.connectors.results import DraftedInvoice, InvoiceLine, InvoiceRequest
+from pshub.kpis import INVOICE_CYCLE
 from pshub.store.billing import BillingLedger, InvoiceRecord, idempotency_key, invoice_key
 from pshub.workflows.billing.readiness import Draft, Hold, PeriodInputs, assess
 
@@ -185,6 +186,9 @@ def mark_paid(ledger: BillingLedger, connection: str, document_id: str) -> Invoi
         return record
     record.state = "paid"
     ledger.save(record, {"paid": document_id})
+    drafted = next((entry["at"] for entry in record.history if entry.get("state") == "drafted"), None)
+    if drafted is not None:  # drafted to paid: the invoice cycle
+        INVOICE_CYCLE.emit(max(0, record.history[-1]["at"] - drafted))
     return record
 
 

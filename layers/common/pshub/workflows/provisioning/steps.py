@@ -37,6 +37,7 @@ from pshub.canonical.model import (
 from pshub.connections import Connection
 from pshub.connectors.results import OpportunityDetails
 from pshub.errors import PermanentError
+from pshub.kpis import PROJECT_ACTIVATION, STRAIGHT_THROUGH
 from pshub.observability import logger
 from pshub.store.exceptions_store import ExceptionStore
 from pshub.store.identity import IdentityStore, new_canonical_id
@@ -390,6 +391,9 @@ class ProvisioningSteps:
             legal_entity=project.legal_entity,
         ).model_copy(update={"canonical_id": project.id, "xrefs": system_ids})
         logger.info("project provisioned", extra={"project_code": project.code, "system_ids": system_ids})
+        # Closed-won to live; a person touched it if any step parked (a resume is in the state).
+        PROJECT_ACTIVATION.emit(max(0.0, (activated.occurred_at - event.occurred_at).total_seconds()))
+        STRAIGHT_THROUGH.emit(0 if "resume" in state else 1)
         return activated.model_dump(mode="json")
 
     # -- parking and compensation -------------------------------------------------------

@@ -17,6 +17,7 @@ from pshub.connections import check_stage
 from pshub_infra.constants import SERVICE_TAG
 from pshub_infra.constructs.alarms import Alarms
 from pshub_infra.constructs.archive import DeliveryStreams
+from pshub_infra.constructs.config_text import ConfigParameters
 from pshub_infra.constructs.connections import ConnectionSecrets
 from pshub_infra.constructs.event_bus import EventBuses
 from pshub_infra.constructs.functions import Functions
@@ -67,6 +68,9 @@ class PshubStack(cdk.Stack):
         index.streams.update(streams.streams)
 
         connections = ConnectionSecrets(self, "Connections", connections_file=CONNECTIONS_FILE, stage=stage)
+        config = ConfigParameters(
+            self, "Config", topology=topology, registry_text=connections.registry_json, stage=stage
+        )
         layers = Layers(self, "Layers")
         self.functions = Functions(
             self,
@@ -75,6 +79,7 @@ class PshubStack(cdk.Stack):
             index=index,
             layers=layers.all,
             connections=connections,
+            config=config,
             stage=stage,
         )
         StateMachines(self, "Workflows", topology=topology, index=index, stage=stage)

@@ -159,6 +159,10 @@ class FunctionSpec:
     config_env: dict[str, str] = field(default_factory=dict)
     starts_state_machines: tuple[str, ...] = ()
     reserved_concurrency: int | None = None
+    # Configuration (the connection registry, ``config_env``) is read from SSM Parameter Store
+    # (``ssm:<name>`` in the variable); True keeps the text in the environment instead, for a
+    # function whose cold start is on a caller's critical path (the ingress acknowledges webhooks).
+    config_in_environment: bool = False
     # Table holding the function's consumer inbox (``pshub.store.inbox``, consumer = the
     # function's key): its role may touch only the items under that consumer's key prefix.
     inbox_table: str | None = None
@@ -696,6 +700,7 @@ _PIPELINE = Topology(
             sends_to_queues=("raw_deliveries", "unmappable_deliveries"),
             writes_buckets=("claim_checks",),
             uses_connections=True,
+            config_in_environment=True,  # no SSM call before the first acknowledgement
             reads_signing_secrets=True,
         ),
         FunctionSpec(
@@ -1004,6 +1009,36 @@ def state_machine_log_group_name(key: str, stage: str = "") -> str:
     """A state machine's execution log group (the ``/aws/vendedlogs/`` prefix keeps Step
     Functions from growing the account's one CloudWatch Logs resource policy)."""
     return f"/aws/vendedlogs/states/{SERVICE_NAME}-{stage + '-' if stage else ''}{key.replace('_', '-')}"
+
+
+CONNECTIONS_VARIABLE = "PSHUB_CONNECTIONS"
+
+
+def config_key(variable: str) -> str:
+    """``PSHUB_OWNERSHIP_POLICY`` -> ``ownership-policy``: the parameter's last name part."""
+    return variable.lower().removeprefix("pshub_").replace("_", "-")
+
+
+def config_parameter_name(variable: str, stage: str = "") -> str:
+    """The SSM parameter holding configuration variable ``variable``'s text, in AWS and locally
+    (``/pshub/<stage>/config/<key>``; ``/pshub/config/<key>`` for no stage)."""
+    return f"/{SERVICE_NAME}/{stage + '/' if stage else ''}config/{config_key(variable)}"
+
+
+def config_files(topology: Topology) -> dict[str, str]:
+    """Every ``config_env`` variable the functions read -> its repository file (one file per
+    variable across functions: the parameter is shared)."""
+    found: dict[str, str] = {}
+    for spec in topology.functions:
+        for variable, relative_path in spec.config_env.items():
+            if found.setdefault(variable, relative_path) != relative_path:
+                raise ValueError(f"{variable} names {found[variable]} and {relative_path}")
+    return found
+
+
+def config_variables(spec: FunctionSpec) -> tuple[str, ...]:
+    """The configuration variables function ``spec`` reads (the registry first)."""
+    return ((CONNECTIONS_VARIABLE,) if spec.uses_connections else ()) + tuple(spec.config_env)
 
 
 def render_config(relative_path: str) -> str:

@@ -77,6 +77,10 @@ app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(connections_app, name="connections")
 app.add_typer(billing_app, name="billing")
+config_app = typer.Typer(
+    help="Configuration as the functions read it (SSM Parameter Store); audited changes."
+)
+app.add_typer(config_app, name="config")
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per outcome
@@ -925,6 +929,96 @@ def connections_check(
     else:
         _connections_table(state, rows, checked=True)
     _done(NEEDS_ATTENTION if any(r.check == "failed" for r in rows) else 0)
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+@config_app.command("list")
+def config_list(ctx: typer.Context, json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each configuration, its SSM parameter, its size and digest."""
+    from pshub_local.ops import config as ops
+    from pshub_local.ops.render import print_json
+
+    state = _state(ctx)
+    rows = []
+    for key, variable in sorted(ops.variables().items()):
+        text = ops.read(state.target, key)
+        rows.append(
+            {
+                "key": key,
+                "variable": variable,
+                "parameter": ops.parameter_name(state.target, variable),
+                "bytes": len(text.encode()),
+                "sha256": ops.digest(text),
+            }
+        )
+    if json_output:
+        print_json(state.out, rows)
+    else:
+        for row in rows:
+            state.out.write(f"{row['key']:<18} {row['parameter']:<40} {row['bytes']:>6} B  {row['sha256']}\n")
+    _done(0)
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context, key: Annotated[str, typer.Argument(help="e.g. ownership-policy")]
+) -> None:
+    """The configuration's text, exactly as the functions read it."""
+    from pshub_local.ops import config as ops
+
+    state = _state(ctx)
+    state.out.write(ops.read(state.target, key).rstrip("\n") + "\n")
+    _done(0)
+
+
+@config_app.command(
+    "set",
+    help=_help(
+        "Replace a configuration from a file: checked by the functions' own loader first, written "
+        "to its SSM parameter, recorded on the audit trail (who, the note, digests before and after, "
+        "the changed lines). Exit 0: written, or nothing changed; 2: the file was refused.",
+        [
+            "pshub config set ownership-policy infra/config/ownership.toml --dry-run",
+            "pshub config set billing infra/config/billing.json --note 'UK rounding per finance'",
+        ],
+    ),
+)
+def config_set(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="e.g. ownership-policy")],
+    path: Annotated[Path, typer.Argument(help="the new text", exists=True, dir_okay=False)],
+    note: Annotated[str, typer.Option(help="why, for the audit trail")] = "",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check and show the diff; write nothing")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    from pshub_local.ops import config as ops
+    from pshub_local.ops.render import print_json
+
+    state = _state(ctx)
+    try:
+        result = ops.change(state.target, key, path.read_text(encoding="utf-8"), note, dry_run=dry_run)
+    except ValueError as error:
+        log.error("%s", error)
+        _done(2)
+        return
+    if json_output:
+        print_json(state.out, result.to_doc())
+    else:
+        for line in result.diff:
+            state.out.write(line + "\n")
+        verdict = (
+            "unchanged"
+            if not result.changed
+            else "written and audited"
+            if result.applied
+            else "would change (dry run: nothing written)"
+        )
+        state.out.write(f"{key}: {result.before} -> {result.after}: {verdict}\n")
+    _done(0)
 
 
 # -- billing ---------------------------------------------------------------------------------

@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pshub.connections import SECRET_PREFIX, Connection, api_secret_name
+from pshub.settings import PARAMETER_PREFIX
 from pshub_infra.topology import (
     BASE_FUNCTION_ENVIRONMENT,
     CANONICAL_EVENT_SOURCE,
+    CONNECTIONS_VARIABLE,
     FunctionSpec,
     Ref,
     Topology,
+    config_files,
+    config_parameter_name,
+    config_variables,
     local_name,
     log_group_name,
     render_config,
@@ -82,15 +87,34 @@ def function_environment(
 ) -> dict[str, str]:
     """The environment CDK gives the function, with local resource names."""
     env = dict(BASE_ENVIRONMENT)
-    if spec.uses_connections:
-        env["PSHUB_CONNECTIONS"] = connections_json
-    for name, relative_path in spec.config_env.items():
-        env[name] = render_config(str(repo_root / relative_path))
+    if spec.config_in_environment:
+        if spec.uses_connections:
+            env[CONNECTIONS_VARIABLE] = connections_json
+        for name, relative_path in spec.config_env.items():
+            env[name] = render_config(str(repo_root / relative_path))
+    else:  # as in AWS: the variable names the SSM parameter (``create_config_parameters``)
+        for name in config_variables(spec):
+            env[name] = PARAMETER_PREFIX + config_parameter_name(name)
     # As in CDK, the spec may override a default.
     env.update(
         {name: resources.resolve(v) if isinstance(v, Ref) else v for name, v in spec.environment.items()}
     )
     return env
+
+
+def create_config_parameters(
+    topology: Topology, session: Session, connections_json: str, repo_root: Path
+) -> dict[str, str]:
+    """The SSM parameters CDK creates (``ConfigParameters``), with the same texts; returns
+    their names by variable."""
+    ssm = session.client("ssm")
+    texts = {CONNECTIONS_VARIABLE: connections_json}
+    texts.update({v: render_config(str(repo_root / path)) for v, path in config_files(topology).items()})
+    names = {}
+    for variable, text in texts.items():
+        names[variable] = config_parameter_name(variable)
+        ssm.put_parameter(Name=names[variable], Value=text, Type="String", Overwrite=True)
+    return names
 
 
 def provision(

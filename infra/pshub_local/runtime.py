@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from pshub.connections import Connection, parse_registry
@@ -46,6 +47,7 @@ from pshub_local.fakes.local import LocalFake, start_fakes, stop_fakes
 from pshub_local.moto_patches import event_bus_patches, queue_patches, step_functions_patches
 from pshub_local.resources import (
     Resources,
+    create_config_parameters,
     create_state_machines,
     declare_compute,
     function_environment,
@@ -151,6 +153,8 @@ class LocalRuntime:
                 put_api_credentials(session, connection_id, local.credentials)
             account_id = self.resources.get("role", "service").arn.split(":")[4]
             declare_compute(self.topology, self.resources, self.region, account_id)
+            create_config_parameters(self.topology, session, self._connections_json, self.repo_root)
+            parameters.clear_caches()  # type: ignore[no-untyped-call]  # a fresh stack: nothing cached
             environments = {
                 spec.key: function_environment(spec, self.resources, self._connections_json, self.repo_root)
                 for spec in self.topology.functions

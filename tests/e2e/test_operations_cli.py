@@ -159,3 +159,62 @@ def test_connections_check_proves_each_credential_with_a_harmless_read_and_names
     code, out, _ = cli(capsys, "connections", "check", "kantata-acme", "--json")
     [row] = json.loads(out)
     assert code == 3 and row["check"] == "failed" and "401" in row["detail"], row
+
+
+def test_a_configuration_change_is_checked_written_and_audited(
+    local: LocalStack, capsys: Any, tmp_path: Any
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    from pshub.settings import config_value
+    from pshub.store.audit import AuditLog
+
+    # The functions read the billing settings from the stack's parameter, named in their variable
+    code, out, _ = cli(capsys, "config", "show", "billing")
+    assert code == 0 and json.loads(out)["legal_entities"]["ACME-UK"]["billing_day"] == 1
+    code, out, _ = cli(capsys, "config", "list", "--json")
+    assert {row["key"] for row in json.loads(out)} == {
+        "connections",
+        "ownership-policy",
+        "provisioning",
+        "billing",
+    }
+    # A file the functions' loader refuses is refused here, and nothing is written
+    broken = tmp_path / "billing.json"
+    broken.write_text('{"version": 1, "legal_entities": {"ACME-UK": {"billing_day": 45}}}')
+    code, _, err = cli(capsys, "config", "set", "billing", str(broken))
+    assert code == 2 and "billing" in err
+    assert (
+        json.loads(cli(capsys, "config", "show", "billing")[1])["legal_entities"]["ACME-UK"]["billing_day"]
+        == 1
+    )
+    # A real change: the dry run shows the changed line and writes nothing ...
+    document = json.loads(cli(capsys, "config", "show", "billing")[1])
+    document["legal_entities"]["ACME-UK"]["billing_day"] = 5
+    changed = tmp_path / "billing-5.json"
+    changed.write_text(json.dumps(document, indent=2))
+    code, out, _ = cli(capsys, "config", "set", "billing", str(changed), "--dry-run")
+    assert code == 0 and "would change" in out and '"billing_day": 5' in out
+    assert (
+        json.loads(cli(capsys, "config", "show", "billing")[1])["legal_entities"]["ACME-UK"]["billing_day"]
+        == 1
+    )
+    # ... and the change itself is written, then read by a function's next cold start, and audited
+    code, out, _ = cli(capsys, "config", "set", "billing", str(changed), "--note", "UK bills on the 5th")
+    assert code == 0 and "written and audited" in out
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # a new function instance
+    fresh = json.loads(config_value("ssm:/pshub/config/billing"))
+    assert fresh["legal_entities"]["ACME-UK"]["billing_day"] == 5
+    audit = AuditLog(
+        boto3.client("dynamodb", region_name=local.runtime.region),
+        local.runtime.resource_name("table", "audit"),
+    )
+    [entry] = audit.entries("config#billing")
+    assert (entry.action, entry.note) == ("config.set", "UK bills on the 5th")
+    caller = boto3.client("sts", region_name=local.runtime.region).get_caller_identity()["Arn"]
+    assert entry.actor == caller  # who: the caller's IAM identity
+    assert entry.before and entry.after and entry.before["sha256"] != entry.after["sha256"]
+    assert any('"billing_day": 5' in line for line in entry.after["diff"])
+    # The same file again changes nothing and records nothing
+    assert "unchanged" in cli(capsys, "config", "set", "billing", str(changed))[1]
+    assert len(audit.entries("config#billing")) == 1

@@ -58,11 +58,22 @@ def test_a_signing_secret_per_webhook_connection_and_api_credentials_for_every_o
 def test_registry_env_only_where_declared(synth: Synth, spec: FunctionSpec) -> None:
     # Given a function
     variables = synth.props(f"Functions/{pascal_id(spec.key)}/Function/Resource")["Environment"]["Variables"]
-    # Then it gets PSHUB_CONNECTIONS exactly when it uses connections, and the value is the registry
-    if spec.uses_connections:
+    # Then it gets PSHUB_CONNECTIONS exactly when it uses connections: the registry itself for
+    # the ingress, else the SSM parameter holding it, which its role may read
+    if not spec.uses_connections:
+        assert CONNECTIONS_ENV_VAR not in variables
+    elif spec.config_in_environment:
         assert load_registry(variables[CONNECTIONS_ENV_VAR]) == REGISTRY
     else:
-        assert CONNECTIONS_ENV_VAR not in variables
+        assert variables[CONNECTIONS_ENV_VAR] == "ssm:/pshub/config/connections"
+        [parameter] = [
+            r["Properties"]
+            for r in synth.resources("AWS::SSM::Parameter").values()
+            if r["Properties"]["Name"] == "/pshub/config/connections"
+        ]
+        assert load_registry(parameter["Value"]) == REGISTRY
+        readable = json.dumps(synth.policy_statements(f"Functions/{pascal_id(spec.key)}/Role/Resource"))
+        assert "ssm:GetParameter" in readable
 
 
 def test_api_credentials_are_granted_by_connection_role(tmp_path: Path) -> None:

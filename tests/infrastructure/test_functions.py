@@ -103,9 +103,18 @@ def test_function_environment(synth: Synth, spec: FunctionSpec) -> None:
     for name, value in spec.environment.items():
         expected = value if isinstance(value, str) else _expected_value(synth, value)
         assert variables[name] == expected, name
-    # And every configuration file arrives meaning exactly what the repository's file means
+    # And every configuration file arrives meaning exactly what the repository's file means:
+    # its variable names the stack's SSM parameter holding it (or, for the ingress, holds it)
+    parameters = {
+        r["Properties"]["Name"]: r["Properties"]["Value"]
+        for r in synth.resources("AWS::SSM::Parameter").values()
+    }
     for name, relative_path in spec.config_env.items():
-        assert _parse(REPO_ROOT / relative_path, variables[name]) == _parse(
+        value = variables[name]
+        if not spec.config_in_environment:
+            assert value.startswith("ssm:/pshub/config/")
+            value = parameters[value.removeprefix("ssm:")]
+        assert _parse(REPO_ROOT / relative_path, value) == _parse(
             REPO_ROOT / relative_path, (REPO_ROOT / relative_path).read_text()
         )
 

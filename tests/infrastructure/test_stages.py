@@ -27,6 +27,7 @@ NAME_PROPERTIES = {
     "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
     "AWS::Scheduler::Schedule": "Name",
     "AWS::IAM::Role": "RoleName",
+    "AWS::SSM::Parameter": "Name",
 }
 
 

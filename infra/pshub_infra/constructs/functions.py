@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from pshub.connections import STAGE_ENV_VAR
+from pshub.settings import PARAMETER_PREFIX
 from pshub.store.inbox import INBOX_ACTIONS, inbox_key_prefix
 from pshub_infra.constants import (
     ASSET_EXCLUDES,
@@ -22,11 +23,23 @@ from pshub_infra.constants import (
     POWERTOOLS_ENVIRONMENT,
 )
 from pshub_infra.constructs.acknowledgments import acknowledge, logical_id
-from pshub_infra.constructs.config_text import LAMBDA_ENV_LIMIT_BYTES, config_text, environment_size
+from pshub_infra.constructs.config_text import (
+    LAMBDA_ENV_LIMIT_BYTES,
+    ConfigParameters,
+    config_text,
+    environment_size,
+)
 from pshub_infra.constructs.connections import ConnectionSecrets
 from pshub_infra.constructs.naming import pascal_id
 from pshub_infra.constructs.references import ResourceIndex
-from pshub_infra.topology import REPO_ROOT, FunctionSpec, QueueConsumerSpec, Topology
+from pshub_infra.topology import (
+    REPO_ROOT,
+    FunctionSpec,
+    QueueConsumerSpec,
+    Topology,
+    config_parameter_name,
+    config_variables,
+)
 
 
 class PipelineFunction(Construct):
@@ -97,9 +110,11 @@ class Functions(Construct):
         index: ResourceIndex,
         layers: Sequence[lambda_.ILayerVersion],
         connections: ConnectionSecrets,
+        config: ConfigParameters,
         stage: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
+        self._config = config
         self._stage = stage
         self._topology = topology
         self._index = index
@@ -122,10 +137,14 @@ class Functions(Construct):
         environment = dict(POWERTOOLS_ENVIRONMENT)
         if self._stage:  # the stage's own secrets (pshub/<stage>/connections/...)
             environment[STAGE_ENV_VAR] = self._stage
-        if spec.uses_connections:
-            environment[CONNECTIONS_ENV_VAR] = self._connections.registry_json
-        for name, relative_path in spec.config_env.items():
-            environment[name] = config_text(REPO_ROOT / relative_path)
+        if spec.config_in_environment:
+            if spec.uses_connections:
+                environment[CONNECTIONS_ENV_VAR] = self._connections.registry_json
+            for name, relative_path in spec.config_env.items():
+                environment[name] = config_text(REPO_ROOT / relative_path)
+        else:  # the variable names the parameter; the function reads (and caches) its text
+            for name in config_variables(spec):
+                environment[name] = PARAMETER_PREFIX + config_parameter_name(name, self._stage)
         # The spec may override a default (e.g. LOG_LEVEL=DEBUG for one function).
         for name, value in spec.environment.items():
             environment[name] = value if isinstance(value, str) else self._index.resolve(value)
@@ -177,6 +196,9 @@ class Functions(Construct):
             self._connections.grant_read_signing(role)
         if spec.reads_api_credentials_for:
             self._connections.grant_read_api(role, spec.reads_api_credentials_for)
+        if not spec.config_in_environment:
+            for name in config_variables(spec):
+                self._config.parameters[name].grant_read(role)
 
     def _grant_tables(self, built: PipelineFunction) -> None:
         spec, role, index = built.spec, built.role, self._index

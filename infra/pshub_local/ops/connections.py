@@ -26,7 +26,7 @@ from pshub.connections import (
     signing_secret_name,
 )
 from pshub.connectors.errors import ConnectorError, NotFound, PermanentConnectorError, TransientConnectorError
-from pshub.settings import config_value
+from pshub.settings import PARAMETER_PREFIX, config_value
 from pshub_local.ops.target import Target, TargetError
 
 PROBE_CODE = "PSHUB-CONNECTION-CHECK-0000"  # a project code no firm uses: the read answers "none"
@@ -52,6 +52,10 @@ def registry(target: Target) -> dict[str, Connection]:
     packed = (configuration.get("Environment") or {}).get("Variables", {}).get("PSHUB_CONNECTIONS")
     if not packed:
         raise TargetError(f"function {name} has no PSHUB_CONNECTIONS: is it a pshub stack?")
+    if packed.startswith(PARAMETER_PREFIX):  # the stack's SSM parameter, read with the target's client
+        from pshub_local.ops import config
+
+        return load_registry(config.read(target, "connections"))
     return load_registry(config_value(packed))
 
 

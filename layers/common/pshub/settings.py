@@ -155,8 +155,24 @@ def pack_config(text: str) -> str:
     return PACKED_PREFIX + base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
 
 
+# A configuration variable that names where its text lives: ``ssm:/pshub/<stage>/config/<key>``
+# (SSM Parameter Store, read through Powertools parameters and cached CONFIG_CACHE_S).
+PARAMETER_PREFIX = "ssm:"
+CONFIG_CACHE_S = 300
+
+
 def config_value(value: str) -> str:
-    """A ``config_env`` variable's file text, unpacked if it was packed."""
+    """A configuration variable's text: read from its SSM parameter when it names one, and
+    unpacked if it was packed."""
+    if value.startswith(PARAMETER_PREFIX):
+        from aws_lambda_powertools.utilities import parameters
+
+        name = value[len(PARAMETER_PREFIX) :]
+        try:
+            found = parameters.get_parameter(name, max_age=CONFIG_CACHE_S)
+        except parameters.exceptions.GetParameterError as error:
+            raise SettingsError(f"configuration parameter {name}: {error}") from None
+        value = str(found)
     if not value.startswith(PACKED_PREFIX):
         return value
     import base64

@@ -206,7 +206,9 @@ def test_handlers_load_with_resolved_environment_and_their_own_helpers(runtime: 
         if c["role"] in {"erp", "psa", "crm", "billing"} or c["id"] in {"harvest-acme", "concur-acme"}
     }
     assert "\n" not in os.environ["PSHUB_CONNECTIONS"]
-    assert os.environ["PSHUB_OWNERSHIP_POLICY"] == "[policy]\nversion = 1\n"
+    # configuration is read from its SSM parameter, as deployed, holding the file's text
+    assert os.environ["PSHUB_OWNERSHIP_POLICY"] == "ssm:/pshub/config/ownership-policy"
+    assert config_value(os.environ["PSHUB_OWNERSHIP_POLICY"]) == "[policy]\nversion = 1\n"
 
 
 def test_a_variable_set_differently_per_function_is_each_ones_own_at_import(runtime: LocalRuntime) -> None:
@@ -225,7 +227,7 @@ def test_function_environment_in_moto_lambda_is_what_cdk_would_set(runtime: Loca
         "LOG_LEVEL": "DEBUG",  # the spec overrides the default, as in CDK
         "EVENT_BUS_NAME": "pshub-business-events",
         "BETA_ARN": runtime.function_arn("beta"),
-        "PSHUB_OWNERSHIP_POLICY": "[policy]\nversion = 1\n",
+        "PSHUB_OWNERSHIP_POLICY": "ssm:/pshub/config/ownership-policy",
     }
 
 

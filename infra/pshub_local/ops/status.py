@@ -12,6 +12,7 @@ from pshub.business_exceptions import Category, Status, totals_by_owner
 from pshub.store.exceptions_store import ExceptionStore
 from pshub_infra.topology import PIPELINE, Topology
 from pshub_local.ops import dlq
+from pshub_local.ops.exceptions import totals_doc
 from pshub_local.ops.target import Target
 
 WINDOWS = {"day": timedelta(days=1), "week": timedelta(days=7)}
@@ -59,15 +60,7 @@ def status(target: Target, now: datetime | None = None, topology: Topology = PIP
     every_exception = store.list(None)  # one scan
     open_exceptions = [e for e in every_exception if e.status is Status.OPEN]
     totals = totals_by_owner(open_exceptions)
-    by_owner = {
-        owner.value: {
-            "count": t.count,
-            "amount_at_risk": {c: str(a) for c, a in sorted(t.amounts.items())},
-            "hours_at_risk": str(t.hours),
-            "blocked_starts": t.blocked_starts,
-        }
-        for owner, t in sorted(totals.items())
-    }
+    by_owner = totals_doc(totals)
     # An execution an exception was raised for (open or resolved) did not go straight through.
     raised_for = {
         str(e.context[key])

@@ -87,10 +87,11 @@ def _item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode()) + _attribute_size(value) for name, value in item.items())
 
 
-def _write_units(params: dict[str, Any]) -> int:
-    """Write units of one put / update / delete (1 per KB; an update counted by what it writes)."""
+def _write_units(params: dict[str, Any], sizes: tuple[int, ...] = ()) -> int:
+    """Write units of one put / update / delete: 1 per KB of the larger of the item before and
+    after the write (DynamoDB's rule; ``sizes`` are those two when known, else what is sent)."""
     written = params.get("Item") or {**params.get("Key", {}), **params.get("ExpressionAttributeValues", {})}
-    return max(1, math.ceil(_item_size(written) / 1024))
+    return max(1, math.ceil(max((_item_size(written), *sizes)) / 1024))
 
 
 class Meter:
@@ -100,11 +101,14 @@ class Meter:
         self.units: Counter[str] = Counter()
         self.trace: Counter[str] = Counter()  # the trace index, counted apart: not ingest
         self.calls: Counter[str] = Counter()
+        self.call_wru: Counter[str] = Counter()  # write units by call, for the breakdown
         self.durations: defaultdict[str, float] = defaultdict(float)
         self.invocations: Counter[str] = Counter()
         self.log_bytes = 0
 
-    def api_call(self, service: str, operation: str, params: dict[str, Any], result: Any) -> None:
+    def api_call(
+        self, service: str, operation: str, params: dict[str, Any], result: Any, sizes: tuple[int, ...] = ()
+    ) -> None:
         function = getattr(_CURRENT, "function", None)
         queue = str(params.get("QueueUrl", ""))
         raw_queue = "raw-deliveries" in queue and "dlq" not in queue
@@ -120,7 +124,9 @@ class Meter:
                 return
             saved, self.units = self.units, self.trace
             try:
-                self._count(service, operation, params, result, function or "trace event source mapping")
+                self._count(
+                    service, operation, params, result, function or "trace event source mapping", sizes
+                )
             finally:
                 self.units = saved
             return
@@ -130,12 +136,22 @@ class Meter:
             return  # the harness looking at the queue, not the event source mapping
         if function is None and operation == "ReceiveMessage" and not (result or {}).get("Messages"):
             return  # an idle poll: not per webhook
-        self._count(service, operation, params, result, function or "event source mapping")
+        self._count(service, operation, params, result, function or "event source mapping", sizes)
 
-    def _count(self, service: str, operation: str, params: dict[str, Any], result: Any, who: str) -> None:
+    def _count(
+        self,
+        service: str,
+        operation: str,
+        params: dict[str, Any],
+        result: Any,
+        who: str,
+        sizes: tuple[int, ...],
+    ) -> None:
         table = params.get("TableName") or next(iter(params.get("RequestItems") or {}), "")
         where = f" ({str(table).removeprefix('pshub-')})" if service == "dynamodb" and table else ""
-        self.calls[f"{who}: {service} {operation}{where}"] += 1
+        label = f"{who}: {service} {operation}{where}"
+        self.calls[label] += 1
+        written = self.units["dynamodb_wru"]
         if service == "sqs":
             body = params.get("MessageBody") or params.get("Entries") or ""
             self.units["sqs_request"] += max(1, math.ceil(_size(body) / 65536))
@@ -143,7 +159,8 @@ class Meter:
             for entry in params.get("Entries", []):
                 self.units["eventbridge_event"] += max(1, math.ceil(_size(entry) / 65536))
         elif service == "dynamodb":
-            self._dynamodb(operation, params, result)
+            self._dynamodb(operation, params, result, sizes)
+            self.call_wru[label] += self.units["dynamodb_wru"] - written
         elif service == "firehose":
             records = params.get("Records") or [params.get("Record", {})]
             for record in records:
@@ -153,9 +170,9 @@ class Meter:
         elif service == "secretsmanager":
             self.units["secrets_call"] += 1
 
-    def _dynamodb(self, operation: str, params: dict[str, Any], result: Any) -> None:
+    def _dynamodb(self, operation: str, params: dict[str, Any], result: Any, sizes: tuple[int, ...]) -> None:
         if operation in ("PutItem", "UpdateItem", "DeleteItem"):
-            self.units["dynamodb_wru"] += _write_units(params)
+            self.units["dynamodb_wru"] += _write_units(params, sizes)
         elif operation == "TransactWriteItems":  # twice the units, condition checks included
             for item in params.get("TransactItems", []):
                 self.units["dynamodb_wru"] += 2 * _write_units(next(iter(item.values()), {}))
@@ -177,14 +194,36 @@ class Meter:
 def install(meter: Meter) -> None:
     """Count every boto3 call and time every local function invocation."""
     import botocore.client
+    import botocore.exceptions
 
     from pshub_local import functions
 
     original_call = botocore.client.BaseClient._make_api_call
 
+    key_names: dict[str, list[str]] = {}
+
+    def _item_bytes(client: Any, params: dict[str, Any]) -> int:
+        """The stored size of the item a single-item write names (not a billed call: the meter's)."""
+        table = params["TableName"]
+        if table not in key_names:
+            schema = original_call(client, "DescribeTable", {"TableName": table})["Table"]["KeySchema"]
+            key_names[table] = [k["AttributeName"] for k in schema]
+        key = params.get("Key") or {name: params["Item"][name] for name in key_names[table]}
+        found = original_call(client, "GetItem", {"TableName": table, "Key": key})
+        return _item_size(found.get("Item") or {})
+
     def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-        result = original_call(self, operation_name, api_params)
-        meter.api_call(self.meta.service_model.service_name, operation_name, api_params, result)
+        service = self.meta.service_model.service_name
+        single_write = service == "dynamodb" and operation_name in ("PutItem", "UpdateItem", "DeleteItem")
+        before = _item_bytes(self, api_params) if single_write and getattr(_CURRENT, "function", None) else 0
+        try:
+            result = original_call(self, operation_name, api_params)
+        except botocore.exceptions.ClientError:
+            if single_write and getattr(_CURRENT, "function", None):  # a failed condition is billed too
+                meter.api_call(service, operation_name, api_params, {}, (before,))
+            raise
+        after = _item_bytes(self, api_params) if single_write and getattr(_CURRENT, "function", None) else 0
+        meter.api_call(service, operation_name, api_params, result, (before, after))
         return result
 
     botocore.client.BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
@@ -276,6 +315,7 @@ def main() -> None:
         meter.units.clear()
         meter.trace.clear()
         meter.calls.clear()
+        meter.call_wru.clear()
         meter.durations.clear()
         meter.invocations.clear()
         meter.log_bytes = 0
@@ -305,6 +345,22 @@ def main() -> None:
     print(
         f"  without Lambda GB-s measured against moto: ${total - lambda_only.get('lambda_gb_s_arm', 0):.3f}"
     )
+    # The floor of the path itself, whatever the code does: each webhook an HTTP API request, a
+    # Lambda request, one SQS send and its share of the batch receive and delete; each canonical
+    # event one EventBridge entry and one DynamoDB write unit (the least any exactly-once record
+    # of it costs). Lambda time, logs and the archive are on top of it.
+    floor_units = {
+        "apigw_http_request": n,
+        "lambda_request": units["lambda_request"],
+        "sqs_request": units["sqs_request"],
+        "eventbridge_event": published,
+        "dynamodb_wru": published,
+    }
+    floor = sum(count * PRICE[item] for item, count in floor_units.items()) / n * 1e6
+    print(
+        f"  floor of the path itself (HTTP API, Lambda and SQS requests, one bus entry and one write"
+        f" unit per event): ${floor:.3f}; ours / floor: {total / floor:.2f}x"
+    )
     print(f"  business exceptions raised: {dict(raised) or 'none'}")
     trace = Counter(meter.trace)
     # EventBridge delivering each event to the trace queue is a SendMessage billed to the queue.
@@ -320,7 +376,8 @@ def main() -> None:
     print(f"  {'total':22s} {'':10s}                ${sum(trace_lines.values()):8.3f} per million events")
     print("AWS calls per webhook (ingress, normaliser, and the raw queue's event source mapping)")
     for call, count in sorted(meter.calls.items()):
-        print(f"  {call:60s} {count / n:6.3f}")
+        wru = f"  ({meter.call_wru[call] / n:.3f} write units)" if meter.call_wru.get(call) else ""
+        print(f"  {call:60s} {count / n:6.3f}{wru}")
     for key in MEASURED:
         per = meter.durations[key] / max(1, meter.invocations[key]) * 1000
         print(f"  {key}: {meter.invocations[key] / n:.3f} invocations per webhook, {per:.1f} ms each (here)")

@@ -9,6 +9,11 @@ if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
 
 MAX_RECORDS_PER_CALL = 500  # PutRecordBatch limit
+# Firehose bills each record rounded up to 5 KB and takes records of up to 1,000 KiB, so the
+# deliveries of a batch are packed into as few records as fit: each stays one line of its own
+# in the object S3 receives, which is all a reader of the archive sees.
+MAX_RECORD_BYTES = 1000 * 1024
+MAX_BYTES_PER_CALL = 4 * 1024 * 1024  # PutRecordBatch limit, all records together
 
 # How long the raw archive keeps a delivery: seven years (leap days included), the span
 # firms keep accounting records for an audit. The one source for the archive's S3
@@ -36,13 +41,12 @@ class RawArchive:
 
     def put(self, raw_deliveries: Sequence[str]) -> None:
         """Archive the deliveries (raw-delivery JSON documents); raises if any record was refused twice."""
-        pending = [doc.encode() + b"\n" for doc in raw_deliveries]
+        pending = pack([doc.encode() + b"\n" for doc in raw_deliveries])
         for _attempt in range(2):
             if not pending:
                 return
             refused: list[bytes] = []
-            for start in range(0, len(pending), MAX_RECORDS_PER_CALL):
-                chunk = pending[start : start + MAX_RECORDS_PER_CALL]
+            for chunk in _calls(pending):
                 response = self._firehose.put_record_batch(
                     DeliveryStreamName=self._stream, Records=[{"Data": data} for data in chunk]
                 )
@@ -55,5 +59,35 @@ class RawArchive:
             pending = refused
         if pending:
             raise ArchiveError(
-                f"Firehose refused {len(pending)} raw deliveries twice; the batch will be retried"
+                f"Firehose refused {len(pending)} archive records twice; the batch will be retried"
             )
+
+
+def pack(lines: Sequence[bytes], limit: int = MAX_RECORD_BYTES) -> list[bytes]:
+    """Newline-terminated documents joined, in order, into records of at most ``limit`` bytes
+    (a document longer than that is a record of its own)."""
+    records: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) > limit:
+            records.append(b"".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        records.append(b"".join(current))
+    return records
+
+
+def _calls(records: Sequence[bytes]) -> list[list[bytes]]:
+    """The records split into PutRecordBatch calls within its count and size limits."""
+    calls: list[list[bytes]] = [[]]
+    size = 0
+    for record in records:
+        if calls[-1] and (len(calls[-1]) == MAX_RECORDS_PER_CALL or size + len(record) > MAX_BYTES_PER_CALL):
+            calls.append([])
+            size = 0
+        calls[-1].append(record)
+        size += len(record)
+    return calls if calls[0] else []

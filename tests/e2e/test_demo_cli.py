@@ -65,10 +65,13 @@ def test_demo_json_reports_every_outcome_as_expected() -> None:
         "salesforce-acme",
         "toggl-acme",
         "concur-acme",
+        "netsuite-acme",  # the relays (Standard Webhooks)
+        "oracle-fusion-acme",
+        "workday-acme",
         "pshub-billing",  # the billing runs' InvoiceReady and BillingHeld
     }
     types = {e["event_type"] for e in summary["canonical_events"]}
-    assert {"OpportunityClosedWon", "TimeEntryApproved", "ExpenseApproved"} <= types
+    assert {"OpportunityClosedWon", "TimeEntryApproved", "ExpenseApproved", "WorkerChanged"} <= types
     # the approved Toggl hours and Concur expense reached the ERP once each
     erp = summary["systems"]["netsuite-acme"]["records"]
     assert [(t["project_code"], t["hours"]) for t in erp["time_entries"]] == [("PRJ-HARBLOGI-0001", "1.5")]

@@ -79,7 +79,7 @@ def test_registry_env_only_where_declared(synth: Synth, spec: FunctionSpec) -> N
 def test_api_credentials_are_granted_by_connection_role(tmp_path: Path) -> None:
     # Given a registry with a connection of a role the grant does not name (hr)
     document = json.loads(CONNECTIONS_FILE.read_text())
-    document["connections"].append({"id": "netsuite-hr", "platform": "netsuite", "role": "hr"})
+    document["connections"].append({"id": "zuora-hr", "platform": "zuora", "role": "hr"})
     connections_file = tmp_path / "connections.json"
     connections_file.write_text(json.dumps(document))
     stack = cdk.Stack(cdk.App(), "Probe")
@@ -90,7 +90,7 @@ def test_api_credentials_are_granted_by_connection_role(tmp_path: Path) -> None:
     secrets.grant_read_api(role, ("erp", "crm"))
 
     # Then the hr connection has API credentials too, and the role reads only erp and crm ones
-    assert "netsuite-hr" in secrets.api and "netsuite-hr" not in secrets.signing
+    assert "zuora-hr" in secrets.api and "zuora-hr" not in secrets.signing
     template = Template.from_stack(stack).to_json()
     readable = {
         resource["Ref"]
@@ -137,7 +137,20 @@ def test_a_deployed_stack_refuses_a_connection_without_a_real_connector(
 def test_every_configured_connection_of_a_workflow_role_has_its_platforms_connector() -> None:
     from pshub.platforms import platform
 
+    sources = {"oracle-fusion-acme"}  # a relay pshub only hears from: no connector to call
     for connection in REGISTRY.values():
         assert connection.implementation == "http"
-        if connection.role in {"erp", "psa", "crm", "billing"}:
+        if connection.role in {"erp", "psa", "crm", "billing"} and connection.id not in sources:
             assert connection.role in platform(connection.platform).outbound
+    assert all(not platform(REGISTRY[c].platform).outbound for c in sources)
+
+
+def test_a_source_only_connection_is_allowed_but_a_workflow_calling_it_is_told_why(tmp_path: Path) -> None:
+    from pshub.connections import ConnectionConfigError
+    from pshub.connectors.registry import new_connector
+
+    # The configured registry synthesizes with its Oracle Fusion relay connection (erp, no connector)
+    ConnectionSecrets(cdk.Stack(cdk.App(), "Probe"), "Connections", connections_file=CONNECTIONS_FILE)
+    # and a workflow pointed at it fails by name, never on a substitute
+    with pytest.raises(ConnectionConfigError, match="oracle_fusion has no outbound erp connector"):
+        new_connector(REGISTRY["oracle-fusion-acme"], "erp", None)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ comes from a run with many more). ``FUZZ_STATS`` records how many cases ran, by 
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -59,6 +60,9 @@ SECRETS = {
     "stripe-acme": "whsec_fuzz_only",
     "hubspot-acme": "fuzz-only-client-secret",
     "salesforce-acme": "fuzz-token",
+    "netsuite-acme": "whsec_ZnV6ei1vbmx5LXJlbGF5LXNlY3JldC0wMQ==",
+    "oracle-fusion-acme": "whsec_ZnV6ei1vbmx5LXJlbGF5LXNlY3JldC0wMg==",
+    "workday-acme": "whsec_ZnV6ei1vbmx5LXJlbGF5LXNlY3JldC0wMw==",
 }
 BASE_URL = "https://hooks.example.com"
 SF_FIELD_NS = "urn:sobject.enterprise.soap.sforce.com"
@@ -426,6 +430,14 @@ CASES: list[tuple[str, Callable[[], st.SearchStrategy[bytes]]]] = [
         mutated_json)),
     ("salesforce-acme", lambda: st.sampled_from([
         "salesforce/opportunity.closed_won.xml", "salesforce/account.updated.xml"]).flatmap(mutated_salesforce)),
+    ("netsuite-acme", lambda: st.sampled_from([
+        "netsuite/customer.update.json", "netsuite/customer.delete.json", "netsuite/invoice.paid.json"]).flatmap(
+        mutated_json)),
+    ("oracle-fusion-acme", lambda: st.sampled_from([
+        "oracle_fusion/customerAccount.update.json", "oracle_fusion/receivablesInvoice.paid.json"]).flatmap(
+        mutated_json)),
+    ("workday-acme", lambda: st.sampled_from([
+        "workday/worker.hire.json", "workday/worker.termination.json"]).flatmap(mutated_json)),
 ]  # fmt: skip
 
 
@@ -454,11 +466,16 @@ signature_headers = st.one_of(
     st.text(alphabet=st.characters(codec="latin-1"), max_size=80),
     st.builds(lambda t, v: f"t={t},v1={v}", st.text(max_size=25), st.text(max_size=70)),
     st.builds(lambda t: f"t={t},v1=00", st.integers()),
+    st.builds(lambda v, s: f"{v},{s}", st.sampled_from(["v1", "v1a", "v2", ""]), st.text(max_size=60)),
+    st.lists(
+        st.binary(min_size=32, max_size=32).map(lambda b: "v1," + base64.b64encode(b).decode()), max_size=20
+    ).map(" ".join),
 )
 
 
 @FUZZ_SETTINGS
-@given(connection_id=st.sampled_from(["stripe-acme", "hubspot-acme"]), signature=signature_headers,
+@given(connection_id=st.sampled_from(["stripe-acme", "hubspot-acme", "netsuite-acme", "workday-acme"]),
+       signature=signature_headers,
        timestamp=st.one_of(st.text(max_size=25), st.integers().map(str)))  # fmt: skip
 def test_a_forged_signature_of_any_shape_is_401_and_stores_nothing(
     connection_id: str, signature: str, timestamp: str
@@ -478,6 +495,9 @@ def test_a_forged_signature_of_any_shape_is_401_and_stores_nothing(
         "stripe-signature": signature,
         "x-hubspot-signature-v3": signature,
         "x-hubspot-request-timestamp": timestamp,
+        "webhook-id": "msg_forged",
+        "webhook-timestamp": timestamp,
+        "webhook-signature": signature,
     }
     request = InboundRequest(
         method="POST", url=f"{BASE_URL}/webhooks/{connection_id}", path=f"/webhooks/{connection_id}", raw_query="",

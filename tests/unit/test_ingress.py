@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -41,8 +42,11 @@ class FakeParking:
 
 def make_ingress(max_body: int = 1024 * 1024) -> tuple[WebhookIngress, FakeQueue, FakeParking]:
     queue, parking = FakeQueue(), FakeParking()
+    registry = connections()
+    # Zuora's connector posts invoices; pshub takes no Zuora callouts (yet): an outbound-only one.
+    registry["zuora-acme"] = replace(registry["stripe-acme"], id="zuora-acme", platform="zuora")
     ingress = WebhookIngress(
-        connections=connections(),
+        connections=registry,
         secrets=lambda name: SECRET,
         queue=queue,  # type: ignore[arg-type]
         parking=parking,  # type: ignore[arg-type]
@@ -128,7 +132,7 @@ def test_missing_signature_is_401() -> None:
 def test_unknown_connection_and_outbound_only_connection_are_404() -> None:
     ingress, queue, _ = make_ingress()
     assert receive(ingress, "nobody", b"{}", None)[0] == 404
-    status, answer = receive(ingress, "netsuite-acme", b"{}", None)
+    status, answer = receive(ingress, "zuora-acme", b"{}", None)
     assert status == 404 and "does not receive webhooks" in answer["error"]["message"]
     assert queue.stored == []
 

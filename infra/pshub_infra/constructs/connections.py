@@ -34,14 +34,21 @@ MAX_REGISTRY_ENV_BYTES = 3 * 1024
 
 def refuse_stand_ins(connections: Iterable[Connection], source: str) -> None:
     """A deployed stack talks to real systems only: every connection of a role the workflows
-    call has its platform's real connector for that role."""
+    call has its platform's real connector for that role. A connection to a platform pshub only
+    hears from (it pushes, and pshub has no connector to it at all, as Oracle Fusion's relay) is
+    a source, not a stand-in: a workflow configured to call it fails on ``connector_for``'s
+    error naming it, never on a substitute."""
     from pshub.connectors.registry import CONNECTOR_ROLES
     from pshub.platforms import platform
+
+    def source_only(connection: Connection) -> bool:
+        manifest = platform(connection.platform)
+        return manifest.inbound is not None and not manifest.outbound
 
     problems = [
         f"{c.id}: {c.platform} has no {c.role} connector yet"
         for c in connections
-        if c.role in CONNECTOR_ROLES and c.role not in platform(c.platform).outbound
+        if c.role in CONNECTOR_ROLES and c.role not in platform(c.platform).outbound and not source_only(c)
     ]
     if problems:
         raise ValueError(

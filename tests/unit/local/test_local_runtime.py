@@ -200,10 +200,12 @@ def test_handlers_load_with_resolved_environment_and_their_own_helpers(runtime: 
             assert local.fake.base_url.startswith("http://127.0.0.1:")
     assert received == configured
     # every connection pshub calls: the workflows' roles, and the sources it must read from
+    # (Oracle Fusion's connection is inbound only, through its relay: nothing pshub calls)
     assert set(runtime.fakes) == {
         c["id"]
         for c in configured["connections"]
-        if c["role"] in {"erp", "psa", "crm", "billing"} or c["id"] in {"harvest-acme", "concur-acme"}
+        if (c["role"] in {"erp", "psa", "crm", "billing"} and c["id"] != "oracle-fusion-acme")
+        or c["id"] in {"harvest-acme", "concur-acme"}
     }
     assert "\n" not in os.environ["PSHUB_CONNECTIONS"]
     # configuration is read from its SSM parameter, as deployed, holding the file's text

@@ -1,5 +1,6 @@
 """Oracle NetSuite: the ERP role (customers, project shells, billing schedules, time, expenses,
-draft invoices and credit memos, amendments)."""
+draft invoices and credit memos, amendments); changes in through the customer's SuiteScript
+relay (``inbound``)."""
 
 from pshub.platforms.manifest import Platform
 
@@ -7,6 +8,8 @@ PLATFORM = Platform(
     name="netsuite",
     title="Oracle NetSuite",
     roles=frozenset({"erp"}),
+    inbound="webhook",
+    adapter="pshub.platforms.netsuite.inbound:NetSuiteRelayAdapter",
     outbound={"erp": "pshub.platforms.netsuite.outbound:connect"},
     # Concurrency is per account, shared by SOAP, REST and RESTlets: 5 on the shared tier
     # (15 on Tier 1, +10 per SuiteCloud Plus licence); REST batches take 100 records.

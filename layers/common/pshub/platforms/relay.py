@@ -412,6 +412,42 @@ def records_table(*records: RelayRecord) -> Mapping[str, RelayRecord]:
     return {record.record_type: record for record in records}
 
 
+def client_record(
+    record_type: str,
+    name: Callable[[RelayChange], str | None],
+    *,
+    email: str,
+    website: str,
+    country: str,
+    city: str,
+) -> RelayRecord:
+    """A customer record type: ``ClientUpserted`` from the platform's fields of those names (its
+    name read by ``name``), ``ClientDeleted`` for a delete."""
+
+    def upsert(change: RelayChange) -> list[tuple[str, Any]]:
+        return [
+            client_upserted(
+                change, name=name(change), email=email, website=website, country=country, city=city
+            )
+        ]
+
+    return RelayRecord(record_type, upsert, client_deleted)
+
+
+def paid_invoice_record(
+    record_type: str, *, number: str, client: str, currency: str, total: str, remaining: str
+) -> RelayRecord:
+    """An invoice record type: ``InvoicePaid`` once settled, from the platform's fields of those
+    names (``invoice_paid_if_settled``); invoices are not deleted once issued, so a delete is refused."""
+
+    def upsert(change: RelayChange) -> list[tuple[str, Any]]:
+        return invoice_paid_if_settled(
+            change, number=number, client=client, currency=currency, total=total, remaining=remaining
+        )
+
+    return RelayRecord(record_type, upsert)
+
+
 __all__ = [
     "RelayAdapter",
     "RelayChange",

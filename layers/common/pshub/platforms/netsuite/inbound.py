@@ -18,21 +18,12 @@ run the invoice's own user-event scripts, so the relay runs on ``customerpayment
 
 from __future__ import annotations
 
-from typing import Any
-
 from pshub.platforms import fields
-from pshub.platforms.relay import (
-    RelayAdapter,
-    RelayChange,
-    RelayRecord,
-    client_deleted,
-    client_upserted,
-    invoice_paid_if_settled,
-    records_table,
-)
+from pshub.platforms.relay import RelayAdapter, RelayChange, client_record, paid_invoice_record, records_table
 
 
-def _customer(change: RelayChange) -> list[tuple[str, Any]]:
+def _customer_name(change: RelayChange) -> str | None:
+    """The company name, or an individual's first and last name (``isperson`` customers)."""
     values = change.fields
     company = fields.optional_text(values.get("companyname"), change.field("companyname"))
     person = " ".join(
@@ -43,29 +34,22 @@ def _customer(change: RelayChange) -> list[tuple[str, Any]]:
         )
         if part.strip()
     )
-    name = (company or "").strip() or person or None
-    return [
-        client_upserted(
-            change, name=name, email="email", website="url", country="billcountry", city="billcity"
-        )
-    ]
-
-
-def _invoice(change: RelayChange) -> list[tuple[str, Any]]:
-    return invoice_paid_if_settled(
-        change,
-        number="tranid",
-        client="entity",
-        currency="currency",
-        total="total",
-        remaining="amountremaining",
-    )
+    return (company or "").strip() or person or None
 
 
 class NetSuiteRelayAdapter(RelayAdapter):
     platform = "netsuite"
     title = "Oracle NetSuite"
     records = records_table(
-        RelayRecord("customer", _customer, client_deleted),
-        RelayRecord("invoice", _invoice),
+        client_record(
+            "customer", _customer_name, email="email", website="url", country="billcountry", city="billcity"
+        ),
+        paid_invoice_record(
+            "invoice",
+            number="tranid",
+            client="entity",
+            currency="currency",
+            total="total",
+            remaining="amountremaining",
+        ),
     )

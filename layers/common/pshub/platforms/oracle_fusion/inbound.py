@@ -17,49 +17,33 @@ Receivables invoices are not deleted once complete (they are credited), so a del
 
 from __future__ import annotations
 
-from typing import Any
-
 from pshub.platforms import fields
-from pshub.platforms.relay import (
-    RelayAdapter,
-    RelayChange,
-    RelayRecord,
-    client_deleted,
-    client_upserted,
-    invoice_paid_if_settled,
-    records_table,
-)
+from pshub.platforms.relay import RelayAdapter, RelayChange, client_record, paid_invoice_record, records_table
 
 
-def _account(change: RelayChange) -> list[tuple[str, Any]]:
+def _organization_name(change: RelayChange) -> str | None:
     name = fields.optional_text(change.fields.get("OrganizationName"), change.field("OrganizationName"))
-    return [
-        client_upserted(
-            change,
-            name=(name or "").strip() or None,
-            email="EmailAddress",
-            website="URL",
-            country="Country",
-            city="City",
-        )
-    ]
-
-
-def _invoice(change: RelayChange) -> list[tuple[str, Any]]:
-    return invoice_paid_if_settled(
-        change,
-        number="TransactionNumber",
-        client="BillToCustomerNumber",
-        currency="InvoiceCurrencyCode",
-        total="EnteredAmount",
-        remaining="InvoiceBalanceAmount",
-    )
+    return (name or "").strip() or None
 
 
 class OracleFusionRelayAdapter(RelayAdapter):
     platform = "oracle_fusion"
     title = "Oracle Fusion Cloud ERP"
     records = records_table(
-        RelayRecord("customerAccount", _account, client_deleted),
-        RelayRecord("receivablesInvoice", _invoice),
+        client_record(
+            "customerAccount",
+            _organization_name,
+            email="EmailAddress",
+            website="URL",
+            country="Country",
+            city="City",
+        ),
+        paid_invoice_record(
+            "receivablesInvoice",
+            number="TransactionNumber",
+            client="BillToCustomerNumber",
+            currency="InvoiceCurrencyCode",
+            total="EnteredAmount",
+            remaining="InvoiceBalanceAmount",
+        ),
     )
